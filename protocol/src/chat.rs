@@ -1,0 +1,262 @@
+//! `/ws-chat` messages (§8 of the spec): what a client sends up, what the server sends down.
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+/// The kind of an up message. Only `online` and `text` are accepted from text frames; anything
+/// else is kept as `Other` so the server can refuse it by name (§8.3 Note: CookIM let clients
+/// inject `join` or `system` rows into history).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpKind {
+    /// Subscribe this connection to the session.
+    Online,
+    /// A text message.
+    Text,
+    /// Any other `msgType`, refused by the server.
+    Other(String),
+}
+
+/// A text frame sent by a client on `/ws-chat` (U1, U2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChatUp {
+    /// The sender's user token (`""` if missing).
+    pub user_token: String,
+    /// The session token (`""` if missing).
+    pub session_token: String,
+    /// What the client asks for.
+    pub kind: UpKind,
+    /// The text (`""` if missing).
+    pub content: String,
+}
+
+impl std::fmt::Debug for ChatUp {
+    // Tokens and message text never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatUp")
+            .field("kind", &self.kind)
+            .field("content_len", &self.content.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatUp {
+    /// Parses a text frame. As CookIM does, missing or non-string fields read as `""`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Json`] if the frame is not a JSON object.
+    pub fn from_text(text: &str) -> Result<ChatUp> {
+        let object: Map<String, Value> = serde_json::from_str(text)?;
+        let kind = match string_field(&object, "msgType").as_str() {
+            "online" => UpKind::Online,
+            "text" => UpKind::Text,
+            other => UpKind::Other(other.to_owned()),
+        };
+        Ok(ChatUp {
+            user_token: string_field(&object, "userToken"),
+            session_token: string_field(&object, "sessionToken"),
+            kind,
+            content: string_field(&object, "content"),
+        })
+    }
+}
+
+/// Reads a string field leniently: missing or not a string gives `""`.
+pub(crate) fn string_field(object: &Map<String, Value>, name: &str) -> String {
+    match object.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The `msgType` of a down message, on either websocket.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ChatKind {
+    /// D1: someone went online in the session.
+    Online,
+    /// D2: a connection to the session closed.
+    Offline,
+    /// D3: a text message.
+    Text,
+    /// D4: an upload.
+    File,
+    /// D5: someone joined.
+    Join,
+    /// D6: someone left.
+    Leave,
+    /// D7 / P2: this connection's message was refused.
+    Reject,
+    /// D8 / P3: nothing was sent for a while.
+    Keepalive,
+    /// P1: a push subscription was accepted.
+    Accept,
+    /// A stored type this server does not produce (from an old CookIM database).
+    Other(String),
+}
+
+impl ChatKind {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ChatKind::Online => "online",
+            ChatKind::Offline => "offline",
+            ChatKind::Text => "text",
+            ChatKind::File => "file",
+            ChatKind::Join => "join",
+            ChatKind::Leave => "leave",
+            ChatKind::Reject => "reject",
+            ChatKind::Keepalive => "keepalive",
+            ChatKind::Accept => "accept",
+            ChatKind::Other(s) => s,
+        }
+    }
+
+    /// Decodes a wire or stored string.
+    pub fn from_wire(text: &str) -> ChatKind {
+        match text {
+            "online" => ChatKind::Online,
+            "offline" => ChatKind::Offline,
+            "text" => ChatKind::Text,
+            "file" => ChatKind::File,
+            "join" => ChatKind::Join,
+            "leave" => ChatKind::Leave,
+            "reject" => ChatKind::Reject,
+            "keepalive" => ChatKind::Keepalive,
+            "accept" => ChatKind::Accept,
+            other => ChatKind::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the event is persisted and counted as unread (§10.2).
+    pub fn is_stored(&self) -> bool {
+        matches!(self, ChatKind::Text | ChatKind::File | ChatKind::Join | ChatKind::Leave)
+    }
+}
+
+impl Serialize for ChatKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Who an event is about: the sender, or the user who came online, joined or left.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sender {
+    /// User id (`""` for reject and keepalive).
+    pub uid: String,
+    /// Display name.
+    pub nickname: String,
+    /// Avatar file id.
+    pub avatar: String,
+}
+
+/// The file fields of an upload event (all `""` otherwise).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileFields {
+    /// Original name (`""` for voice).
+    #[serde(rename = "fileName")]
+    pub file_name: String,
+    /// Declared type.
+    #[serde(rename = "fileType")]
+    pub file_type: String,
+    /// The stored original.
+    pub fileid: String,
+    /// The thumbnail, `""` unless an image.
+    pub thumbid: String,
+}
+
+/// A down frame on `/ws-chat` (§8.5): exactly ten string fields, in the spec's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatDown {
+    /// Sender identity.
+    #[serde(flatten)]
+    pub sender: Sender,
+    /// Kind.
+    #[serde(rename = "msgType")]
+    pub msg_type: ChatKind,
+    /// Text, or the system text of online/offline/join/leave/reject.
+    pub content: String,
+    /// Upload fields.
+    #[serde(flatten)]
+    pub file: FileFields,
+    /// `timestr` of the event.
+    pub dateline: String,
+}
+
+impl ChatDown {
+    /// D7: this connection's last message was refused.
+    pub fn reject(content: impl Into<String>, dateline: String) -> ChatDown {
+        ChatDown::system(ChatKind::Reject, content.into(), dateline)
+    }
+
+    /// D8: sent after 50 s without any other down message.
+    pub fn keepalive(dateline: String) -> ChatDown {
+        ChatDown::system(ChatKind::Keepalive, String::new(), dateline)
+    }
+
+    fn system(msg_type: ChatKind, content: String, dateline: String) -> ChatDown {
+        ChatDown {
+            sender: Sender::default(),
+            msg_type,
+            content,
+            file: FileFields::default(),
+            dateline,
+        }
+    }
+
+    /// The JSON text of the frame.
+    pub fn to_text(&self) -> String {
+        // Serializing plain strings into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The content of D1: `User <nickname> online session`.
+pub fn online_text(nickname: &str) -> String {
+    format!("User {nickname} online session")
+}
+
+/// The content of D2: `User <nickname> offline session`.
+pub fn offline_text(nickname: &str) -> String {
+    format!("User {nickname} offline session")
+}
+
+/// The content of D5: `<nickname> join session <sessionName>`.
+pub fn join_text(nickname: &str, session_name: &str) -> String {
+    format!("{nickname} join session {session_name}")
+}
+
+/// The content of D6: `<nickname> leave session <sessionName>`.
+pub fn leave_text(nickname: &str, session_name: &str) -> String {
+    format!("{nickname} leave session {session_name}")
+}
+
+/// The content of D7.
+pub const REJECT_TEXT: &str = "no privilege to send message";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_fields() -> Result<()> {
+        let up = ChatUp::from_text(r#"{"msgType":"online","userToken":5}"#)?;
+        assert_eq!(up.kind, UpKind::Online);
+        assert_eq!(up.user_token, "");
+        assert_eq!(up.session_token, "");
+        let up = ChatUp::from_text(r#"{"msgType":"join","content":"x"}"#)?;
+        assert_eq!(up.kind, UpKind::Other("join".into()));
+        assert!(ChatUp::from_text("not json").is_err());
+        assert!(ChatUp::from_text("[1,2]").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn debug_hides_secrets() -> Result<()> {
+        let up = ChatUp::from_text(r#"{"userToken":"SECRET","msgType":"text","content":"private words"}"#)?;
+        let shown = format!("{up:?}");
+        assert!(!shown.contains("SECRET") && !shown.contains("private words"));
+        Ok(())
+    }
+}
