@@ -1,0 +1,516 @@
+//! Bounded mailboxes (the handle side and the actor side) and one-shot replies.
+//!
+//! A [`Mailbox`] is what callers hold; the one [`Inbox`] is what the actor's
+//! task loops on. Both sit on a bounded `async_channel`, so a slow actor
+//! pushes back on its senders instead of growing a queue without limit
+//! (async-channel `bounded`). [`reply`] makes the one-shot pair used for
+//! request/response, the shape of mini-redis's buffered client.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_channel::{Receiver, Sender, TrySendError};
+use futures_lite::Stream;
+
+use crate::error::{Error, Result};
+
+/// Makes a bounded mailbox: the cloneable [`Mailbox`] for senders and the
+/// single [`Inbox`] for the actor.
+///
+/// `capacity` is how many messages may wait before [`Mailbox::send`] starts
+/// waiting and [`Mailbox::try_send`] starts failing with [`TrySend::Full`].
+/// A capacity of 0 is treated as 1: a zero-sized channel would make every
+/// send a rendezvous, which is not what a mailbox is for.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate cookim_runtime as runtime;
+/// # futures_lite::future::block_on(async {
+/// let (mailbox, mut inbox) = runtime::mailbox::<u32>(8);
+/// mailbox.send(7).await?;
+/// assert_eq!(inbox.recv().await, Some(7));
+/// drop(mailbox);
+/// assert_eq!(inbox.recv().await, None); // every handle gone: the actor ends
+/// # Ok::<(), runtime::Error>(())
+/// # }).unwrap();
+/// ```
+pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
+    let (tx, rx) = async_channel::bounded(capacity.max(1));
+    (Mailbox { tx }, Inbox { rx })
+}
+
+/// The sending side of an actor's mailbox; cheap to clone.
+///
+/// Actor handles wrap one of these in a private field so the message enum
+/// stays private to the actor's module. The actor keeps running while at
+/// least one `Mailbox` exists (or until it decides to stop).
+pub struct Mailbox<M> {
+    /// The bounded channel into the actor's [`Inbox`].
+    tx: Sender<M>,
+}
+
+impl<M> Clone for Mailbox<M> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<M> fmt::Debug for Mailbox<M> {
+    // Hand-written: messages may carry user data, and `M: Debug` would leak
+    // into every handle's bounds.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<M> Mailbox<M> {
+    /// Delivers `msg`, waiting while the mailbox is full (backpressure).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the actor is gone; `msg` is dropped.
+    pub async fn send(&self, msg: M) -> Result<()> {
+        self.tx.send(msg).await.map_err(|_| Error::Closed)
+    }
+
+    /// Delivers `msg` if there is room right now; never waits.
+    ///
+    /// This is what fan-out uses so one slow receiver cannot stall the rest.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySend::Full`] if the mailbox is at capacity, [`TrySend::Closed`]
+    /// if the actor is gone; either way the message comes back to the caller.
+    pub fn try_send(&self, msg: M) -> Result<(), TrySend<M>> {
+        self.tx.try_send(msg).map_err(|e| match e {
+            TrySendError::Full(m) => TrySend::Full(m),
+            TrySendError::Closed(m) => TrySend::Closed(m),
+        })
+    }
+
+    /// Closes the mailbox for every handle: further sends fail with
+    /// [`Error::Closed`], while the actor's [`Inbox::recv`] still drains what
+    /// is queued and then returns `None`. This is the "refuse new work,
+    /// finish queued work, exit" graceful stop.
+    ///
+    /// Returns `true` if this call closed it, `false` if it was already
+    /// closed.
+    pub fn close(&self) -> bool {
+        self.tx.close()
+    }
+
+    /// Whether the mailbox is closed: the actor is gone or
+    /// [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// How many messages are waiting for the actor right now.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Whether no message is waiting for the actor right now.
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
+    /// How many messages may wait before senders are pushed back.
+    pub fn capacity(&self) -> usize {
+        // `mailbox` only builds bounded channels, which always report a
+        // capacity; an unbounded one would have no limit at all.
+        self.tx.capacity().unwrap_or(usize::MAX)
+    }
+
+    /// Sends a request built by `make` and waits for the actor's answer.
+    ///
+    /// `make` receives the [`Reply`] to embed in the message, typically
+    /// `|reply| Msg::Get { reply }`. Race the call with
+    /// [`deadline`](crate::deadline) when the actor might be slow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the actor is gone before it got the request;
+    /// [`Error::NoReply`] if it took the request but dropped the reply.
+    pub async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> M) -> Result<T> {
+        let (reply, answer) = reply();
+        self.send(make(reply)).await?;
+        answer.await
+    }
+}
+
+/// Why [`Mailbox::try_send`] did not deliver; carries the message back.
+pub enum TrySend<M> {
+    /// The mailbox is at capacity.
+    Full(M),
+    /// The actor is gone.
+    Closed(M),
+}
+
+impl<M> TrySend<M> {
+    /// Gives back the message that was not delivered.
+    pub fn into_inner(self) -> M {
+        match self {
+            Self::Full(m) | Self::Closed(m) => m,
+        }
+    }
+
+    /// Whether the mailbox was full (as opposed to closed).
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// Whether the actor was gone (as opposed to busy).
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+
+    /// The [`Error`] this stands for, without the message.
+    fn cause(&self) -> Error {
+        match self {
+            Self::Full(_) => Error::Full,
+            Self::Closed(_) => Error::Closed,
+        }
+    }
+}
+
+impl<M> fmt::Debug for TrySend<M> {
+    // No `M: Debug` bound, and message contents stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<M> fmt::Display for TrySend<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.cause(), f)
+    }
+}
+
+impl<M> std::error::Error for TrySend<M> {}
+
+impl<M> From<TrySend<M>> for Error {
+    fn from(e: TrySend<M>) -> Self {
+        e.cause()
+    }
+}
+
+/// The receiving side of an actor's mailbox, owned by the actor's task.
+///
+/// When it is dropped (the task ended, returned an error or panicked) every
+/// [`Mailbox`] to it sees [`Error::Closed`].
+pub struct Inbox<M> {
+    /// The bounded channel the handles send into.
+    rx: Receiver<M>,
+}
+
+impl<M> fmt::Debug for Inbox<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("len", &self.rx.len())
+            .field("closed", &self.rx.is_closed())
+            .finish()
+    }
+}
+
+impl<M> Inbox<M> {
+    /// Waits for the next message.
+    ///
+    /// Returns `None` once the mailbox is closed (every [`Mailbox`] dropped,
+    /// or [`close`](Self::close) / [`Mailbox::close`] called) *and* nothing
+    /// is queued any more: that is the actor's cue to stop. A stop is an
+    /// expected outcome, not an error.
+    pub async fn recv(&mut self) -> Option<M> {
+        self.rx.recv().await.ok()
+    }
+
+    /// Takes the next message if one is queued; never waits.
+    ///
+    /// `None` means "nothing right now" or "closed and drained"; use
+    /// [`is_closed`](Self::is_closed) to tell them apart.
+    pub fn try_recv(&mut self) -> Option<M> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Refuses new messages while keeping the queued ones for
+    /// [`recv`](Self::recv) to drain: the actor's side of a graceful stop.
+    pub fn close(&self) {
+        self.rx.close();
+    }
+
+    /// Whether the mailbox is closed (queued messages may still remain).
+    pub fn is_closed(&self) -> bool {
+        self.rx.is_closed()
+    }
+
+    /// How many messages are queued.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+/// Makes a one-shot pair: the actor answers through the [`Reply`], the
+/// asker awaits the [`Answer`].
+///
+/// [`Mailbox::request`] does this for you; call it directly when the reply
+/// travels further (say, handed to another actor).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate cookim_runtime as runtime;
+/// # futures_lite::future::block_on(async {
+/// let (reply, answer) = runtime::reply::<&str>();
+/// reply.send("pong");
+/// assert_eq!(answer.await, Ok("pong"));
+///
+/// let (reply, answer) = runtime::reply::<&str>();
+/// drop(reply);
+/// assert_eq!(answer.await, Err(runtime::Error::NoReply));
+/// # });
+/// ```
+pub fn reply<T>() -> (Reply<T>, Answer<T>) {
+    // Capacity 1 is enough: `Reply::send` consumes the reply, so at most one
+    // value is ever sent and the send can never find the channel full.
+    let (tx, rx) = async_channel::bounded(1);
+    (Reply { tx }, Answer { rx: Box::pin(rx) })
+}
+
+/// The actor's half of a one-shot reply; put it in the request message.
+pub struct Reply<T> {
+    /// Capacity-1 channel to the waiting [`Answer`].
+    tx: Sender<T>,
+}
+
+impl<T> fmt::Debug for Reply<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("asker_gone", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> Reply<T> {
+    /// Answers the request. If the asker stopped waiting (it timed out or
+    /// was cancelled) the value is dropped: that is not the actor's problem.
+    pub fn send(self, value: T) {
+        if self.tx.try_send(value).is_err() {
+            tracing::trace!("reply dropped: the asker is gone");
+        }
+    }
+
+    /// Whether the asker stopped waiting, so the answer would be wasted and
+    /// expensive work for it may be skipped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The asker's half of a one-shot reply: `.await` it.
+///
+/// Resolves to the value, or to [`Error::NoReply`] if the [`Reply`] was
+/// dropped unsent.
+pub struct Answer<T> {
+    /// Capacity-1 channel from the [`Reply`]. Boxed because async-channel's
+    /// `Receiver` is `!Unpin` and this crate forbids the `unsafe` a pin
+    /// projection would need; one small allocation per request.
+    rx: Pin<Box<Receiver<T>>>,
+}
+
+impl<T> fmt::Debug for Answer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("ready", &!self.rx.is_empty())
+            .finish()
+    }
+}
+
+impl<T> Future for Answer<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The channel closes when the lone `Reply` is dropped, whether after
+        // sending (the value is still queued and comes first) or without.
+        self.rx
+            .as_mut()
+            .poll_next(cx)
+            .map(|value| value.ok_or(Error::NoReply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_lite::future;
+
+    use super::*;
+    use crate::timer::deadline;
+
+    /// Guards against a hang; no test should get anywhere near it.
+    const GUARD: Duration = Duration::from_secs(10);
+
+    enum Msg {
+        Add(u32),
+        Get { reply: Reply<u32> },
+        Forget { _reply: Reply<u32> },
+    }
+
+    /// Runs a tiny counter actor on the current task until its inbox closes.
+    async fn counter(mut inbox: Inbox<Msg>) {
+        let mut total = 0;
+        while let Some(msg) = inbox.recv().await {
+            match msg {
+                Msg::Add(n) => total += n,
+                Msg::Get { reply } => reply.send(total),
+                Msg::Forget { .. } => {}
+            }
+        }
+    }
+
+    #[test]
+    fn request_reply_round_trip() -> Result<()> {
+        smol::block_on(async {
+            let (mailbox, inbox) = mailbox(4);
+            let actor = smol::spawn(counter(inbox));
+            mailbox.send(Msg::Add(2)).await?;
+            mailbox.send(Msg::Add(3)).await?;
+            let total = deadline(GUARD, mailbox.request(|reply| Msg::Get { reply })).await??;
+            assert_eq!(total, 5);
+            drop(mailbox);
+            deadline(GUARD, actor).await
+        })
+    }
+
+    #[test]
+    fn send_to_gone_actor_is_closed() {
+        future::block_on(async {
+            let (mailbox, inbox) = mailbox::<Msg>(4);
+            drop(inbox);
+            assert!(mailbox.is_closed());
+            assert_eq!(mailbox.send(Msg::Add(1)).await, Err(Error::Closed));
+            assert_eq!(
+                mailbox.request(|reply| Msg::Get { reply }).await,
+                Err(Error::Closed)
+            );
+            let back = mailbox.try_send(Msg::Add(9));
+            assert!(matches!(back, Err(TrySend::Closed(Msg::Add(9)))));
+        });
+    }
+
+    #[test]
+    fn dropped_reply_is_no_reply() -> Result<()> {
+        smol::block_on(async {
+            let (mailbox, inbox) = mailbox(4);
+            let actor = smol::spawn(counter(inbox));
+            let got = deadline(GUARD, mailbox.request(|r| Msg::Forget { _reply: r })).await?;
+            assert_eq!(got, Err(Error::NoReply));
+            drop(mailbox);
+            deadline(GUARD, actor).await
+        })
+    }
+
+    #[test]
+    fn full_mailbox_pushes_back() -> Result<()> {
+        future::block_on(async {
+            let (mailbox, mut inbox) = mailbox::<u32>(2);
+            assert_eq!(mailbox.capacity(), 2);
+            mailbox.try_send(1)?;
+            mailbox.try_send(2)?;
+            match mailbox.try_send(3) {
+                Err(full @ TrySend::Full(_)) => {
+                    assert_eq!(full.cause(), Error::Full);
+                    assert_eq!(full.into_inner(), 3);
+                }
+                other => panic!("expected Full(3), got {other:?}"),
+            }
+
+            let send = mailbox.send(4);
+            futures_lite::pin!(send);
+            assert_eq!(future::poll_once(&mut send).await, None, "must wait");
+            assert_eq!(inbox.recv().await, Some(1));
+            assert_eq!(future::poll_once(&mut send).await, Some(Ok(())));
+
+            assert_eq!(inbox.try_recv(), Some(2));
+            assert_eq!(inbox.try_recv(), Some(4));
+            assert_eq!(inbox.try_recv(), None);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn zero_capacity_means_one() {
+        let (mailbox, _inbox) = mailbox::<u32>(0);
+        assert_eq!(mailbox.capacity(), 1);
+        assert!(mailbox.try_send(1).is_ok());
+        assert!(mailbox.try_send(2).is_err_and(|e| e.is_full()));
+    }
+
+    #[test]
+    fn close_drains_queued_then_ends() -> Result<()> {
+        future::block_on(async {
+            let (mailbox, mut inbox) = mailbox::<u32>(4);
+            mailbox.send(1).await?;
+            mailbox.send(2).await?;
+            assert!(mailbox.close());
+            assert!(!mailbox.close(), "second close reports it was closed");
+            assert_eq!(mailbox.send(3).await, Err(Error::Closed));
+            assert_eq!(inbox.recv().await, Some(1));
+            assert_eq!(inbox.recv().await, Some(2));
+            assert_eq!(inbox.recv().await, None);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn inbox_close_refuses_new_but_drains() -> Result<()> {
+        future::block_on(async {
+            let (mailbox, mut inbox) = mailbox::<u32>(4);
+            mailbox.send(1).await?;
+            inbox.close();
+            assert!(inbox.is_closed());
+            assert_eq!(mailbox.try_send(2).map_err(Error::from), Err(Error::Closed));
+            assert_eq!(inbox.recv().await, Some(1));
+            assert_eq!(inbox.recv().await, None);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn debug_hides_messages() {
+        let (mailbox, inbox) = mailbox::<String>(3);
+        let _ = mailbox.try_send("secret".to_owned());
+        let shown = format!("{mailbox:?} {inbox:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("len: 1"), "{shown}");
+        let full = TrySend::Full("secret".to_owned());
+        assert_eq!(format!("{full:?}"), "Full(..)");
+        assert_eq!(full.to_string(), "mailbox is full");
+    }
+
+    #[test]
+    fn reply_sees_gone_asker() {
+        let (reply, answer) = reply::<u32>();
+        assert!(!reply.is_closed());
+        drop(answer);
+        assert!(reply.is_closed());
+        reply.send(1); // must not fail or panic
+    }
+}
