@@ -1,0 +1,134 @@
+//! `cookim`: parse flags, build configs, start the node, stop cleanly on Ctrl-C.
+//!
+//! Everything here is wiring: flags and environment ([`cli`]), logging ([`telemetry`]), the
+//! embedded store, the web server, and signals. A SIGINT or SIGTERM stops accepting, sends
+//! every websocket a close frame, waits for connections to finish (bounded by
+//! `--shutdown-timeout`), flushes the store and exits 0.
+
+mod cli;
+mod telemetry;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures_lite::StreamExt;
+use store::Store;
+
+use crate::cli::{Cli, Settings};
+
+/// Why the node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Cli(#[from] cli::CliError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    #[error("web: {0}")]
+    Web(#[from] web::Error),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    telemetry::init();
+    match cli.resolve(&|name| std::env::var(name).ok()).map_err(Error::from).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cookim stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The token secret: from the flag or environment, else generated once into the data dir
+/// (mode 0600) and reused, so tokens survive restarts.
+fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, Error> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = settings.data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => return Err(Error::Unsupported(format!("{} is too short; delete it to generate a new one", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a new token secret");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+fn web_config(settings: &Settings, secret: Vec<u8>) -> web::Config {
+    let mut config = web::Config::new(settings.web, secret);
+    config.www = settings.www.clone();
+    config.allowed_origins = settings.allowed_origins.clone();
+    config.max_connections = settings.max_connections;
+    config.max_text = settings.max_text;
+    config.max_body = settings.max_body;
+    config.utc_offset_secs = chrono::Local::now().offset().local_minus_utc();
+    config
+}
+
+fn run(settings: Settings) -> Result<(), Error> {
+    if settings.mongo_uri.is_some() {
+        return Err(Error::Unsupported(
+            "the MongoDB store is not in this version yet; omit -m/MONGO_URI to use the embedded store".into(),
+        ));
+    }
+    if !settings.seeds.is_empty() {
+        tracing::warn!(
+            seeds = ?settings.seeds,
+            "clustering is not in this version yet: running as a single node, -a/-s are ignored"
+        );
+    }
+    if let Some(www) = &settings.www {
+        if !www.join("index.html").is_file() {
+            return Err(Error::Unsupported(format!("--www {}: no index.html there", www.display())));
+        }
+    }
+    let secret = jwt_secret(&settings)?;
+    let runtime = runtime::Runtime::new(settings.threads)?;
+    let (trigger, shutdown) = runtime::shutdown();
+    let spawner = runtime.spawner();
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(store::Embedded::open(&settings.data_dir).await?);
+        let server = web::Server::bind(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown).await?;
+        let addr = server.local_addr()?;
+        announce(&settings, addr);
+        let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
+        let serving = spawner.spawn(server.run());
+        let signal = signals.next().await;
+        tracing::info!(?signal, "shutting down");
+        if trigger.wait_done(settings.shutdown_timeout).await.is_err() {
+            tracing::warn!(timeout = ?settings.shutdown_timeout, "connections still open at the deadline; closing them");
+        }
+        serving.cancel().await;
+        store.flush().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+#[expect(clippy::print_stdout, reason = "the URL to open is the program's output")]
+fn announce(settings: &Settings, addr: std::net::SocketAddr) {
+    let host = if addr.ip().is_unspecified() || settings.nat { settings.host_name.clone() } else { addr.ip().to_string() };
+    println!("cookim started! Open http://{host}:{}/chat/", addr.port());
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), "cookim started");
+}

@@ -1,0 +1,88 @@
+//! The web edge's configuration: every limit is a named field with a documented default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the HTTP/websocket edge behaves. Built once by `bin` from flags.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// A web client folder served under `/chat/` (CookIM's `www/`, or ours).
+    pub www: Option<PathBuf>,
+    /// HMAC secret for both token kinds (shared by every node of a cluster).
+    pub jwt_secret: Vec<u8>,
+    /// How long a token is valid. Default 15 minutes, as CookIM.
+    pub token_ttl: Duration,
+    /// Largest HTTP request body. Default 8 MiB, as CookIM (413 above).
+    pub max_body: usize,
+    /// Largest websocket message (text or binary). Default 4 MiB + 64 KiB of header room.
+    pub max_ws_message: usize,
+    /// Longest text message, in bytes. Default 16 KiB.
+    pub max_text: usize,
+    /// Longest nickname, in characters. Default 40.
+    pub max_nickname: usize,
+    /// Longest group name, in characters. Default 60.
+    pub max_session_name: usize,
+    /// Longest password, in bytes (argon2 input). Default 128.
+    pub max_password: usize,
+    /// Send a `keepalive` after this much silence on a websocket. Default 50 s (§8.6).
+    pub keepalive: Duration,
+    /// Frames queued for one websocket before it is cut as too slow. Default 256.
+    pub outbox_capacity: usize,
+    /// Live connections (HTTP and websocket) before new ones wait. Default 16,384.
+    pub max_connections: usize,
+    /// If set, websocket upgrades must carry one of these `Origin`s.
+    pub allowed_origins: Option<Vec<String>>,
+    /// The server's time zone, as seconds east of UTC, for `timestr` dates.
+    pub utc_offset_secs: i32,
+    /// Time allowed for the websocket handshake after the upgrade. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// A session actor with no subscriber stops after this long. Default 60 s.
+    pub session_idle: Duration,
+    /// Failed logins for one login name before it is locked for `login_lockout`. Default 5.
+    pub max_login_failures: u32,
+    /// How long a login name stays locked. Default 60 s.
+    pub login_lockout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    // The secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("www", &self.www)
+            .field("max_body", &self.max_body)
+            .field("max_ws_message", &self.max_ws_message)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Defaults for one node on loopback with the given secret.
+    pub fn new(bind: SocketAddr, jwt_secret: Vec<u8>) -> Config {
+        Config {
+            bind,
+            www: None,
+            jwt_secret,
+            token_ttl: Duration::from_secs(15 * 60),
+            max_body: 8 * 1024 * 1024,
+            max_ws_message: 4 * 1024 * 1024 + 64 * 1024,
+            max_text: 16 * 1024,
+            max_nickname: 40,
+            max_session_name: 60,
+            max_password: 128,
+            keepalive: Duration::from_secs(50),
+            outbox_capacity: 256,
+            max_connections: 16_384,
+            allowed_origins: None,
+            utc_offset_secs: 0,
+            handshake_timeout: Duration::from_secs(10),
+            session_idle: Duration::from_secs(60),
+            max_login_failures: 5,
+            login_lockout: Duration::from_secs(60),
+        }
+    }
+}

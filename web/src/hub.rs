@@ -1,0 +1,216 @@
+//! The registry of this node's live chats and push channels.
+//!
+//! One registry actor owns two maps: chat id -> [`session`](crate::session) actor handle, and
+//! user id -> that user's `/ws-push` outboxes. Session actors are spawned on first use and
+//! retire after `session_idle` without subscribers. A caller that reaches a retiring actor
+//! gets no answer and simply asks again ([`Hub::call`]), which spawns a fresh one.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_tungstenite::tungstenite::Utf8Bytes;
+use protocol::ids::{SessionId, UserId};
+use runtime::{Mailbox, Reply, Shutdown, Spawner};
+use store::Store;
+use store::model::Message;
+
+use crate::auth::UserIdentity;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::outbox::{ConnId, Outbox, offer};
+use crate::session::{SessionHandle, SessionMsg, spawn_session};
+
+/// Messages queued for the registry. It only does map lookups and `try_send`s, so a short
+/// queue suffices; senders wait (backpressure) when it is full.
+const REGISTRY_CAPACITY: usize = 1024;
+
+/// How often a request is retried when it lands on a retiring session actor.
+const RETRIES: usize = 3;
+
+pub(crate) enum RegistryMsg {
+    /// The session actor for `sid`, spawned if needed.
+    Session { sid: SessionId, reply: Reply<SessionHandle> },
+    /// The session actor for `sid` if one is running.
+    Lookup { sid: SessionId, reply: Reply<Option<SessionHandle>> },
+    /// A session actor has been idle: forget it (if it is still the current one) and close
+    /// its mailbox so it drains and stops.
+    Retire { sid: SessionId, instance: u64 },
+    /// A `/ws-push` connection subscribed.
+    PushSubscribe { uid: UserId, conn: ConnId, outbox: Outbox },
+    /// A `/ws-push` connection closed.
+    PushUnsubscribe { uid: UserId, conn: ConnId },
+    /// Deliver these frames to these users' push channels.
+    Push { deliveries: Vec<(UserId, Utf8Bytes)> },
+}
+
+/// Everything a session actor needs, shared.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Config,
+    pub(crate) registry: Mailbox<RegistryMsg>,
+    pub(crate) spawner: Spawner,
+}
+
+/// A cheap handle to this node's chats and push channels.
+#[derive(Clone, Debug)]
+pub(crate) struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl Hub {
+    /// Starts the registry actor.
+    pub(crate) fn start(store: Arc<dyn Store>, config: Config, spawner: Spawner, shutdown: Shutdown) -> (Hub, runtime::Task<()>) {
+        let (registry, inbox) = runtime::mailbox(REGISTRY_CAPACITY);
+        let shared = Arc::new(Shared { store, config, registry, spawner: spawner.clone() });
+        let task = spawner.spawn_actor("registry", run_registry(Arc::downgrade(&shared), inbox, shutdown));
+        (Hub { shared }, task)
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Sends a request to the session actor of `sid`, retrying on a fresh actor if the one it
+    /// reached was retiring.
+    pub(crate) async fn call<T>(&self, sid: &SessionId, make: impl Fn(Reply<T>) -> SessionMsg) -> Result<T> {
+        let mut last = runtime::Error::Closed;
+        for _ in 0..RETRIES {
+            let handle = self
+                .shared
+                .registry
+                .request(|reply| RegistryMsg::Session { sid: sid.clone(), reply })
+                .await?;
+            match handle.tx.request(&make).await {
+                Ok(value) => return Ok(value),
+                Err(e @ (runtime::Error::Closed | runtime::Error::NoReply)) => last = e,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.into())
+    }
+
+    /// Makes `who`'s connection a subscriber of `sid` (the `online` message), after checking
+    /// membership. Returns the actor to talk to from now on.
+    pub(crate) async fn online(&self, sid: &SessionId, conn: ConnId, who: &UserIdentity, outbox: &Outbox) -> Result<SessionHandle> {
+        self.call(sid, |reply| SessionMsg::Online { conn, who: who.clone(), outbox: outbox.clone(), reply })
+            .await?
+    }
+
+    /// Adds `uid` to the group `sid` (no-op returning `None` if already a member).
+    pub(crate) async fn join(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
+        self.call(sid, |reply| SessionMsg::Join { uid: uid.clone(), reply }).await?
+    }
+
+    /// Removes `uid` from `sid` (`None` if not a member).
+    pub(crate) async fn leave(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
+        self.call(sid, |reply| SessionMsg::Leave { uid: uid.clone(), reply }).await?
+    }
+
+    /// Members with a live `/ws-chat` in `sid` on this node.
+    pub(crate) async fn online_users(&self, sid: &SessionId) -> Result<HashSet<UserId>> {
+        let handle = self.shared.registry.request(|reply| RegistryMsg::Lookup { sid: sid.clone(), reply }).await?;
+        match handle {
+            Some(handle) => Ok(handle.tx.request(|reply| SessionMsg::OnlineUsers { reply }).await.unwrap_or_default()),
+            None => Ok(HashSet::new()),
+        }
+    }
+
+    /// Tells a running session actor to re-read its session and members.
+    pub(crate) async fn reload(&self, sid: &SessionId) -> Result<()> {
+        let handle = self.shared.registry.request(|reply| RegistryMsg::Lookup { sid: sid.clone(), reply }).await?;
+        if let Some(handle) = handle {
+            // A gone actor has nothing to reload.
+            let _ = handle.tx.send(SessionMsg::Reload).await;
+        }
+        Ok(())
+    }
+
+    /// Registers a `/ws-push` connection of `uid`.
+    pub(crate) async fn subscribe_push(&self, uid: &UserId, conn: ConnId, outbox: &Outbox) -> Result<()> {
+        let msg = RegistryMsg::PushSubscribe { uid: uid.clone(), conn, outbox: outbox.clone() };
+        Ok(self.shared.registry.send(msg).await?)
+    }
+
+    /// Forgets a `/ws-push` connection.
+    pub(crate) async fn unsubscribe_push(&self, uid: &UserId, conn: ConnId) {
+        // During shutdown the registry may be gone already; then there is nothing to forget.
+        let _ = self.shared.registry.send(RegistryMsg::PushUnsubscribe { uid: uid.clone(), conn }).await;
+    }
+
+}
+
+struct Registry {
+    shared: std::sync::Weak<Shared>,
+    sessions: HashMap<SessionId, SessionHandle>,
+    pushes: HashMap<UserId, Vec<(ConnId, Outbox)>>,
+    next_instance: u64,
+}
+
+async fn run_registry(shared: std::sync::Weak<Shared>, mut inbox: runtime::Inbox<RegistryMsg>, shutdown: Shutdown) -> Result<(), Error> {
+    let mut registry = Registry { shared, sessions: HashMap::new(), pushes: HashMap::new(), next_instance: 0 };
+    loop {
+        let msg = futures_lite::future::or(async { inbox.recv().await }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        let Some(msg) = msg else { break };
+        registry.handle(msg);
+    }
+    // Dropping the handles lets every session actor drain and stop.
+    registry.sessions.clear();
+    Ok(())
+}
+
+impl Registry {
+    fn handle(&mut self, msg: RegistryMsg) {
+        match msg {
+            RegistryMsg::Session { sid, reply } => {
+                if let Some(handle) = self.sessions.get(&sid) {
+                    reply.send(handle.clone());
+                    return;
+                }
+                let Some(shared) = self.shared.upgrade() else { return };
+                self.next_instance += 1;
+                let handle = spawn_session(&shared, sid.clone(), self.next_instance);
+                self.sessions.insert(sid, handle.clone());
+                reply.send(handle);
+            }
+            RegistryMsg::Lookup { sid, reply } => reply.send(self.sessions.get(&sid).cloned()),
+            RegistryMsg::Retire { sid, instance } => {
+                if self.sessions.get(&sid).is_some_and(|h| h.instance == instance) {
+                    if let Some(handle) = self.sessions.remove(&sid) {
+                        handle.tx.close();
+                    }
+                }
+            }
+            RegistryMsg::PushSubscribe { uid, conn, outbox } => {
+                self.pushes.entry(uid).or_default().push((conn, outbox));
+            }
+            RegistryMsg::PushUnsubscribe { uid, conn } => {
+                if let Some(list) = self.pushes.get_mut(&uid) {
+                    list.retain(|(c, _)| *c != conn);
+                    if list.is_empty() {
+                        self.pushes.remove(&uid);
+                    }
+                }
+            }
+            RegistryMsg::Push { deliveries } => {
+                for (uid, frame) in deliveries {
+                    if let Some(list) = self.pushes.get(&uid) {
+                        for (_, outbox) in list {
+                            offer(outbox, &frame);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The HTTP/websocket edge and the only place errors become statuses or `reject` messages.
+//!
+//! One port serves CookIM's 31 `/api` routes (async-h1), its static paths, and upgrades
+//! `/ws-chat` and `/ws-push` (async-tungstenite). Every websocket is one connection task;
+//! every chat with live subscribers on this node is one session actor, the only writer of its
+//! chat here: it stores a message first and only then fans it out, never waiting on a slow
+//! client. This crate knows nothing of flags or signals (that is `bin`), nor of SQL (that is
+//! `store`).
+//!
+//! # Layout
+//! - [`server`]: the listener and per-connection HTTP handling.
+//! - `routes`: the `/api` routes, one file per area.
+//! - `ws`: the two websockets; `session`: the per-chat actor; `hub`: the registry of chats
+//!   and push channels.
+//! - [`auth`]: tokens (HS256 only) and argon2id passwords.
+//! - [`http`]: request bodies and responses.
+//! - [`config`]: limits and settings; [`error`]: the crate's error enum.
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! let runtime = runtime::Runtime::new(0)?;
+//! let (trigger, shutdown) = runtime::shutdown();
+//! runtime.block_on(async {
+//!     let store = Arc::new(cookim_store::Embedded::open("./cookim-data".as_ref()).await?);
+//!     let config = cookim_web::Config::new("127.0.0.1:8080".parse()?, b"secret".to_vec());
+//!     let server = cookim_web::Server::bind(config, store, runtime.spawner(), shutdown).await?;
+//!     println!("listening on {}", server.local_addr()?);
+//!     server.run().await;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # drop(trigger);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+mod hub;
+mod outbox;
+mod routes;
+pub mod server;
+mod session;
+mod static_files;
+mod ws;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::Server;

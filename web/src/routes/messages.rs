@@ -1,0 +1,66 @@
+//! History (§6.4).
+
+use std::collections::HashMap;
+
+use protocol::chat::{ChatDown, ChatKind, FileFields, Sender};
+use protocol::ids::{SessionId, UserId};
+use protocol::rest::MessagesAnswer;
+use store::model::User;
+
+use super::App;
+use super::auth::session_token_for;
+use crate::error::{Error, Result};
+use crate::http::Form;
+
+/// Most messages one page holds.
+const MAX_COUNT: i64 = 500;
+
+/// `listMessages`: a page oldest-first with the senders' current names, a session token, and
+/// the caller's unread count reset when the page is not empty.
+pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
+    let (who, _) = app.caller(form, "no privilege to list session messages").await?;
+    const DENIED: &str = "no privilege in this session";
+    let sid = SessionId::parse(form.str("sessionid")).map_err(|_| Error::Denied(DENIED.into()))?;
+    if !app.store().is_member(&sid, &who.uid).await? {
+        return Err(Error::Denied(DENIED.into()));
+    }
+    let page = match form.int("page", 1) {
+        p if p < 1 => 1,
+        p => p.min(i64::from(u32::MAX)),
+    };
+    let count = match form.int("count", 10) {
+        c if c < 1 => 10,
+        c => c.min(MAX_COUNT),
+    };
+    let messages = app.store().messages(&sid, page as u32, count as u32).await?;
+    if !messages.is_empty() {
+        app.store().reset_unread(&sid, &who.uid).await?;
+    }
+    let mut uids: Vec<UserId> = messages.iter().map(|m| m.uid.clone()).collect();
+    uids.sort();
+    uids.dedup();
+    let users: HashMap<UserId, User> = app.store().users(&uids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let messages = messages
+        .iter()
+        .map(|m| {
+            let user = users.get(&m.uid);
+            ChatDown {
+                sender: Sender {
+                    uid: m.uid.to_string(),
+                    nickname: user.map(|u| u.nickname.clone()).unwrap_or_default(),
+                    avatar: user.map(|u| u.avatar.to_string()).unwrap_or_default(),
+                },
+                msg_type: ChatKind::from_wire(&m.msg_type),
+                content: m.content.clone(),
+                file: FileFields {
+                    file_name: m.file_name.clone(),
+                    file_type: m.file_type.clone(),
+                    fileid: m.fileid.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    thumbid: m.thumbid.as_ref().map(ToString::to_string).unwrap_or_default(),
+                },
+                dateline: app.timestr(m.dateline),
+            }
+        })
+        .collect();
+    Ok(MessagesAnswer { errmsg: String::new(), session_token: session_token_for(app, &sid, &who.uid)?, messages })
+}

@@ -1,0 +1,198 @@
+//! The listener: one port for the API, static files and both websockets.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_lock::Semaphore;
+use async_net::{TcpListener, TcpStream};
+use futures_lite::FutureExt;
+use http_types::upgrade::Receiver;
+use http_types::{Request, Response};
+use runtime::{Shutdown, Spawner};
+use store::Store;
+use store::model::{AvatarKind, FileOwner, NewFile};
+
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::error::Result;
+use crate::hub::Hub;
+use crate::routes::{App, DefaultAvatars};
+use crate::ws::{self, Kind};
+use crate::{http, routes, static_files};
+
+/// A bound, not yet running, cookim web server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+    spawner: Spawner,
+    shutdown: Shutdown,
+    /// The registry actor; kept so it is not cancelled while the server runs.
+    registry: runtime::Task<()>,
+}
+
+impl Server {
+    /// Binds the listener, seeds the default avatars and starts the registry.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] if the address cannot be bound; [`crate::Error::Store`] if the
+    /// store cannot be read or written.
+    pub async fn bind(config: Config, store: Arc<dyn Store>, spawner: Spawner, shutdown: Shutdown) -> Result<Server> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let defaults = seed_default_avatars(store.as_ref()).await?;
+        let tokens = Tokens::new(&config.jwt_secret, config.token_ttl);
+        let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone());
+        let app = Arc::new(App { hub, tokens, defaults, login_failures: Mutex::default() });
+        Ok(Server { listener, app, spawner, shutdown, registry })
+    }
+
+    /// The bound address (useful with port 0).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] if the socket has no local address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Accepts connections until shutdown is signalled. Each connection runs in its own task
+    /// holding a `Shutdown` clone, so the owner's `wait_done` covers them; a failing connection
+    /// is logged and closed without affecting the others.
+    pub async fn run(self) {
+        let Server { listener, app, spawner, shutdown, registry } = self;
+        let limit = Arc::new(Semaphore::new(app.config().max_connections));
+        tracing::info!(addr = ?listener.local_addr().ok(), "listening");
+        loop {
+            let accepted = async {
+                let permit = limit.acquire_arc().await;
+                Some((listener.accept().await, permit))
+            }
+            .or(async {
+                shutdown.wait().await;
+                None
+            })
+            .await;
+            let Some((accepted, permit)) = accepted else { break };
+            match accepted {
+                Ok((stream, peer)) => {
+                    // Small frames matter more than throughput for chat.
+                    let _ = stream.set_nodelay(true);
+                    let app = app.clone();
+                    let task_shutdown = shutdown.clone();
+                    spawner.detach_with(
+                        async move {
+                            connection(app, stream, task_shutdown).await;
+                            drop(permit);
+                            tracing::trace!(%peer, "connection closed");
+                        },
+                        &shutdown,
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    runtime::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        tracing::info!("stopped accepting connections");
+        drop(listener);
+        registry.await;
+    }
+}
+
+type Upgrade = Arc<Mutex<Option<(Kind, Receiver)>>>;
+
+/// Serves HTTP requests on one connection; if one upgrades to a websocket, serves that.
+async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {
+    let upgrade: Upgrade = Arc::default();
+    let endpoint = {
+        let app = app.clone();
+        let upgrade = upgrade.clone();
+        move |req: Request| {
+            let app = app.clone();
+            let upgrade = upgrade.clone();
+            async move { Ok(handle(&app, req, &upgrade).await) }
+        }
+    };
+    let mut server = async_h1::server::Server::new(stream, endpoint);
+    loop {
+        let status = async { Some(server.accept_one().await) }
+            .or(async {
+                shutdown.wait().await;
+                None
+            })
+            .await;
+        match status {
+            Some(Ok(async_h1::server::ConnectionStatus::KeepAlive)) => {}
+            Some(Ok(async_h1::server::ConnectionStatus::Close)) => break,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "http connection failed");
+                break;
+            }
+            None => return,
+        }
+    }
+    let pending = upgrade.lock().ok().and_then(|mut slot| slot.take());
+    if let Some((kind, receiver)) = pending {
+        let Some(conn) = receiver.await else { return };
+        match kind {
+            Kind::Chat => ws::chat::serve(&app, conn, shutdown).await,
+            Kind::Push => ws::push::serve(&app, conn, shutdown).await,
+        }
+    }
+}
+
+/// Routes one request.
+async fn handle(app: &App, req: Request, upgrade: &Upgrade) -> Response {
+    let path = req.url().path().to_owned();
+    let kind = match path.as_str() {
+        "/ws-chat" => Some(Kind::Chat),
+        "/ws-push" => Some(Kind::Push),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return match ws::accept_upgrade(&req, app.config()).await {
+            Ok((res, receiver)) => {
+                if let Ok(mut slot) = upgrade.lock() {
+                    *slot = Some((kind, receiver));
+                }
+                res
+            }
+            Err(res) => res,
+        };
+    }
+    if let Some(route) = path.strip_prefix("/api/") {
+        return routes::dispatch(app, req, route).await;
+    }
+    if let Some(res) = static_files::serve(&req, app.config().www.as_deref()).await {
+        return res;
+    }
+    http::not_found()
+}
+
+/// Makes sure the three default avatars exist (drawn, since cookim ships no image files).
+async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
+    let mut ids = Vec::with_capacity(3);
+    for (kind, color) in [(AvatarKind::Boy, [66, 133, 244]), (AvatarKind::Girl, [233, 84, 125]), (AvatarKind::Unknown, [120, 130, 140])] {
+        let id = match store.default_avatar(kind).await? {
+            Some(id) => id,
+            None => {
+                let file = NewFile {
+                    id: protocol::ids::FileId::from_random(rand::random()),
+                    file_name: format!("{}.png", kind.as_str()),
+                    file_type: "image/png".into(),
+                    owner: FileOwner::DefaultAvatar(kind),
+                    dateline: crate::clock::now_ms(),
+                    bytes: blocking::unblock(move || protocol::thumbnail::default_avatar(color)).await,
+                };
+                store.put_file(file).await?.id
+            }
+        };
+        ids.push(id);
+    }
+    let mut ids = ids.into_iter();
+    match (ids.next(), ids.next(), ids.next()) {
+        (Some(boy), Some(girl), Some(unknown)) => Ok(DefaultAvatars { boy, girl, unknown }),
+        _ => Err(crate::Error::Invalid("default avatars missing".into())),
+    }
+}

@@ -1,0 +1,154 @@
+//! The two websockets. A connection is one task: a reader that parses frames into `protocol`
+//! types and acts on them, raced with a writer that owns the socket's sending half and drains
+//! the connection's bounded [`Outbox`]. Whichever ends first ends the connection; the
+//! connection's subscriptions are then dropped.
+
+pub(crate) mod chat;
+pub(crate) mod push;
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use futures_lite::FutureExt;
+use futures_util::StreamExt;
+use http_types::upgrade::Connection;
+use http_types::{Request, Response, StatusCode};
+use runtime::{Idle, Inbox, Shutdown};
+
+use crate::config::Config;
+use crate::outbox::Outbound;
+
+/// Which websocket a request upgrades to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `/ws-chat`.
+    Chat,
+    /// `/ws-push`.
+    Push,
+}
+
+/// Answers a websocket upgrade request: `Err(response)` if it is not a valid one (a plain
+/// GET on a websocket path is a 404, §3.3; a bad origin is a 403), otherwise the `101`
+/// response and the receiver of the upgraded connection.
+pub(crate) async fn accept_upgrade(req: &Request, config: &Config) -> Result<(Response, http_types::upgrade::Receiver), Response> {
+    let header = |name: &str| req.header(name).map(|h| h.as_str().to_owned()).unwrap_or_default();
+    let is_upgrade = header("Upgrade").eq_ignore_ascii_case("websocket")
+        && header("Connection").split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if req.method() != http_types::Method::Get || !is_upgrade {
+        return Err(crate::http::not_found());
+    }
+    let key = header("Sec-WebSocket-Key");
+    if header("Sec-WebSocket-Version") != "13" || key.is_empty() {
+        return Err(crate::http::text(StatusCode::BadRequest, "unsupported websocket version or missing key"));
+    }
+    if let Some(allowed) = &config.allowed_origins {
+        let origin = header("Origin");
+        if !allowed.iter().any(|a| a == &origin) {
+            return Err(crate::http::text(StatusCode::Forbidden, "origin not allowed"));
+        }
+    }
+    let mut res = Response::new(StatusCode::SwitchingProtocols);
+    res.insert_header("Upgrade", "websocket");
+    res.insert_header("Connection", "Upgrade");
+    res.insert_header("Sec-WebSocket-Accept", derive_accept_key(key.as_bytes()));
+    let receiver = res.recv_upgrade().await;
+    Ok((res, receiver))
+}
+
+/// Websocket limits from the configuration: messages and frames capped at `max_ws_message`,
+/// small buffers so idle connections stay cheap.
+pub(crate) fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(config.max_ws_message))
+        .max_frame_size(Some(config.max_ws_message))
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(config.max_ws_message.saturating_mul(2))
+}
+
+/// Wraps an upgraded connection as a server-side websocket.
+pub(crate) async fn websocket(conn: Connection, config: &Config) -> WebSocketStream<Connection> {
+    WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(config))).await
+}
+
+type Sink = async_tungstenite::WebSocketSender<Connection>;
+/// The receiving half of a connection's websocket.
+pub(crate) type Stream = async_tungstenite::WebSocketReceiver<Connection>;
+
+/// Drains `inbox` into the socket until the outbox closes, the server shuts down, or the
+/// socket fails. Sends `keepalive` (built by `keepalive`) after `config.keepalive` of silence.
+pub(crate) async fn write_loop(
+    mut sink: Sink,
+    mut inbox: Inbox<Outbound>,
+    config: &Config,
+    shutdown: &Shutdown,
+    keepalive: impl Fn() -> String,
+) {
+    let mut idle = Idle::new(config.keepalive);
+    loop {
+        enum Next {
+            Item(Option<Outbound>),
+            Silence,
+            Stop,
+        }
+        let next = async { Next::Item(inbox.recv().await) }
+            .or(async {
+                idle.expired().await;
+                Next::Silence
+            })
+            .or(async {
+                shutdown.wait().await;
+                Next::Stop
+            })
+            .await;
+        let (message, last) = match next {
+            Next::Item(Some(Outbound::Frame(text))) => (Message::Text(text), false),
+            Next::Silence => (Message::Text(keepalive().into()), false),
+            Next::Item(Some(Outbound::Close(code, reason))) => (close(code, reason), true),
+            Next::Item(None) => (close(CloseCode::Policy, "too slow: outbox full"), true),
+            Next::Stop => (close(CloseCode::Away, "server shutting down"), true),
+        };
+        if sink.send(message).await.is_err() || last {
+            break;
+        }
+        idle.reset();
+    }
+    // Best effort: the peer may be gone already.
+    let _ = sink.close(None).await;
+}
+
+fn close(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+/// What the reader saw that ends it.
+pub(crate) enum ReadEnd {
+    /// The peer closed or the stream ended or failed.
+    Closed,
+    /// A message exceeded `max_ws_message`: tell the peer with a 1009 close.
+    TooBig,
+}
+
+/// Reads the next data frame, skipping control frames. `Err(end)` when reading must stop.
+pub(crate) async fn next_frame(stream: &mut Stream) -> Result<Message, ReadEnd> {
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Close(_))) | None => return Err(ReadEnd::Closed),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(message)) => return Ok(message),
+            Some(Err(async_tungstenite::tungstenite::Error::Capacity(_))) => return Err(ReadEnd::TooBig),
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "websocket read failed");
+                return Err(ReadEnd::Closed);
+            }
+        }
+    }
+}
+
+/// Runs a reader future against the writer; returns when either is done. A reader that wants
+/// to close with a reason queues `Outbound::Close` and parks, so the writer gets to send it.
+pub(crate) async fn race(reader: impl std::future::Future<Output = ()>, writer: impl std::future::Future<Output = ()>) {
+    reader.or(writer).await;
+}
