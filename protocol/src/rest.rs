@@ -25,6 +25,7 @@ macro_rules! answers {
             }
 
             impl Answer for $name {
+                #[allow(clippy::needless_update, reason = "LeaveAnswer has no field but errmsg")]
                 fn failure(errmsg: impl Into<String>) -> Self {
                     $name { errmsg: errmsg.into(), ..Default::default() }
                 }
