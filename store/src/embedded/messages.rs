@@ -1,0 +1,145 @@
+//! The `messages` table and unread counts: §10.2 of the spec.
+
+use std::collections::HashSet;
+
+use protocol::ids::{FileId, SessionId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::{collect, conflict, first};
+use crate::error::{Error, Result};
+use crate::model::{Message, NewMessage};
+
+/// Persists a message: dedup by client id, take the session's `next_seq`, insert, move the
+/// session's `last_msgid`/`last_update`, bump unread counts of members not in `online`. The
+/// caller's `BEGIN IMMEDIATE` transaction makes reading and bumping `next_seq` one step, so
+/// concurrent appends get distinct, gap-free numbers.
+pub(super) fn append(
+    conn: &Connection,
+    new: NewMessage,
+    online: &HashSet<UserId>,
+) -> Result<Message> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT next_seq FROM sessions WHERE id = ?1")?
+        .query_row([new.session_id.as_str()], |row| row.get(0))
+        .optional()?
+        .ok_or(Error::NotFound("session"))?;
+    if let Some(client_id) = &new.client_id
+        && let Some(earlier) = by_client_id(conn, &new.session_id, &new.uid, client_id)?
+    {
+        return Ok(earlier);
+    }
+    conn.prepare_cached(
+        "UPDATE sessions SET next_seq = next_seq + 1, last_msgid = ?2, last_update = ?3 \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        new.session_id.as_str(),
+        new.id.as_str(),
+        new.dateline
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, file_name, \
+         file_type, fileid, thumbid, dateline, client_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        new.id.as_str(),
+        new.session_id.as_str(),
+        seq,
+        new.uid.as_str(),
+        new.msg_type,
+        new.content,
+        new.file_name,
+        new.file_type,
+        new.fileid.as_ref().map(FileId::as_str),
+        new.thumbid.as_ref().map(FileId::as_str),
+        new.dateline,
+        new.client_id,
+    ])
+    .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
+    // Everyone +1, then the (usually few) members watching the chat back -1: one statement
+    // plus one per online user, however many members the session has.
+    conn.prepare_cached("UPDATE members SET new_count = new_count + 1 WHERE session_id = ?1")?
+        .execute([new.session_id.as_str()])?;
+    let mut undo = conn.prepare_cached(
+        "UPDATE members SET new_count = new_count - 1 WHERE session_id = ?1 AND uid = ?2",
+    )?;
+    for uid in online {
+        undo.execute([new.session_id.as_str(), uid.as_str()])?;
+    }
+    Ok(Message {
+        id: new.id,
+        session_id: new.session_id,
+        seq,
+        uid: new.uid,
+        msg_type: new.msg_type,
+        content: new.content,
+        file_name: new.file_name,
+        file_type: new.file_type,
+        fileid: new.fileid,
+        thumbid: new.thumbid,
+        dateline: new.dateline,
+        client_id: new.client_id,
+    })
+}
+
+fn by_client_id(
+    conn: &Connection,
+    sid: &SessionId,
+    uid: &UserId,
+    client_id: &str,
+) -> Result<Option<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages msg \
+         WHERE msg.session_id = ?1 AND msg.uid = ?2 AND msg.client_id = ?3"
+    ))?;
+    first(
+        stmt.query(params![sid.as_str(), uid.as_str(), client_id])?,
+        |row| rows::message(row, 0),
+    )
+}
+
+/// The SQL of [`page`] (a function so the index test can check its plan).
+pub(super) fn page_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages msg WHERE msg.session_id = ?1 \
+         ORDER BY msg.seq DESC LIMIT ?2 OFFSET ?3"
+    )
+}
+
+/// Newest first through the `(session_id, seq)` index, then reversed to oldest first.
+pub(super) fn page(
+    conn: &Connection,
+    sid: &SessionId,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&page_sql())?;
+    let mut page = collect(stmt.query(params![sid.as_str(), limit, offset])?, |row| {
+        rows::message(row, 0)
+    })?;
+    page.reverse();
+    Ok(page)
+}
+
+pub(super) fn after(
+    conn: &Connection,
+    sid: &SessionId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages msg \
+         WHERE msg.session_id = ?1 AND msg.seq > ?2 ORDER BY msg.seq LIMIT ?3"
+    ))?;
+    collect(stmt.query(params![sid.as_str(), after, limit])?, |row| {
+        rows::message(row, 0)
+    })
+}
+
+pub(super) fn reset_unread(conn: &Connection, sid: &SessionId, uid: &UserId) -> Result<()> {
+    conn.prepare_cached("UPDATE members SET new_count = 0 WHERE session_id = ?1 AND uid = ?2")?
+        .execute([sid.as_str(), uid.as_str()])?;
+    Ok(())
+}

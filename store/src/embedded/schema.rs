@@ -1,0 +1,161 @@
+//! The SQLite schema as numbered migration steps, and the runner that applies them.
+//!
+//! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
+//! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
+//! because databases in the field already ran it. Version 2 is added by appending `V2` to
+//! [`MIGRATIONS`].
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// Every migration step, oldest first.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: the initial schema (§11 of the spec, one table per collection plus `members`
+/// and `friends` for what MongoDB keeps in arrays).
+///
+/// `STRICT` tables make SQLite refuse a value of the wrong type instead of storing it. Ids are
+/// the 24/32-hex strings of `protocol::ids`. Foreign keys are declared only where the store
+/// itself checks the referenced row in the same transaction (so they never fire in normal use
+/// and only guard against bugs): a MongoDB backend cannot enforce more, and both must accept
+/// the same calls.
+const V1: &str = "
+CREATE TABLE users (
+    id               TEXT    PRIMARY KEY NOT NULL,
+    login            TEXT    NOT NULL UNIQUE,
+    nickname         TEXT    NOT NULL,
+    password_hash    TEXT    NOT NULL,
+    gender           INTEGER NOT NULL,
+    avatar           TEXT    NOT NULL,
+    last_login       INTEGER NOT NULL,
+    login_count      INTEGER NOT NULL,
+    dateline         INTEGER NOT NULL,
+    token_generation INTEGER NOT NULL
+) STRICT;
+CREATE INDEX users_nickname ON users (nickname, dateline, id);
+
+CREATE TABLE onlines (
+    uid      TEXT    PRIMARY KEY NOT NULL REFERENCES users (id),
+    dateline INTEGER NOT NULL
+) STRICT;
+CREATE INDEX onlines_dateline ON onlines (dateline);
+
+-- ord: position in the user's list. Not rowid: VACUUM may renumber rowids.
+CREATE TABLE friends (
+    uid      TEXT    NOT NULL,
+    fuid     TEXT    NOT NULL,
+    dateline INTEGER NOT NULL,
+    ord      INTEGER NOT NULL,
+    PRIMARY KEY (uid, fuid)
+) STRICT;
+CREATE INDEX friends_order ON friends (uid, ord);
+
+-- next_seq: the seq the next message gets, so appends never scan messages.
+-- pair_key: private sessions only, the two uids sorted and joined; UNIQUE makes two
+-- simultaneous first calls of private_session agree (NULLs never conflict).
+CREATE TABLE sessions (
+    id           TEXT    PRIMARY KEY NOT NULL,
+    createuid    TEXT    NOT NULL,
+    ouid         TEXT,
+    name         TEXT    NOT NULL,
+    icon         TEXT,
+    session_type INTEGER NOT NULL,
+    public       INTEGER NOT NULL,
+    last_msgid   TEXT,
+    last_update  INTEGER NOT NULL,
+    dateline     INTEGER NOT NULL,
+    next_seq     INTEGER NOT NULL DEFAULT 1,
+    pair_key     TEXT    UNIQUE
+) STRICT;
+CREATE INDEX sessions_listing ON sessions (public, session_type, last_update DESC, id);
+
+CREATE TABLE members (
+    session_id TEXT    NOT NULL REFERENCES sessions (id),
+    uid        TEXT    NOT NULL,
+    new_count  INTEGER NOT NULL DEFAULT 0,
+    ord        INTEGER NOT NULL,
+    PRIMARY KEY (session_id, uid)
+) STRICT;
+CREATE INDEX members_uid ON members (uid);
+CREATE INDEX members_order ON members (session_id, ord);
+
+CREATE TABLE messages (
+    id         TEXT    PRIMARY KEY NOT NULL,
+    session_id TEXT    NOT NULL REFERENCES sessions (id),
+    seq        INTEGER NOT NULL,
+    uid        TEXT    NOT NULL,
+    msg_type   TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    file_name  TEXT    NOT NULL,
+    file_type  TEXT    NOT NULL,
+    fileid     TEXT,
+    thumbid    TEXT,
+    dateline   INTEGER NOT NULL,
+    client_id  TEXT
+) STRICT;
+-- Serves history paging and resume (named so a test can check the query plan uses it).
+CREATE UNIQUE INDEX messages_seq ON messages (session_id, seq);
+-- Idempotent retries; rows without a client id never conflict (NULLs are distinct).
+CREATE UNIQUE INDEX messages_client ON messages (session_id, uid, client_id);
+
+CREATE TABLE notifications (
+    id          TEXT    PRIMARY KEY NOT NULL,
+    notice_type TEXT    NOT NULL,
+    senduid     TEXT    NOT NULL,
+    recvuid     TEXT    NOT NULL,
+    session_id  TEXT,
+    is_read     INTEGER NOT NULL,
+    dateline    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX notifications_recv ON notifications (recvuid, dateline DESC, id DESC);
+
+-- Exactly one owner: an uploader or a default-avatar kind (at most one file per kind).
+CREATE TABLE files (
+    id             TEXT    PRIMARY KEY NOT NULL,
+    file_name      TEXT    NOT NULL,
+    file_type      TEXT    NOT NULL,
+    size           INTEGER NOT NULL,
+    owner_uid      TEXT,
+    default_avatar TEXT    UNIQUE,
+    dateline       INTEGER NOT NULL,
+    CHECK ((owner_uid IS NULL) <> (default_avatar IS NULL))
+) STRICT;
+";
+
+/// Brings the database up to `steps.len()`, one transaction per step, and returns the
+/// version it ended at.
+///
+/// Each step re-reads the version inside its own `BEGIN IMMEDIATE` transaction, so two
+/// processes opening the same database at once cannot run a step twice; a step that fails
+/// rolls back whole, leaving the previous version intact.
+///
+/// # Errors
+/// [`Error::Corrupt`] if the database is newer than `steps` (written by a later build);
+/// [`Error::Sqlite`] if a step fails.
+pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<usize> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        if version > steps.len() {
+            return Err(Error::Corrupt(format!(
+                "database schema version {version} is newer than this build knows ({})",
+                steps.len()
+            )));
+        }
+        let Some(step) = steps.get(version) else {
+            return Ok(version);
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        tracing::info!(version = version + 1, "embedded store schema migrated");
+    }
+}
+
+/// The schema version recorded in the database (0 for a new file).
+pub(super) fn user_version(conn: &Connection) -> Result<usize> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    usize::try_from(version)
+        .map_err(|_| Error::Corrupt(format!("negative schema version {version}")))
+}

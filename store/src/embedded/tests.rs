@@ -1,0 +1,274 @@
+//! Internals of the embedded store: schema versions, pragmas, crash debris of file writes,
+//! query plans, lock poisoning. Behaviour every backend shares is in `tests/contract.rs`.
+
+use std::fs;
+
+use super::*;
+
+fn uid(n: u8) -> UserId {
+    UserId::from_random([n; UserId::RANDOM_BYTES])
+}
+
+fn new_user(n: u8) -> NewUser {
+    NewUser {
+        id: uid(n),
+        login: format!("user{n}@example.com"),
+        nickname: format!("user{n}"),
+        password_hash: "hash".to_owned(),
+        gender: Gender::Girl,
+        avatar: FileId::from_random([n; FileId::RANDOM_BYTES]),
+        dateline: 1,
+    }
+}
+
+fn upload(id: &FileId, bytes: &[u8]) -> NewFile {
+    NewFile {
+        id: id.clone(),
+        file_name: "a.bin".to_owned(),
+        file_type: "application/octet-stream".to_owned(),
+        owner: FileOwner::User(uid(1)),
+        dateline: 5,
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// Every entry under `files/`, as paths relative to it.
+fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for shard in fs::read_dir(dir.join(FILES_DIR))? {
+        let shard = shard?;
+        for entry in fs::read_dir(shard.path())? {
+            out.push(format!(
+                "{}/{}",
+                shard.file_name().to_string_lossy(),
+                entry?.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn migrations_are_idempotent_on_reopen() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        store.create_user(new_user(1)).await?;
+        let version = schema::user_version(&*lock(&store.conn)?)?;
+        assert_eq!(version, schema::MIGRATIONS.len());
+        // Running the runner again on a current database does nothing.
+        assert_eq!(
+            schema::migrate(&mut *lock(&store.conn)?, schema::MIGRATIONS)?,
+            version
+        );
+        drop(store);
+
+        let store = Embedded::open(dir.path()).await?;
+        assert_eq!(schema::user_version(&*lock(&store.conn)?)?, version);
+        assert_eq!(
+            store.user(&uid(1)).await?.map(|u| u.login),
+            Some("user1@example.com".into())
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn a_later_step_runs_once_on_top_of_existing_data() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    users::create(&conn, new_user(2))?;
+    drop(conn);
+
+    let mut steps = schema::MIGRATIONS.to_vec();
+    steps.push("ALTER TABLE users ADD COLUMN motto TEXT NOT NULL DEFAULT '';");
+    let conn = open_connection(dir.path(), &steps)?;
+    assert_eq!(schema::user_version(&conn)?, steps.len());
+    let motto: String = conn.query_row(
+        "SELECT motto FROM users WHERE id = ?1",
+        [uid(2).as_str()],
+        |row| row.get(0),
+    )?;
+    assert_eq!(motto, "");
+    drop(conn);
+    // Reopening does not run the step again (it would fail: duplicate column).
+    let conn = open_connection(dir.path(), &steps)?;
+    assert_eq!(schema::user_version(&conn)?, steps.len());
+    drop(conn);
+
+    // The older build refuses the newer database instead of misreading it.
+    let refused = open_connection(dir.path(), schema::MIGRATIONS);
+    assert!(matches!(refused, Err(Error::Corrupt(_))), "{refused:?}");
+    Ok(())
+}
+
+#[test]
+fn pragmas_are_in_force() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    assert_eq!(mode, "wal");
+    let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+    assert_eq!(synchronous, 2, "FULL");
+    let foreign_keys: i64 = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    assert_eq!(foreign_keys, 1);
+    Ok(())
+}
+
+#[test]
+fn a_written_file_leaves_no_temporary() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let id = FileId::from_random([0xab; FileId::RANDOM_BYTES]);
+        store.put_file(upload(&id, b"payload")).await?;
+        assert_eq!(files_on_disk(dir.path())?, vec![format!("ab/{id}")]);
+        Ok(())
+    })
+}
+
+#[test]
+fn crash_debris_is_never_visible_and_temporaries_are_swept() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let files_dir = dir.path().join(FILES_DIR);
+
+        // A crash during the write: only a temporary exists.
+        let half = FileId::from_random([0xcd; FileId::RANDOM_BYTES]);
+        fs::create_dir_all(files_dir.join("cd"))?;
+        let temp = files_dir
+            .join("cd")
+            .join(format!(".{half}.0123456789abcdef.tmp"));
+        fs::write(&temp, b"half a fi")?;
+        assert!(files::is_temporary(
+            &temp.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        // A crash after the rename, before the row: complete bytes, no metadata.
+        let orphan = FileId::from_random([0xef; FileId::RANDOM_BYTES]);
+        fs::create_dir_all(files_dir.join("ef"))?;
+        fs::write(files::path_of(&files_dir, &orphan), b"whole file")?;
+
+        for id in [&half, &orphan] {
+            assert!(store.file(id).await?.is_none());
+            assert!(store.file_meta(id).await?.is_none());
+        }
+        drop(store);
+
+        let store = Embedded::open(dir.path()).await?;
+        assert!(!temp.exists(), "temporary swept at open");
+        assert!(store.file(&half).await?.is_none());
+        // The orphan's id can still be stored for real: its bytes are replaced.
+        store.put_file(upload(&orphan, b"the real one")).await?;
+        assert_eq!(
+            store.file(&orphan).await?.map(|(_, bytes)| bytes),
+            Some(b"the real one".to_vec())
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn missing_or_truncated_bytes_are_corrupt() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let id = FileId::from_random([0x12; FileId::RANDOM_BYTES]);
+        store.put_file(upload(&id, b"0123456789")).await?;
+        let path = files::path_of(&dir.path().join(FILES_DIR), &id);
+        fs::write(&path, b"01234")?;
+        assert!(matches!(store.file(&id).await, Err(Error::Corrupt(_))));
+        fs::remove_file(&path)?;
+        assert!(matches!(store.file(&id).await, Err(Error::Corrupt(_))));
+        Ok(())
+    })
+}
+
+#[test]
+fn history_paging_uses_the_seq_index() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", messages::page_sql()))?;
+    let plan = collect(stmt.query(params_for_plan())?, |row| {
+        Ok(row.get::<_, String>(3)?)
+    })?
+    .join("\n");
+    assert!(plan.contains("messages_seq"), "{plan}");
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "sorts instead of walking the index: {plan}"
+    );
+    Ok(())
+}
+
+fn params_for_plan() -> impl rusqlite::Params {
+    rusqlite::params!["000000000000000000000000", 10, 0]
+}
+
+#[test]
+fn a_malformed_stored_id_is_corrupt() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        lock(&store.conn)?.execute(
+            "INSERT INTO users (id, login, nickname, password_hash, gender, avatar, last_login, \
+             login_count, dateline, token_generation) \
+             VALUES ('../../etc', 'x@example.com', 'x', 'h', 1, 'nope', 0, 0, 0, 0)",
+            [],
+        )?;
+        let read = store.user_by_login("x@example.com").await;
+        assert!(
+            matches!(&read, Err(Error::Corrupt(why)) if why.contains("id")),
+            "{read:?}"
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn a_poisoned_lock_fails_one_call_then_recovers() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let conn = Arc::clone(&store.conn);
+        let crashed = std::thread::spawn(move || {
+            let _guard = conn.lock();
+            panic!("a call panics while holding the connection");
+        })
+        .join();
+        assert!(crashed.is_err());
+        assert!(matches!(store.user(&uid(3)).await, Err(Error::Unavailable)));
+        store.create_user(new_user(3)).await?;
+        assert!(store.user(&uid(3)).await?.is_some());
+        Ok(())
+    })
+}
+
+#[test]
+fn flush_empties_the_log_and_keeps_the_store_usable() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        store.create_user(new_user(4)).await?;
+        let wal = dir.path().join(format!("{DB_FILE}-wal"));
+        assert!(fs::metadata(&wal)?.len() > 0);
+        store.flush().await?;
+        assert_eq!(fs::metadata(&wal)?.len(), 0);
+        store.create_user(new_user(5)).await?;
+        assert_eq!(store.users(&[uid(4), uid(5)]).await?.len(), 2);
+        Ok(())
+    })
+}
+
+#[test]
+fn debug_shows_the_directory_only() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let text = format!("{store:?}");
+        assert!(text.starts_with("Embedded { dir: "), "{text}");
+        assert!(text.contains(&dir.path().display().to_string()), "{text}");
+        Ok(())
+    })
+}

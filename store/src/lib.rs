@@ -1,0 +1,211 @@
+//! Persistence behind one `Store` trait: MongoDB for clusters, embedded for one node.
+//!
+//! Everything durable — users, friends, sessions and their members with unread counts,
+//! messages, notifications, the `onlines` record and files — goes through [`Store`]. Live
+//! state (who is online in which chat) is not stored: callers pass it in where it matters
+//! (see [`Store::append`]). The store reads no clock and makes no ids: callers pass both, so
+//! every backend behaves the same and tests are exact.
+//!
+//! The embedded backend ([`Embedded`]) is SQLite (bundled, WAL), with files under the data
+//! directory; its blocking calls run on `blocking`'s thread pool, never on the executor.
+//! `tests/support/contract/` is the one suite every backend must pass; `tests/contract.rs`
+//! runs it on [`Embedded`].
+//!
+//! # Layout
+//! - [`model`]: the records of the spec's data model as typed Rust.
+//! - [`embedded`]: the SQLite backend.
+//! - [`error`]: the crate's error enum.
+//!
+//! # Example
+//! ```
+//! # smol::block_on(async {
+//! use cookim_store::{Embedded, Store};
+//! let dir = tempfile::tempdir()?;
+//! let store = Embedded::open(dir.path()).await?;
+//! assert!(store.user_by_login("nobody@example.com").await?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+pub mod embedded;
+pub mod error;
+pub mod model;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use protocol::ids::{FileId, SessionId, UserId};
+
+pub use embedded::Embedded;
+pub use error::{Error, Result};
+use model::*;
+
+/// The operations cookim needs from a database. Every method is atomic on its own; methods
+/// that check a precondition do so in the same transaction or conditional update as the write,
+/// so concurrent callers (and, with MongoDB, other nodes) cannot break it.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    // ---- users -------------------------------------------------------------------------
+
+    /// Inserts a user.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if the login is taken.
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    /// The user with this id.
+    async fn user(&self, uid: &UserId) -> Result<Option<User>>;
+    /// The users with these ids that exist, in no particular order.
+    async fn users(&self, uids: &[UserId]) -> Result<Vec<User>>;
+    /// The user with this exact login.
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>>;
+    /// Users whose nickname equals `nickname` exactly, at most `limit`, oldest first.
+    async fn users_by_nickname(&self, nickname: &str, limit: usize) -> Result<Vec<User>>;
+    /// A successful login or registration: `loginCount` +1, then as [`Store::touch`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the user does not exist.
+    async fn record_login(&self, uid: &UserId, now: Millis) -> Result<()>;
+    /// A token was issued: `lastLogin` = now and the `onlines` row refreshed.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the user does not exist.
+    async fn touch(&self, uid: &UserId, now: Millis) -> Result<()>;
+    /// Logout: deletes the `onlines` row and bumps the token generation (revoking tokens).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the user does not exist.
+    async fn logout(&self, uid: &UserId) -> Result<()>;
+    /// Users with an `onlines` row written at or after `since`.
+    async fn recently_active(&self, since: Millis) -> Result<Vec<UserId>>;
+    /// Applies a profile change.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the user does not exist.
+    async fn update_profile(&self, uid: &UserId, update: ProfileUpdate) -> Result<()>;
+    /// Replaces the password hash if the stored one still equals `expected_hash` (so two
+    /// concurrent changes cannot both win) and bumps the token generation. Returns whether it
+    /// was replaced.
+    async fn replace_password(
+        &self,
+        uid: &UserId,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool>;
+
+    // ---- friends (one-way) --------------------------------------------------------------
+
+    /// Adds `fuid` to `uid`'s friends; false if already there. Callers check both exist.
+    async fn add_friend(&self, uid: &UserId, fuid: &UserId, now: Millis) -> Result<bool>;
+    /// Removes `fuid` from `uid`'s friends; false if it was not there.
+    async fn remove_friend(&self, uid: &UserId, fuid: &UserId) -> Result<bool>;
+    /// `uid`'s friends that still exist, in the order they were added.
+    async fn friends(&self, uid: &UserId) -> Result<Vec<User>>;
+    /// Whether `fuid` is among `uid`'s friends.
+    async fn is_friend(&self, uid: &UserId, fuid: &UserId) -> Result<bool>;
+
+    // ---- sessions -----------------------------------------------------------------------
+
+    /// Inserts a group session (no members yet).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if the id is taken.
+    async fn create_session(&self, session: NewSession) -> Result<Session>;
+    /// The private session between `a` and `b` (either order), created from `new` if there is
+    /// none. A unique key on the pair makes two simultaneous first calls agree. Returns the
+    /// session and whether it was created. Members are not added here. The pair is
+    /// `new.createuid` and `new.ouid` (`None` reads as `createuid` itself).
+    async fn private_session(&self, new: NewSession) -> Result<(Session, bool)>;
+    /// The session with this id.
+    async fn session(&self, sid: &SessionId) -> Result<Option<Session>>;
+    /// Applies a group's settings.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the session does not exist.
+    async fn update_session(&self, sid: &SessionId, update: SessionUpdate) -> Result<()>;
+    /// Members of a session in join order.
+    async fn members(&self, sid: &SessionId) -> Result<Vec<Member>>;
+    /// Whether `uid` is a member of `sid`.
+    async fn is_member(&self, sid: &SessionId, uid: &UserId) -> Result<bool>;
+    /// Public group sessions `uid` has not joined, newest activity first, with their last
+    /// message.
+    async fn public_sessions(&self, uid: &UserId) -> Result<Vec<SessionListing>>;
+    /// Sessions `uid` has joined, newest activity first, with `uid`'s unread count and the
+    /// last message.
+    async fn joined_sessions(&self, uid: &UserId) -> Result<Vec<SessionListing>>;
+
+    /// Adds `change.uid` to the session and persists the `join` message, as one atomic step
+    /// that also moves the session's `lastUpdate` and bumps unread counts of members not in
+    /// `online`. Returns `None` (and writes nothing) if already a member.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the session does not exist.
+    async fn join(
+        &self,
+        change: MembershipChange,
+        online: &HashSet<UserId>,
+    ) -> Result<Option<Message>>;
+    /// Removes a member and persists the `leave` message, atomically; `None` if not a member.
+    async fn leave(
+        &self,
+        change: MembershipChange,
+        online: &HashSet<UserId>,
+    ) -> Result<Option<Message>>;
+
+    // ---- messages -----------------------------------------------------------------------
+
+    /// Persists a message: assigns the next `seq` of its session, sets the session's
+    /// `lastMsgid`/`lastUpdate`, and adds 1 to the unread count of every member not in
+    /// `online`. If the message has a `client_id` already used by the same sender in the same
+    /// session, nothing is written and the first message is returned.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the session does not exist.
+    async fn append(&self, message: NewMessage, online: &HashSet<UserId>) -> Result<Message>;
+    /// One page of history, oldest first: the session's messages newest first, skipping
+    /// `(page - 1) * count`, taking `count`, then reversed. `page` and `count` start at 1.
+    async fn messages(&self, sid: &SessionId, page: u32, count: u32) -> Result<Vec<Message>>;
+    /// Messages with `seq > after`, oldest first, at most `limit` (resume after a reconnect).
+    async fn messages_after(&self, sid: &SessionId, after: i64, limit: u32)
+    -> Result<Vec<Message>>;
+    /// Sets `uid`'s unread count in `sid` to 0.
+    async fn reset_unread(&self, sid: &SessionId, uid: &UserId) -> Result<()>;
+
+    // ---- notifications ------------------------------------------------------------------
+
+    /// Inserts a notification.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if the id is taken.
+    async fn notify(&self, notification: Notification) -> Result<()>;
+    /// How many of `uid`'s notifications are unread.
+    async fn unread_notifications(&self, uid: &UserId) -> Result<i64>;
+    /// One page of `uid`'s notifications, newest first, returned as they were and then
+    /// marked read.
+    async fn take_notifications(
+        &self,
+        uid: &UserId,
+        page: u32,
+        count: u32,
+    ) -> Result<Vec<Notification>>;
+
+    // ---- files --------------------------------------------------------------------------
+
+    /// Stores a file; once this returns, the whole file is durable and readable. A file owned
+    /// by [`FileOwner::DefaultAvatar`] becomes that kind's [`Store::default_avatar`].
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if the id is taken or that default avatar is already seeded.
+    async fn put_file(&self, file: NewFile) -> Result<FileMeta>;
+    /// A file's metadata.
+    async fn file_meta(&self, id: &FileId) -> Result<Option<FileMeta>>;
+    /// A file's metadata and bytes.
+    async fn file(&self, id: &FileId) -> Result<Option<(FileMeta, Vec<u8>)>>;
+    /// The stored default avatar of this kind, if seeded.
+    async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>>;
+
+    // ---- lifecycle ----------------------------------------------------------------------
+
+    /// Makes everything written so far durable and releases what can be released (graceful
+    /// shutdown). The store stays usable.
+    async fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,3 @@
+//! Code shared by the backends' integration tests.
+
+pub(crate) mod contract;
