@@ -1,0 +1,330 @@
+//! `cookim-load`: drives a running cookim node over its real API and websockets, and reports
+//! throughput and delivery latency (or memory per idle connection) as JSON on stdout.
+//!
+//! ```text
+//! cookim-load fanout --addr 127.0.0.1:8080 --members 100 --rate 200 --duration 10
+//! cookim-load idle --addr 127.0.0.1:8080 --connections 5000 --pid <server pid>
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use cookim_testbed::client::{self, Error, Result, Socket, User, field};
+use cookim_testbed::stats::{Percentiles, latency_histogram, rss_kib};
+use futures_lite::FutureExt;
+use serde_json::{Value, json};
+
+/// Load generator for cookim.
+#[derive(FromArgs)]
+struct Args {
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Fanout(Fanout),
+    Idle(Idle),
+}
+
+/// One group of N members; senders post at a fixed total rate; every member receives every
+/// message (its own as the echo). Measures end-to-end delivery latency.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "fanout")]
+struct Fanout {
+    /// server address (host:port)
+    #[argh(option)]
+    addr: SocketAddr,
+    /// group members, each with one /ws-chat connection (default 100)
+    #[argh(option, default = "100")]
+    members: usize,
+    /// members that send (default 1)
+    #[argh(option, default = "1")]
+    senders: usize,
+    /// messages per second, all senders together (default 100)
+    #[argh(option, default = "100")]
+    rate: u64,
+    /// seconds of sending (default 10)
+    #[argh(option, default = "10")]
+    duration: u64,
+}
+
+/// Opens N authenticated /ws-push connections and reports the server's RSS per connection.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "idle")]
+struct Idle {
+    /// server address (host:port)
+    #[argh(option)]
+    addr: SocketAddr,
+    /// connections to open (default 5000)
+    #[argh(option, default = "5000")]
+    connections: usize,
+    /// the server's process id, to read its RSS
+    #[argh(option)]
+    pid: u32,
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let outcome = smol::block_on(async {
+        match args.command {
+            Command::Fanout(f) => fanout(f).await,
+            Command::Idle(i) => idle(i).await,
+        }
+    });
+    match outcome {
+        Ok(result) => report(&result),
+        Err(e) => {
+            report(&json!({ "error": e.to_string() }));
+            std::process::exit(1);
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the JSON result is the program's output")]
+fn report(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+#[expect(clippy::print_stderr, reason = "progress goes to stderr")]
+fn progress(text: &str) {
+    eprintln!("cookim-load: {text}");
+}
+
+/// A tag unique to this run, so repeated runs against one server do not collide.
+fn run_tag() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0))
+}
+
+/// Runs `jobs` futures with at most `width` in flight, keeping their order.
+async fn bounded<T, F>(width: usize, jobs: Vec<F>) -> Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    loop {
+        let batch: Vec<F> = jobs.by_ref().take(width).collect();
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        let tasks: Vec<smol::Task<Result<T>>> = batch.into_iter().map(|f| smol::spawn(f)).collect();
+        for task in tasks {
+            out.push(task.await?);
+        }
+    }
+}
+
+async fn register_many(addr: SocketAddr, count: usize, tag: &str) -> Result<Vec<User>> {
+    let jobs = (0..count)
+        .map(|i| {
+            let login = format!("load-{tag}-{i}@bench.local");
+            let nickname = format!("load{i:05}");
+            async move { client::register(addr, &login, &nickname, "benchpass").await }
+        })
+        .collect();
+    bounded(16, jobs).await
+}
+
+/// The connection's first text frame matching `want`, skipping others; fails after `limit`.
+async fn wait_for(socket: &mut Socket, limit: Duration, want: impl Fn(&Value) -> bool) -> Result<Value> {
+    let found = async {
+        while let Some(value) = client::next_json(socket).await? {
+            if want(&value) {
+                return Ok::<_, Error>(Some(value));
+            }
+        }
+        Ok(None)
+    }
+    .or(async {
+        smol::Timer::after(limit).await;
+        Ok(None)
+    })
+    .await?;
+    found.ok_or_else(|| Error::Http("timed out waiting for an expected frame".into()))
+}
+
+async fn fanout(args: Fanout) -> Result<Value> {
+    let addr = args.addr;
+    let tag = run_tag();
+    progress(&format!("registering {} users", args.members));
+    let users = register_many(addr, args.members, &tag).await?;
+    let owner = users.first().cloned().ok_or_else(|| Error::Http("--members must be at least 1".into()))?;
+    let created = client::api_multipart(
+        addr,
+        "createGroupSession",
+        &[("userToken", &owner.token), ("publicType", "1"), ("sessionName", &format!("bench {tag}"))],
+        ("sessionIcon", "icon.png", "image/png", client::TINY_PNG),
+    )
+    .await?;
+    let sid = field(&created, "sessionid");
+    progress("joining the group");
+    let joins = users
+        .iter()
+        .skip(1)
+        .map(|u| {
+            let (token, sid) = (u.token.clone(), sid.clone());
+            async move { client::api(addr, "joinGroupSession", &[("userToken", &token), ("sessionid", &sid)]).await.map(|_| ()) }
+        })
+        .collect();
+    bounded(16, joins).await?;
+    progress("connecting /ws-chat");
+    let connects = users
+        .iter()
+        .map(|u| {
+            let (user, sid) = (u.clone(), sid.clone());
+            async move {
+                let answer = client::api(addr, "listMessages", &[("userToken", &user.token), ("sessionid", &sid), ("count", "1")]).await?;
+                let session_token = field(&answer, "sessionToken");
+                let mut socket = client::connect(addr, "/ws-chat").await?;
+                let online = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "online", "content": ""});
+                client::send_json(&mut socket, &online).await?;
+                let uid = user.uid.clone();
+                wait_for(&mut socket, Duration::from_secs(30), |v| v["msgType"] == "online" && v["uid"] == uid.as_str()).await?;
+                Ok((user, session_token, socket))
+            }
+        })
+        .collect();
+    let connections = bounded(32, connects).await?;
+    progress(&format!("sending {} msg/s for {} s", args.rate, args.duration));
+
+    let start = Instant::now();
+    let histogram = Arc::new(Mutex::new(latency_histogram().map_err(|e| Error::Http(e.to_string()))?));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let rejects = Arc::new(AtomicU64::new(0));
+    let total = args.rate * args.duration;
+    let expected = total * args.members as u64;
+    let mut readers = Vec::new();
+    let mut senders = Vec::new();
+    for (i, (user, session_token, socket)) in connections.into_iter().enumerate() {
+        let (mut sink, mut stream) = socket.split();
+        let (histogram, delivered, rejects) = (histogram.clone(), delivered.clone(), rejects.clone());
+        readers.push(smol::spawn(async move {
+            use futures_util::StreamExt;
+            // Every member receives every message once (its own as the echo).
+            let mut seen = 0;
+            while seen < total {
+                let Some(Ok(message)) = stream.next().await else { break };
+                let async_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+                let value: Value = serde_json::from_str(&text)?;
+                match value["msgType"].as_str() {
+                    Some("text") => {
+                        seen += 1;
+                        let sent_us: u64 = value["content"].as_str().and_then(|c| c.split(':').nth(1)).and_then(|t| t.parse().ok()).unwrap_or(0);
+                        let now_us = start.elapsed().as_micros() as u64;
+                        if let Ok(mut h) = histogram.lock() {
+                            let _ = h.record(now_us.saturating_sub(sent_us).max(1));
+                        }
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some("reject") => {
+                        rejects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<(), Error>(())
+        }));
+        if i < args.senders {
+            let per_sender = total / args.senders as u64 + u64::from((i as u64) < total % args.senders as u64);
+            let interval = Duration::from_secs_f64(args.senders as f64 / args.rate.max(1) as f64);
+            let token = user.token.clone();
+            senders.push(smol::spawn(async move {
+                let mut next = Instant::now();
+                for n in 0..per_sender {
+                    next += interval;
+                    let content = format!("{i}-{n}:{}", start.elapsed().as_micros());
+                    let up = json!({"userToken": token, "sessionToken": session_token, "msgType": "text", "content": content});
+                    sink.send(async_tungstenite::tungstenite::Message::Text(up.to_string().into())).await?;
+                    let now = Instant::now();
+                    if next > now {
+                        smol::Timer::at(next).await;
+                    }
+                }
+                // Keep the sending half open until the readers finish.
+                Ok::<_, Error>(sink)
+            }));
+        }
+    }
+    let mut sinks = Vec::new();
+    for sender in senders {
+        sinks.push(sender.await?);
+    }
+    let sent_secs = start.elapsed().as_secs_f64();
+    let drain = async {
+        for reader in readers {
+            reader.await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let drained = drain
+        .or(async {
+            smol::Timer::after(Duration::from_secs(10)).await;
+            Err(Error::Http("drain timeout".into()))
+        })
+        .await
+        .is_ok();
+    let elapsed = start.elapsed().as_secs_f64();
+    drop(sinks);
+    let histogram = histogram.lock().map(|h| h.clone()).map_err(|_| Error::Http("histogram lock poisoned".into()))?;
+    let delivered = delivered.load(Ordering::Relaxed);
+    Ok(json!({
+        "profile": "fanout",
+        "members": args.members,
+        "senders": args.senders,
+        "offered_rate": args.rate,
+        "duration_s": args.duration,
+        "sent": total,
+        "send_seconds": sent_secs,
+        "achieved_send_rate": total as f64 / sent_secs,
+        "expected_deliveries": expected,
+        "delivered": delivered,
+        "delivered_ratio": delivered as f64 / expected.max(1) as f64,
+        "deliveries_per_s": delivered as f64 / elapsed,
+        "drained": drained,
+        "rejects": rejects.load(Ordering::Relaxed),
+        "latency": Percentiles::of(&histogram),
+    }))
+}
+
+async fn idle(args: Idle) -> Result<Value> {
+    let addr = args.addr;
+    let tag = run_tag();
+    let users = register_many(addr, 10, &tag).await?;
+    let before = rss_kib(args.pid).ok_or_else(|| Error::Http(format!("cannot read RSS of pid {}", args.pid)))?;
+    progress(&format!("opening {} /ws-push connections", args.connections));
+    let jobs = (0..args.connections)
+        .map(|i| {
+            let token = users.get(i % users.len()).map(|u| u.token.clone()).unwrap_or_default();
+            async move {
+                let mut socket = client::connect(addr, "/ws-push").await?;
+                client::send_json(&mut socket, &json!({"userToken": token})).await?;
+                wait_for(&mut socket, Duration::from_secs(60), |v| v["msgType"] == "accept").await?;
+                Ok(socket)
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let sockets = bounded(200, jobs).await?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    // Let allocator caches settle before measuring.
+    smol::Timer::after(Duration::from_secs(2)).await;
+    let after = rss_kib(args.pid).ok_or_else(|| Error::Http("cannot read RSS".into()))?;
+    let per_connection_kib = (after.saturating_sub(before)) as f64 / args.connections as f64;
+    let open = sockets.len();
+    drop(sockets);
+    Ok(json!({
+        "profile": "idle",
+        "connections": open,
+        "connect_seconds": connect_secs,
+        "connects_per_s": open as f64 / connect_secs,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "rss_per_connection_kib": per_connection_kib,
+    }))
+}

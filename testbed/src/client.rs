@@ -1,0 +1,164 @@
+//! A minimal client for a running cookim node: form-encoded API calls, a multipart upload,
+//! and websocket connections, all over real sockets.
+
+use std::net::SocketAddr;
+
+use async_net::TcpStream;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use http_types::{Method, Request, Url};
+use serde_json::Value;
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The socket failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP exchange failed.
+    #[error("http: {0}")]
+    Http(String),
+    /// The websocket failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] async_tungstenite::tungstenite::Error),
+    /// The answer was not the JSON expected.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The server answered with a non-empty `errmsg`.
+    #[error("{route}: {errmsg}")]
+    Api {
+        /// The route called.
+        route: String,
+        /// What the server said.
+        errmsg: String,
+    },
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn url(addr: SocketAddr, path: &str) -> Result<Url> {
+    Url::parse(&format!("http://{addr}{path}")).map_err(|e| Error::Http(e.to_string()))
+}
+
+async fn send(addr: SocketAddr, req: Request) -> Result<Value> {
+    let stream = TcpStream::connect(addr).await?;
+    let mut res = async_h1::connect(stream, req).await.map_err(|e| Error::Http(e.to_string()))?;
+    let body = res.body_string().await.map_err(|e| Error::Http(e.to_string()))?;
+    Ok(serde_json::from_str(&body)?)
+}
+
+fn check(route: &str, value: Value) -> Result<Value> {
+    match value.get("errmsg").and_then(Value::as_str) {
+        Some(errmsg) if !errmsg.is_empty() => Err(Error::Api { route: route.to_owned(), errmsg: errmsg.to_owned() }),
+        _ => Ok(value),
+    }
+}
+
+/// Posts a form to `/api/<route>` and returns the JSON answer, failing on a non-empty `errmsg`.
+///
+/// # Errors
+/// [`Error::Api`] with the server's `errmsg`, or a transport error.
+pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result<Value> {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut req = Request::new(Method::Post, url(addr, &format!("/api/{route}"))?);
+    req.insert_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+    req.set_body(body);
+    check(route, send(addr, req).await?)
+}
+
+/// Posts a multipart form with one file part.
+///
+/// # Errors
+/// As [`api`].
+pub async fn api_multipart(addr: SocketAddr, route: &str, form: &[(&str, &str)], file: (&str, &str, &str, &[u8])) -> Result<Value> {
+    const BOUNDARY: &str = "cookimloadboundary7d1f";
+    let mut body = Vec::new();
+    for (name, value) in form {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    let (field, file_name, content_type, bytes) = file;
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let mut req = Request::new(Method::Post, url(addr, &format!("/api/{route}"))?);
+    req.insert_header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"));
+    req.set_body(body);
+    check(route, send(addr, req).await?)
+}
+
+/// A registered user.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Id.
+    pub uid: String,
+    /// Current user token.
+    pub token: String,
+}
+
+/// Registers a user (gender girl) and returns its id and token.
+///
+/// # Errors
+/// As [`api`].
+pub async fn register(addr: SocketAddr, login: &str, nickname: &str, password: &str) -> Result<User> {
+    let answer = api(
+        addr,
+        "registerUser",
+        &[("login", login), ("nickname", nickname), ("password", password), ("repassword", password), ("gender", "2")],
+    )
+    .await?;
+    Ok(User { uid: field(&answer, "uid"), token: field(&answer, "userToken") })
+}
+
+/// A string field of a JSON answer (`""` if absent).
+pub fn field(value: &Value, name: &str) -> String {
+    value.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// A 1x1 PNG, for group icons.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
+    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// A websocket to a cookim node.
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// Opens `/ws-chat` or `/ws-push` (`path`).
+///
+/// # Errors
+/// A transport or handshake error.
+pub async fn connect(addr: SocketAddr, path: &str) -> Result<Socket> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (socket, _) = async_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await?;
+    Ok(socket)
+}
+
+/// Sends one JSON text frame.
+///
+/// # Errors
+/// A websocket error.
+pub async fn send_json(socket: &mut Socket, value: &Value) -> Result<()> {
+    Ok(socket.send(Message::Text(value.to_string().into())).await?)
+}
+
+/// The next text frame as JSON, `None` when the socket closed.
+///
+/// # Errors
+/// A websocket or JSON error.
+pub async fn next_json(socket: &mut Socket) -> Result<Option<Value>> {
+    while let Some(message) = socket.next().await {
+        match message? {
+            Message::Text(text) => return Ok(Some(serde_json::from_str(&text)?)),
+            Message::Close(_) => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,25 @@
+//! Many nodes in one process or many processes; every run reproducible from a seed.
+//!
+//! Today this crate holds the client side of cookim's benchmarks: [`client`], a small HTTP
+//! and websocket client for cookim's API, and the `cookim-load` binary built on it, which
+//! provisions users and chats through the real API, drives `/ws-chat` and `/ws-push` at a
+//! target rate, and measures delivery latency with an HDR histogram. It is never a dependency
+//! of the server crates.
+//!
+//! # Layout
+//! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
+//! - [`stats`]: latency histograms and the JSON result format.
+//! - `src/bin/cookim-load.rs`: the load generator.
+//!
+//! # Example
+//! ```no_run
+//! # smol::block_on(async {
+//! let addr = "127.0.0.1:8080".parse()?;
+//! let user = cookim_testbed::client::register(addr, "bench@example.com", "bench", "secret1").await?;
+//! println!("registered {}", user.uid);
+//! # Ok::<(), cookim_testbed::client::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod client;
+pub mod stats;
