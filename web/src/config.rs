@@ -29,7 +29,9 @@ pub struct Config {
     pub max_password: usize,
     /// Send a `keepalive` after this much silence on a websocket. Default 50 s (§8.6).
     pub keepalive: Duration,
-    /// Frames queued for one websocket before it is cut as too slow. Default 256.
+    /// Frames queued for one websocket before it is cut as too slow. Default 64: the kernel
+    /// socket buffer absorbs bursts first, so this fills only for a client that stopped reading;
+    /// the queue is allocated up front, so it is most of an idle connection's memory.
     pub outbox_capacity: usize,
     /// Live connections (HTTP and websocket) before new ones wait. Default 16,384.
     pub max_connections: usize,
@@ -75,7 +77,7 @@ impl Config {
             max_session_name: 60,
             max_password: 128,
             keepalive: Duration::from_secs(50),
-            outbox_capacity: 256,
+            outbox_capacity: 64,
             max_connections: 16_384,
             allowed_origins: None,
             utc_offset_secs: 0,

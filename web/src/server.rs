@@ -132,6 +132,8 @@ async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {
             None => return,
         }
     }
+    // The HTTP half is done; free it before a long-lived websocket takes over.
+    drop(server);
     let pending = upgrade.lock().ok().and_then(|mut slot| slot.take());
     if let Some((kind, receiver)) = pending {
         let Some(conn) = receiver.await else { return };
