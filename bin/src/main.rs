@@ -98,10 +98,8 @@ fn run(settings: Settings) -> Result<(), Error> {
             "clustering is not in this version yet: running as a single node, -a/-s are ignored"
         );
     }
-    if let Some(www) = &settings.www {
-        if !www.join("index.html").is_file() {
-            return Err(Error::Unsupported(format!("--www {}: no index.html there", www.display())));
-        }
+    if let Some(www) = settings.www.as_ref().filter(|www| !www.join("index.html").is_file()) {
+        return Err(Error::Unsupported(format!("--www {}: no index.html there", www.display())));
     }
     let secret = jwt_secret(&settings)?;
     let runtime = runtime::Runtime::new(settings.threads)?;

@@ -198,3 +198,4 @@ async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
         _ => Err(crate::Error::Invalid("default avatars missing".into())),
     }
 }
+
