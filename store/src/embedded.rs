@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite (bundled) in `<data dir>/cookim.db`, file bytes under
-//! `<data dir>/files/`. For a single node; a cluster shares MongoDB instead.
+//! `<data dir>/blobs/`, once per distinct content. For a single node; a cluster shares MongoDB
+//! instead.
 //!
 //! One `rusqlite::Connection` sits behind a `std::sync::Mutex`. Every call locks it inside
 //! `blocking::unblock`, so neither SQLite nor the lock ever blocks the executor and no guard
@@ -16,14 +17,18 @@
 //!
 //! # Layout
 //! - `schema`: tables and the `user_version` migration runner.
+//! - `legacy`: version 1's `files/` layout and its move into blobs (schema step 2).
 //! - `rows`: column lists and row decoders.
 //! - `users`, `friends`, `sessions`, `messages`, `notifications`: the queries, one table
 //!   group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
 //!   in a transaction on the blocking pool.
-//! - `files`: file bytes on disk (atomic writes) and their metadata rows.
+//! - `files`: file metadata rows, each pointing at a blob.
+//! - `blobs`: content-addressed file bytes on disk (atomic writes, ranged reads).
 
+mod blobs;
 mod files;
 mod friends;
+mod legacy;
 mod messages;
 mod notifications;
 mod rows;
@@ -49,8 +54,8 @@ use crate::model::*;
 
 /// The database file inside the data directory.
 const DB_FILE: &str = "cookim.db";
-/// The directory of file bytes inside the data directory.
-const FILES_DIR: &str = "files";
+/// The directory of content-addressed file bytes inside the data directory.
+const BLOBS_DIR: &str = "blobs";
 /// How long a statement waits for a lock held by *another* connection (a backup tool, the
 /// `sqlite3` shell, a second process) before failing. In-process calls never wait here: the
 /// mutex serialises them.
@@ -61,7 +66,7 @@ const STATEMENT_CACHE: usize = 64;
 
 /// The SQLite store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Embedded {
-    /// The data directory: where file bytes live, and all `Debug` shows.
+    /// The data directory: where the database and file bytes live, and all `Debug` shows.
     dir: PathBuf,
     /// The one connection. `Arc` because each call moves a handle into `blocking::unblock`.
     conn: Arc<Mutex<Connection>>,
@@ -98,19 +103,19 @@ impl Embedded {
     }
 
     /// Where file bytes live.
-    fn files_dir(&self) -> PathBuf {
-        self.dir.join(FILES_DIR)
+    fn blobs_dir(&self) -> PathBuf {
+        self.dir.join(BLOBS_DIR)
     }
 
-    /// Runs `f` on the blocking pool with the connection and the files directory.
+    /// Runs `f` on the blocking pool with the connection and the blobs directory.
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&Mutex<Connection>, &Path) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        let files_dir = self.files_dir();
-        blocking::unblock(move || f(&conn, &files_dir)).await
+        let blobs_dir = self.blobs_dir();
+        blocking::unblock(move || f(&conn, &blobs_dir)).await
     }
 
     /// Runs `f` in a read transaction: one consistent snapshot for all its statements.
@@ -136,11 +141,15 @@ impl Embedded {
     }
 }
 
-/// Opens and prepares the connection; blocking. `migrations` is a parameter so tests can
-/// pretend to be a later build.
-fn open_connection(dir: &Path, migrations: &[&str]) -> Result<Connection> {
-    let files_dir = dir.join(FILES_DIR);
-    std::fs::create_dir_all(&files_dir)?;
+/// Opens and prepares the connection; blocking (schema step 2 hashes every version-1 file).
+/// `migrations` is a parameter so tests can pretend to be a later build.
+fn open_connection(dir: &Path, migrations: &[schema::Step]) -> Result<Connection> {
+    let blobs_dir = dir.join(BLOBS_DIR);
+    if !blobs_dir.is_dir() {
+        std::fs::create_dir_all(&blobs_dir)?;
+        // Its entry must be durable before any blob in it is promised to be.
+        blobs::sync_dir(dir)?;
+    }
     let mut conn = Connection::open(dir.join(DB_FILE))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -153,8 +162,10 @@ fn open_connection(dir: &Path, migrations: &[&str]) -> Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    schema::migrate(&mut conn, migrations)?;
-    files::sweep_temporaries(&files_dir)?;
+    if schema::migrate(&mut conn, dir, migrations)? >= schema::BLOBS_VERSION {
+        legacy::remove_leftovers(dir);
+    }
+    blobs::sweep_temporaries(&blobs_dir)?;
     Ok(conn)
 }
 
@@ -426,7 +437,7 @@ impl Store for Embedded {
     }
 
     async fn put_file(&self, file: NewFile) -> Result<FileMeta> {
-        self.blocking(move |conn, files_dir| files::put(conn, files_dir, file))
+        self.blocking(move |conn, blobs_dir| files::put(conn, blobs_dir, file))
             .await
     }
 
@@ -437,8 +448,21 @@ impl Store for Embedded {
 
     async fn file(&self, id: &FileId) -> Result<Option<(FileMeta, Vec<u8>)>> {
         let id = id.clone();
-        self.blocking(move |conn, files_dir| files::get(conn, files_dir, &id))
+        self.blocking(move |conn, blobs_dir| files::get(conn, blobs_dir, &id))
             .await
+    }
+
+    async fn read_file_chunk(
+        &self,
+        id: &FileId,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let id = id.clone();
+        self.blocking(move |conn, blobs_dir| {
+            files::read_chunk(conn, blobs_dir, &id, offset, max_len)
+        })
+        .await
     }
 
     async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>> {

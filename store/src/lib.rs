@@ -6,8 +6,8 @@
 //! (see [`Store::append`]). The store reads no clock and makes no ids: callers pass both, so
 //! every backend behaves the same and tests are exact.
 //!
-//! The embedded backend ([`Embedded`]) is SQLite (bundled, WAL), with files under the data
-//! directory; its blocking calls run on `blocking`'s thread pool, never on the executor.
+//! The embedded backend ([`Embedded`]) is SQLite (bundled, WAL), with file bytes under the
+//! data directory, stored once per distinct content; its blocking calls run on `blocking`'s thread pool, never on the executor.
 //! `tests/support/contract/` is the one suite every backend must pass; `tests/contract.rs`
 //! runs it on [`Embedded`].
 //!
@@ -193,13 +193,66 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a file; once this returns, the whole file is durable and readable. A file owned
     /// by [`FileOwner::DefaultAvatar`] becomes that kind's [`Store::default_avatar`].
     ///
+    /// Every call makes a new file with its own id, name, type and owner, but a backend keeps
+    /// identical bytes once (the embedded store addresses them by SHA-256), so the same
+    /// picture sent to ten chats costs its size once.
+    ///
     /// # Errors
     /// [`Error::Conflict`] if the id is taken or that default avatar is already seeded.
     async fn put_file(&self, file: NewFile) -> Result<FileMeta>;
     /// A file's metadata.
     async fn file_meta(&self, id: &FileId) -> Result<Option<FileMeta>>;
-    /// A file's metadata and bytes.
+    /// A file's metadata and all its bytes, in memory: for small files (avatars, pictures to
+    /// combine). Serving a file goes through [`Store::read_file_chunk`] instead.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the file has metadata but its bytes are missing or not as long as
+    /// its metadata says.
     async fn file(&self, id: &FileId) -> Result<Option<(FileMeta, Vec<u8>)>>;
+    /// Up to `max_len` bytes of a file, starting `offset` bytes in: how a file is streamed
+    /// (64 KiB at a time, say) or an HTTP Range served, without holding the whole file in
+    /// memory.
+    ///
+    /// Returns `None` if there is no such file, else exactly
+    /// `min(max_len, size - offset)` bytes: fewer than `max_len` only at the end of the file,
+    /// and an empty `Vec` once `offset` is at or past the end (or `max_len` is 0). A file's
+    /// bytes never change after [`Store::put_file`], so the chunks of one file always fit
+    /// together, and a backend allocates at most `max_len` bytes however large the file.
+    /// Get the size from [`Store::file_meta`] first to plan ranges and `Content-Length`.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// # use cookim_store::{Embedded, Store, model::*};
+    /// # use protocol::ids::{FileId, UserId};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Embedded::open(dir.path()).await?;
+    /// # let id = FileId::from_random([7; FileId::RANDOM_BYTES]);
+    /// # let owner = FileOwner::User(UserId::from_random([1; UserId::RANDOM_BYTES]));
+    /// # let new = NewFile { id: id.clone(), file_name: "a.txt".into(), file_type: "text/plain".into(),
+    /// #     owner, dateline: 0, bytes: b"hello, world".to_vec() };
+    /// store.put_file(new).await?;
+    /// let mut body = Vec::new();
+    /// while let Some(chunk) = store.read_file_chunk(&id, body.len() as u64, 5).await? {
+    ///     if chunk.is_empty() {
+    ///         break; // the end
+    ///     }
+    ///     body.extend(chunk);
+    /// }
+    /// assert_eq!(body, b"hello, world");
+    /// assert_eq!(store.read_file_chunk(&id, 7, 100).await?, Some(b"world".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the file has metadata but its bytes are missing or end before its
+    /// metadata says.
+    async fn read_file_chunk(
+        &self,
+        id: &FileId,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Option<Vec<u8>>>;
     /// The stored default avatar of this kind, if seeded.
     async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>>;
 

@@ -1,5 +1,6 @@
 //! The store contract (`support/contract/`) run against the embedded backend, one fresh
-//! database per check, plus what only the embedded backend promises: data survives a reopen.
+//! database per check, plus what only the embedded backend promises: data survives a reopen,
+//! and identical uploads are one file on disk.
 //!
 //! A MongoDB backend gets its own `tests/mongo.rs` doing the same: `mod support;`, then
 //! `for_each_check!` with a wrapper that connects to a test database.
@@ -43,6 +44,55 @@ for_each_check!(embedded_checks);
 #[test]
 fn all_checks_in_turn_on_one_store() -> Result<()> {
     on_fresh_store(|store| async move { contract::run_all(&store).await })
+}
+
+/// Every regular file under `dir` that is not the database or its journal.
+fn stored_bytes_on_disk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(next)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            } else if !entry.file_name().to_string_lossy().starts_with("cookim.db") {
+                out.push(entry.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn identical_uploads_are_one_file_on_disk() -> Result<()> {
+    smol::block_on(async {
+        let dir = tempfile::tempdir()?;
+        let store = Embedded::open(dir.path()).await?;
+        let owner = UserId::from_random([1; 12]);
+        let bytes: Vec<u8> = (0..30_000).map(|_| rand::random::<u8>()).collect();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let id = FileId::from_random(rand::random());
+            store
+                .put_file(NewFile {
+                    id: id.clone(),
+                    file_name: format!("copy {n}.bin"),
+                    file_type: String::new(),
+                    owner: FileOwner::User(owner.clone()),
+                    dateline: n,
+                    bytes: bytes.clone(),
+                })
+                .await?;
+            ids.push(id);
+        }
+        let on_disk = stored_bytes_on_disk(dir.path())?;
+        assert_eq!(on_disk.len(), 1, "{on_disk:?}");
+        assert_eq!(std::fs::read(&on_disk[0])?, bytes);
+        for id in &ids {
+            assert_eq!(store.file(id).await?.map(|(_, b)| b), Some(bytes.clone()));
+        }
+        Ok(())
+    })
 }
 
 #[test]

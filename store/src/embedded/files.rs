@@ -1,40 +1,38 @@
-//! File bytes on disk: `<data dir>/files/<first 2 chars of id>/<id>`.
+//! Stored files: one `files` row per upload (its own id, name, type and owner) pointing at a
+//! content-addressed blob (`blobs`), so identical bytes sent twice are on disk once.
 //!
-//! A file appears under its final name only complete and on stable storage: bytes go to a
-//! temporary name in the same directory, are fsynced, then renamed (atomic within one
-//! directory) and the directory is fsynced so the rename itself survives a crash. The metadata
-//! row is inserted only after that, so a reader that finds the row always finds the whole
-//! file. A crash can leave two kinds of debris, both invisible to readers: a temporary file
-//! (removed by [`sweep_temporaries`] at the next open) or a complete file without a row (never
-//! served; harmless, like an unreferenced GridFS file).
+//! A row is inserted only after its blob is complete on disk and vouched for by a `blobs` row
+//! (see the `blobs` module), so a reader that finds the row always finds the whole file.
+//! Uploads hash and write without holding the connection, so other calls go on meanwhile.
 //!
 //! Everything here blocks; callers run it inside `blocking::unblock`.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::sync::Mutex;
 
 use protocol::ids::FileId;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::rows::{self, FILE_COLUMNS};
+use super::blobs::{self, BlobHash};
+use super::rows::{self, FILE_COLUMNS, FILE_WIDTH};
 use super::{conflict, first, in_transaction, lock};
 use crate::error::{Error, Result};
 use crate::model::{AvatarKind, FileMeta, FileOwner, NewFile};
 
-/// Stores a file: refuse a taken id or an already seeded avatar kind, write the bytes
-/// (without holding the connection, so other calls go on meanwhile), then insert the row.
-pub(super) fn put(conn: &Mutex<Connection>, files_dir: &Path, file: NewFile) -> Result<FileMeta> {
+/// Stores a file: hash the bytes, refuse a taken id or an already seeded avatar kind, write the
+/// blob unless an intact one with that hash is already stored, then insert the rows.
+pub(super) fn put(conn: &Mutex<Connection>, blobs_dir: &Path, file: NewFile) -> Result<FileMeta> {
     let (owner_uid, default_avatar) = match &file.owner {
         FileOwner::User(uid) => (Some(uid.as_str()), None),
         FileOwner::DefaultAvatar(kind) => (None, Some(kind.as_str())),
     };
     let size = i64::try_from(file.bytes.len())
         .map_err(|_| Error::Io(io::Error::other("file larger than 2^63 bytes")))?;
-    // Checked first because the rename below would replace bytes an existing row points to.
-    // (Ids carry 128 random bits, so two uploads racing on one id do not happen.)
-    in_transaction(&mut *lock(conn)?, TransactionBehavior::Deferred, |tx| {
+    let hash = BlobHash::of(&file.bytes);
+    // Checked before writing so a refused upload costs no disk write. The insert below checks
+    // again (unique keys), which settles the rare race between two uploads.
+    let stored_size = in_transaction(&mut *lock(conn)?, TransactionBehavior::Deferred, |tx| {
         if tx
             .prepare_cached("SELECT 1 FROM files WHERE id = ?1")?
             .exists([file.id.as_str()])?
@@ -48,13 +46,29 @@ pub(super) fn put(conn: &Mutex<Connection>, files_dir: &Path, file: NewFile) -> 
         {
             return Err(Error::Conflict("default avatar"));
         }
-        Ok(())
+        let stored: Option<i64> = tx
+            .prepare_cached("SELECT size FROM blobs WHERE hash = ?1")?
+            .query_row([hash.as_str()], |row| row.get(0))
+            .optional()?;
+        Ok(stored)
     })?;
-    write_atomically(files_dir, &file.id, &file.bytes)?;
+    let intact = match stored_size {
+        Some(stored) => blobs::is_intact(blobs_dir, &hash, stored.unsigned_abs())?,
+        None => false,
+    };
+    if !intact {
+        if stored_size.is_some() {
+            // Someone removed or truncated it by hand; the upload heals it for every row.
+            tracing::warn!(blob = %hash, "stored blob missing or damaged; rewriting it");
+        }
+        blobs::write(blobs_dir, &hash, &file.bytes)?;
+    }
     in_transaction(&mut *lock(conn)?, TransactionBehavior::Immediate, |tx| {
+        tx.prepare_cached("INSERT INTO blobs (hash, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute(params![hash.as_str(), size])?;
         tx.prepare_cached(
             "INSERT INTO files (id, file_name, file_type, size, owner_uid, default_avatar, \
-             dateline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             dateline, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             file.id.as_str(),
@@ -64,6 +78,7 @@ pub(super) fn put(conn: &Mutex<Connection>, files_dir: &Path, file: NewFile) -> 
             owner_uid,
             default_avatar,
             file.dateline,
+            hash.as_str(),
         ])
         .map_err(|e| {
             conflict(
@@ -87,24 +102,35 @@ pub(super) fn put(conn: &Mutex<Connection>, files_dir: &Path, file: NewFile) -> 
 }
 
 pub(super) fn meta(conn: &Connection, id: &FileId) -> Result<Option<FileMeta>> {
+    Ok(meta_and_blob(conn, id)?.map(|(meta, _)| meta))
+}
+
+/// A file's metadata and its blob. The blob is `None` only for a version-1 file whose bytes
+/// were already gone when the store moved files into blobs (see `legacy`).
+fn meta_and_blob(conn: &Connection, id: &FileId) -> Result<Option<(FileMeta, Option<BlobHash>)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {FILE_COLUMNS} FROM files f WHERE f.id = ?1"
+        "SELECT {FILE_COLUMNS}, f.blob FROM files f WHERE f.id = ?1"
     ))?;
-    first(stmt.query([id.as_str()])?, |row| rows::file(row, 0))
+    first(stmt.query([id.as_str()])?, |row| {
+        Ok((rows::file(row, 0)?, rows::blob(row, FILE_WIDTH)?))
+    })
 }
 
 /// Metadata and bytes. The row is read under the lock, the bytes after releasing it. Bytes
 /// missing or of the wrong length for an existing row are [`Error::Corrupt`].
 pub(super) fn get(
     conn: &Mutex<Connection>,
-    files_dir: &Path,
+    blobs_dir: &Path,
     id: &FileId,
 ) -> Result<Option<(FileMeta, Vec<u8>)>> {
-    let Some(meta) = meta(&*lock(conn)?, id)? else {
+    let Some((meta, blob)) = meta_and_blob(&*lock(conn)?, id)? else {
         return Ok(None);
     };
-    let bytes = read(files_dir, id)?
-        .ok_or_else(|| Error::Corrupt(format!("file {id} has metadata but no bytes")))?;
+    let bytes = match blob {
+        Some(blob) => blobs::read(blobs_dir, &blob)?,
+        None => None,
+    }
+    .ok_or_else(|| no_bytes(id))?;
     if u64::try_from(bytes.len()).ok() != Some(meta.size) {
         return Err(Error::Corrupt(format!(
             "file {id} has {} bytes, its metadata says {}",
@@ -115,111 +141,45 @@ pub(super) fn get(
     Ok(Some((meta, bytes)))
 }
 
+/// `min(max_len, size - offset)` bytes of a file from `offset` (see
+/// [`Store::read_file_chunk`](crate::Store::read_file_chunk)). The row is read under the lock,
+/// the bytes after releasing it; a blob shorter than its metadata says is [`Error::Corrupt`].
+pub(super) fn read_chunk(
+    conn: &Mutex<Connection>,
+    blobs_dir: &Path,
+    id: &FileId,
+    offset: u64,
+    max_len: usize,
+) -> Result<Option<Vec<u8>>> {
+    let Some((meta, blob)) = meta_and_blob(&*lock(conn)?, id)? else {
+        return Ok(None);
+    };
+    let remaining = meta.size.saturating_sub(offset);
+    // A remainder beyond usize (32-bit targets) is more than `max_len` anyway.
+    let len = usize::try_from(remaining).map_or(max_len, |remaining| remaining.min(max_len));
+    if len == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let bytes = match blob {
+        Some(blob) => blobs::read_range(blobs_dir, &blob, offset, len)?,
+        None => None,
+    }
+    .ok_or_else(|| no_bytes(id))?;
+    if bytes.len() != len {
+        return Err(Error::Corrupt(format!(
+            "file {id} ends before byte {}, its metadata says it has {}",
+            offset + len as u64,
+            meta.size
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+fn no_bytes(id: &FileId) -> Error {
+    Error::Corrupt(format!("file {id} has metadata but no bytes"))
+}
+
 pub(super) fn default_avatar(conn: &Connection, kind: AvatarKind) -> Result<Option<FileId>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM files WHERE default_avatar = ?1")?;
     first(stmt.query([kind.as_str()])?, |row| rows::id(row, 0))
-}
-
-/// Temporary files start with this (final names are lowercase hex, never a dot)…
-const TEMP_PREFIX: char = '.';
-/// …and end with this.
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// The shard directory of a file: its id's first two characters (256 directories for hex ids,
-/// so no directory grows huge).
-fn shard_dir(files_dir: &Path, id: &FileId) -> PathBuf {
-    // File ids are 32 hex characters (`FileId::parse` guarantees it), so `get` always succeeds.
-    files_dir.join(id.as_str().get(..2).unwrap_or("00"))
-}
-
-/// Where a file's bytes live.
-pub(super) fn path_of(files_dir: &Path, id: &FileId) -> PathBuf {
-    shard_dir(files_dir, id).join(id.as_str())
-}
-
-/// Writes `bytes` as file `id`, atomically and durably (see the module doc). An existing file
-/// of that name is replaced: callers check first that no metadata row claims the id.
-fn write_atomically(files_dir: &Path, id: &FileId, bytes: &[u8]) -> Result<()> {
-    let dir = shard_dir(files_dir, id);
-    let new_dir = !dir.exists();
-    fs::create_dir_all(&dir)?;
-    if new_dir {
-        // The new directory's entry must be durable too, or the file could vanish with it.
-        sync_dir(files_dir)?;
-    }
-    let temp = dir.join(format!(
-        "{TEMP_PREFIX}{id}.{:016x}{TEMP_SUFFIX}",
-        rand::random::<u64>()
-    ));
-    let written = write_and_rename(&temp, &path_of(files_dir, id), bytes);
-    // Best effort: a leftover is swept at the next open anyway.
-    if written.is_err()
-        && let Err(e) = fs::remove_file(&temp)
-        && e.kind() != io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %temp.display(), error = %e, "temporary file not removed");
-    }
-    written?;
-    sync_dir(&dir)?;
-    Ok(())
-}
-
-fn write_and_rename(temp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, target)
-}
-
-/// The bytes of file `id`, or `None` if there is no such file.
-fn read(files_dir: &Path, id: &FileId) -> Result<Option<Vec<u8>>> {
-    match fs::read(path_of(files_dir, id)) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Removes temporary files a crash left behind; returns how many. Runs at open, before any
-/// write of this process can have started one.
-pub(super) fn sweep_temporaries(files_dir: &Path) -> Result<usize> {
-    let mut removed = 0;
-    for shard in fs::read_dir(files_dir)? {
-        let shard = shard?;
-        if !shard.file_type()?.is_dir() {
-            continue;
-        }
-        for entry in fs::read_dir(shard.path())? {
-            let entry = entry?;
-            if is_temporary(&entry.file_name().to_string_lossy()) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
-            removed,
-            "removed temporary files left by an interrupted upload"
-        );
-    }
-    Ok(removed)
-}
-
-/// Whether a directory entry is one of our temporary files.
-pub(super) fn is_temporary(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
-}
-
-/// Makes a directory's entries (creations, renames) durable.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Windows cannot open a directory as a file; NTFS journals renames itself.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use protocol::ids::{FileId, NotificationId, UserId};
 use rusqlite::Row;
 
+use super::blobs::BlobHash;
 use crate::error::{Error, Result};
 use crate::model::{
     AvatarKind, FileMeta, FileOwner, Gender, Message, NoticeType, Notification, Session,
@@ -39,6 +40,8 @@ pub(super) const NOTIFICATION_COLUMNS: &str =
 /// [`file()`]'s columns.
 pub(super) const FILE_COLUMNS: &str =
     "f.id, f.file_name, f.file_type, f.size, f.owner_uid, f.default_avatar, f.dateline";
+/// How many columns [`FILE_COLUMNS`] has.
+pub(super) const FILE_WIDTH: usize = 7;
 
 /// A user from [`USER_COLUMNS`] starting at `at`.
 pub(super) fn user(row: &Row<'_>, at: usize) -> Result<User> {
@@ -161,6 +164,16 @@ where
     let text: String = row.get(idx)?;
     text.parse()
         .map_err(|e: protocol::Error| corrupt(row, idx, e.to_string()))
+}
+
+/// A nullable blob hash (`f.blob`).
+pub(super) fn blob(row: &Row<'_>, idx: usize) -> Result<Option<BlobHash>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => BlobHash::parse(&text)
+            .map(Some)
+            .ok_or_else(|| corrupt(row, idx, format!("malformed blob hash {text:?}"))),
+    }
 }
 
 /// A nullable stored id.

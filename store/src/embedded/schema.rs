@@ -2,15 +2,43 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 2 is added by appending `V2` to
+//! because databases in the field already ran it. Version 3 is added by appending a step to
 //! [`MIGRATIONS`].
 
-use rusqlite::{Connection, TransactionBehavior};
+use std::fmt;
+use std::path::Path;
 
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::legacy;
 use crate::error::{Error, Result};
 
 /// Every migration step, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[Step] = &[Step::Sql(V1), Step::Code(v2)];
+
+/// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
+/// directory is a leftover.
+pub(super) const BLOBS_VERSION: usize = 2;
+
+/// One migration step.
+#[derive(Clone, Copy)]
+pub(super) enum Step {
+    /// A batch of SQL.
+    Sql(&'static str),
+    /// Code, for a step that must touch the data directory (given) as well as the database.
+    /// It runs inside the step's transaction; whatever it does to files must be harmless if
+    /// that transaction rolls back.
+    Code(fn(&Transaction<'_>, &Path) -> Result<()>),
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Sql(sql) => f.debug_tuple("Sql").field(sql).finish(),
+            Step::Code(_) => f.write_str("Code(..)"),
+        }
+    }
+}
 
 /// Version 1: the initial schema (§11 of the spec, one table per collection plus `members`
 /// and `friends` for what MongoDB keeps in arrays).
@@ -123,8 +151,35 @@ CREATE TABLE files (
 ) STRICT;
 ";
 
-/// Brings the database up to `steps.len()`, one transaction per step, and returns the
-/// version it ended at.
+/// Version 2: file bytes are content-addressed, stored once per distinct content.
+///
+/// `blobs` has one row per blob file under `<data dir>/blobs/`, inserted only once the file is
+/// complete on disk; a row is what makes a blob file trusted (one without a row is crash debris
+/// and gets overwritten). No reference count: nothing deletes files yet, and when something
+/// does, `files_blob` counts a blob's references exactly, where a stored counter could drift.
+///
+/// `files.blob` is `NULL` only for a version-1 row whose bytes were already missing when this
+/// step ran: reading it stays an error, as it was, instead of the whole store failing to open.
+/// (A column added by `ALTER TABLE` cannot be `NOT NULL` without a default; the check that new
+/// rows always have a blob is `files::put`.)
+const V2: &str = "
+CREATE TABLE blobs (
+    hash TEXT    PRIMARY KEY NOT NULL,
+    size INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE files ADD COLUMN blob TEXT REFERENCES blobs (hash);
+CREATE INDEX files_blob ON files (blob);
+";
+
+/// Step 2: [`V2`], then version 1's files moved into blobs (`legacy::move_into_blobs`).
+fn v2(tx: &Transaction<'_>, data_dir: &Path) -> Result<()> {
+    tx.execute_batch(V2)?;
+    legacy::move_into_blobs(tx, data_dir)
+}
+
+/// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and
+/// returns the version it ended at.
 ///
 /// Each step re-reads the version inside its own `BEGIN IMMEDIATE` transaction, so two
 /// processes opening the same database at once cannot run a step twice; a step that fails
@@ -133,7 +188,7 @@ CREATE TABLE files (
 /// # Errors
 /// [`Error::Corrupt`] if the database is newer than `steps` (written by a later build);
 /// [`Error::Sqlite`] if a step fails.
-pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<usize> {
+pub(super) fn migrate(conn: &mut Connection, data_dir: &Path, steps: &[Step]) -> Result<usize> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = user_version(&tx)?;
@@ -146,7 +201,10 @@ pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<usize> {
         let Some(step) = steps.get(version) else {
             return Ok(version);
         };
-        tx.execute_batch(step)?;
+        match step {
+            Step::Sql(sql) => tx.execute_batch(sql)?,
+            Step::Code(run) => run(&tx, data_dir)?,
+        }
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
         tracing::info!(version = version + 1, "embedded store schema migrated");

@@ -1,5 +1,9 @@
-//! Internals of the embedded store: schema versions, pragmas, crash debris of file writes,
-//! query plans, lock poisoning. Behaviour every backend shares is in `tests/contract.rs`.
+//! Internals of the embedded store: schema versions, pragmas, query plans, lock poisoning;
+//! file bytes on disk in `file_storage`, the move of version-1 files in `version_1_files`.
+//! Behaviour every backend shares is in `tests/contract.rs`.
+
+mod file_storage;
+mod version_1_files;
 
 use std::fs;
 
@@ -32,10 +36,14 @@ fn upload(id: &FileId, bytes: &[u8]) -> NewFile {
     }
 }
 
-/// Every entry under `files/`, as paths relative to it.
-fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
+fn file_id(n: u8) -> FileId {
+    FileId::from_random([n; FileId::RANDOM_BYTES])
+}
+
+/// Every entry under `<dir>/<sub>/`, as `shard/name`.
+fn entries(dir: &Path, sub: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for shard in fs::read_dir(dir.join(FILES_DIR))? {
+    for shard in fs::read_dir(dir.join(sub))? {
         let shard = shard?;
         for entry in fs::read_dir(shard.path())? {
             out.push(format!(
@@ -49,6 +57,12 @@ fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Where the blob of `bytes` lives, as `shard/hash`.
+fn blob_entry(bytes: &[u8]) -> String {
+    let hash = blobs::BlobHash::of(bytes);
+    format!("{}/{hash}", &hash.as_str()[..2])
+}
+
 #[test]
 fn migrations_are_idempotent_on_reopen() -> Result<()> {
     smol::block_on(async {
@@ -59,7 +73,7 @@ fn migrations_are_idempotent_on_reopen() -> Result<()> {
         assert_eq!(version, schema::MIGRATIONS.len());
         // Running the runner again on a current database does nothing.
         assert_eq!(
-            schema::migrate(&mut *lock(&store.conn)?, schema::MIGRATIONS)?,
+            schema::migrate(&mut *lock(&store.conn)?, dir.path(), schema::MIGRATIONS)?,
             version
         );
         drop(store);
@@ -82,7 +96,9 @@ fn a_later_step_runs_once_on_top_of_existing_data() -> Result<()> {
     drop(conn);
 
     let mut steps = schema::MIGRATIONS.to_vec();
-    steps.push("ALTER TABLE users ADD COLUMN motto TEXT NOT NULL DEFAULT '';");
+    steps.push(schema::Step::Sql(
+        "ALTER TABLE users ADD COLUMN motto TEXT NOT NULL DEFAULT '';",
+    ));
     let conn = open_connection(dir.path(), &steps)?;
     assert_eq!(schema::user_version(&conn)?, steps.len());
     let motto: String = conn.query_row(
@@ -114,75 +130,6 @@ fn pragmas_are_in_force() -> Result<()> {
     let foreign_keys: i64 = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
     assert_eq!(foreign_keys, 1);
     Ok(())
-}
-
-#[test]
-fn a_written_file_leaves_no_temporary() -> Result<()> {
-    smol::block_on(async {
-        let dir = tempfile::tempdir()?;
-        let store = Embedded::open(dir.path()).await?;
-        let id = FileId::from_random([0xab; FileId::RANDOM_BYTES]);
-        store.put_file(upload(&id, b"payload")).await?;
-        assert_eq!(files_on_disk(dir.path())?, vec![format!("ab/{id}")]);
-        Ok(())
-    })
-}
-
-#[test]
-fn crash_debris_is_never_visible_and_temporaries_are_swept() -> Result<()> {
-    smol::block_on(async {
-        let dir = tempfile::tempdir()?;
-        let store = Embedded::open(dir.path()).await?;
-        let files_dir = dir.path().join(FILES_DIR);
-
-        // A crash during the write: only a temporary exists.
-        let half = FileId::from_random([0xcd; FileId::RANDOM_BYTES]);
-        fs::create_dir_all(files_dir.join("cd"))?;
-        let temp = files_dir
-            .join("cd")
-            .join(format!(".{half}.0123456789abcdef.tmp"));
-        fs::write(&temp, b"half a fi")?;
-        assert!(files::is_temporary(
-            &temp.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        // A crash after the rename, before the row: complete bytes, no metadata.
-        let orphan = FileId::from_random([0xef; FileId::RANDOM_BYTES]);
-        fs::create_dir_all(files_dir.join("ef"))?;
-        fs::write(files::path_of(&files_dir, &orphan), b"whole file")?;
-
-        for id in [&half, &orphan] {
-            assert!(store.file(id).await?.is_none());
-            assert!(store.file_meta(id).await?.is_none());
-        }
-        drop(store);
-
-        let store = Embedded::open(dir.path()).await?;
-        assert!(!temp.exists(), "temporary swept at open");
-        assert!(store.file(&half).await?.is_none());
-        // The orphan's id can still be stored for real: its bytes are replaced.
-        store.put_file(upload(&orphan, b"the real one")).await?;
-        assert_eq!(
-            store.file(&orphan).await?.map(|(_, bytes)| bytes),
-            Some(b"the real one".to_vec())
-        );
-        Ok(())
-    })
-}
-
-#[test]
-fn missing_or_truncated_bytes_are_corrupt() -> Result<()> {
-    smol::block_on(async {
-        let dir = tempfile::tempdir()?;
-        let store = Embedded::open(dir.path()).await?;
-        let id = FileId::from_random([0x12; FileId::RANDOM_BYTES]);
-        store.put_file(upload(&id, b"0123456789")).await?;
-        let path = files::path_of(&dir.path().join(FILES_DIR), &id);
-        fs::write(&path, b"01234")?;
-        assert!(matches!(store.file(&id).await, Err(Error::Corrupt(_))));
-        fs::remove_file(&path)?;
-        assert!(matches!(store.file(&id).await, Err(Error::Corrupt(_))));
-        Ok(())
-    })
 }
 
 #[test]

@@ -60,6 +60,9 @@ macro_rules! for_each_check {
             joined_sessions_carry_unread_counts,
             notifications_are_counted_and_taken_once,
             files_round_trip_byte_exact,
+            identical_bytes_are_two_files,
+            file_chunks_are_exact_slices,
+            a_large_file_streams_back_in_chunks,
             default_avatars_are_seeded_once,
         }
     };
