@@ -67,7 +67,9 @@ pub struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +103,11 @@ impl Tokens {
             iat: now_secs,
             exp: now_secs + self.ttl.as_secs(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// A session token for `grant`, issued at `now_secs`.
@@ -116,13 +122,18 @@ impl Tokens {
             iat: now_secs,
             exp: now_secs + self.ttl.as_secs(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// Checks a user token: signature, algorithm, expiry, kind and non-empty fields (§5.3).
     /// `None` for any failure; the reason is not the caller's business.
     pub fn verify_user(&self, token: &str) -> Option<UserIdentity> {
-        let data = jsonwebtoken::decode::<UserClaims>(token, &self.decoding, &self.validation).ok()?;
+        let data =
+            jsonwebtoken::decode::<UserClaims>(token, &self.decoding, &self.validation).ok()?;
         let c = data.claims;
         if c.kind != USER_KIND || c.nickname.is_empty() {
             return None;
@@ -143,7 +154,10 @@ impl Tokens {
         if c.kind != SESSION_KIND {
             return None;
         }
-        Some(SessionGrant { sid: SessionId::parse(&c.sessionid).ok()?, uid: UserId::parse(&c.uid).ok()? })
+        Some(SessionGrant {
+            sid: SessionId::parse(&c.sessionid).ok()?,
+            uid: UserId::parse(&c.uid).ok()?,
+        })
     }
 }
 
@@ -170,7 +184,9 @@ pub async fn verify_password(password: String, stored: String) -> bool {
     blocking::unblock(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         match PasswordHash::new(&stored) {
-            Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     })
@@ -191,7 +207,10 @@ mod tests {
     }
 
     fn now() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]
@@ -199,8 +218,15 @@ mod tests {
         let tokens = Tokens::new(b"secret", Duration::from_secs(900));
         let t = tokens.user_token(&who(), now())?;
         assert_eq!(tokens.verify_user(&t), Some(who()));
-        assert_eq!(tokens.verify_session(&t), None, "a user token is not a session token");
-        let grant = SessionGrant { sid: SessionId::from_random([5; 12]), uid: who().uid };
+        assert_eq!(
+            tokens.verify_session(&t),
+            None,
+            "a user token is not a session token"
+        );
+        let grant = SessionGrant {
+            sid: SessionId::from_random([5; 12]),
+            uid: who().uid,
+        };
         let s = tokens.session_token(&grant, now())?;
         assert_eq!(tokens.verify_session(&s), Some(grant));
         assert_eq!(tokens.verify_user(&s), None);
@@ -212,7 +238,10 @@ mod tests {
         let tokens = Tokens::new(b"secret", Duration::from_secs(900));
         let other = Tokens::new(b"other", Duration::from_secs(900));
         assert_eq!(tokens.verify_user(&other.user_token(&who(), now())?), None);
-        assert_eq!(tokens.verify_user(&tokens.user_token(&who(), now() - 1000)?), None);
+        assert_eq!(
+            tokens.verify_user(&tokens.user_token(&who(), now() - 1000)?),
+            None
+        );
         // alg: none with the same claims and an empty signature.
         use base64_like::encode;
         let t = tokens.user_token(&who(), now())?;
@@ -233,10 +262,12 @@ mod tests {
     /// Minimal base64url without padding, for forging test tokens.
     mod base64_like {
         pub(super) fn encode(bytes: &[u8]) -> String {
-            const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in bytes.chunks(3) {
-                let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+                let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                    << (8 * (3 - chunk.len()));
                 for i in 0..=chunk.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
                 }

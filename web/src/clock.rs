@@ -14,5 +14,8 @@ pub(crate) fn now_ms() -> Millis {
 
 /// Seconds since the Unix epoch, for token claims.
 pub(crate) fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -69,7 +69,10 @@ impl Form {
 
     /// An integer field; missing or unparsable reads as `default` (§3.1).
     pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.fields.get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+        self.fields
+            .get(name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default)
     }
 
     /// Builds a form from pairs, keeping the first value of each name.
@@ -114,19 +117,36 @@ pub fn parse_urlencoded(body: &[u8]) -> Form {
 /// # Errors
 /// [`BodyError::Malformed`] for a missing boundary or a truncated or malformed body.
 pub async fn parse_multipart(content_type: &str, body: Vec<u8>) -> Result<Form, BodyError> {
-    let boundary = multer::parse_boundary(content_type).map_err(|e| BodyError::Malformed(e.to_string()))?;
-    let stream = futures_lite::stream::once(Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body)));
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    let stream =
+        futures_lite::stream::once(Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body)));
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut pairs = Vec::new();
     let mut file = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| BodyError::Malformed(e.to_string()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| BodyError::Malformed(e.to_string()))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
-        let content_type = field.content_type().map(ToString::to_string).unwrap_or_default();
-        let bytes = field.bytes().await.map_err(|e| BodyError::Malformed(e.to_string()))?;
+        let content_type = field
+            .content_type()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| BodyError::Malformed(e.to_string()))?;
         match file_name {
             Some(file_name) if file.is_none() => {
-                file = Some(FilePart { field: name, file_name, content_type, bytes: bytes.to_vec() });
+                file = Some(FilePart {
+                    field: name,
+                    file_name,
+                    content_type,
+                    bytes: bytes.to_vec(),
+                });
             }
             Some(_) => {}
             None => pairs.push((name, String::from_utf8_lossy(&bytes).into_owned())),
@@ -193,13 +213,26 @@ mod tests {
     fn multipart_parses_and_refuses_truncation() {
         smol::block_on(async {
             let body = b"--XX\r\nContent-Disposition: form-data; name=\"userToken\"\r\n\r\ntok\r\n--XX\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n--XX--\r\n".to_vec();
-            let form = parse_multipart("multipart/form-data; boundary=XX", body.clone()).await.unwrap();
+            let form = parse_multipart("multipart/form-data; boundary=XX", body.clone())
+                .await
+                .unwrap();
             assert_eq!(form.str("userToken"), "tok");
             let file = form.file.unwrap();
-            assert_eq!((file.field.as_str(), file.file_name.as_str(), file.content_type.as_str()), ("avatar", "a.png", "image/png"));
+            assert_eq!(
+                (
+                    file.field.as_str(),
+                    file.file_name.as_str(),
+                    file.content_type.as_str()
+                ),
+                ("avatar", "a.png", "image/png")
+            );
             assert_eq!(file.bytes, b"PNGDATA");
             let truncated = body[..body.len() - 20].to_vec();
-            assert!(parse_multipart("multipart/form-data; boundary=XX", truncated).await.is_err());
+            assert!(
+                parse_multipart("multipart/form-data; boundary=XX", truncated)
+                    .await
+                    .is_err()
+            );
             assert!(parse_multipart("multipart/form-data", body).await.is_err());
         });
     }

@@ -29,18 +29,31 @@ const RETRIES: usize = 3;
 
 pub(crate) enum RegistryMsg {
     /// The session actor for `sid`, spawned if needed.
-    Session { sid: SessionId, reply: Reply<SessionHandle> },
+    Session {
+        sid: SessionId,
+        reply: Reply<SessionHandle>,
+    },
     /// The session actor for `sid` if one is running.
-    Lookup { sid: SessionId, reply: Reply<Option<SessionHandle>> },
+    Lookup {
+        sid: SessionId,
+        reply: Reply<Option<SessionHandle>>,
+    },
     /// A session actor has been idle: forget it (if it is still the current one) and close
     /// its mailbox so it drains and stops.
     Retire { sid: SessionId, instance: u64 },
-    /// A `/ws-push` connection subscribed.
-    PushSubscribe { uid: UserId, conn: ConnId, outbox: Outbox },
+    /// A `/ws-push` connection subscribed: queue `accept` on it, then deliver to it.
+    PushSubscribe {
+        uid: UserId,
+        conn: ConnId,
+        outbox: Outbox,
+        accept: Utf8Bytes,
+    },
     /// A `/ws-push` connection closed.
     PushUnsubscribe { uid: UserId, conn: ConnId },
     /// Deliver these frames to these users' push channels.
-    Push { deliveries: Vec<(UserId, Utf8Bytes)> },
+    Push {
+        deliveries: Vec<(UserId, Utf8Bytes)>,
+    },
 }
 
 /// Everything a session actor needs, shared.
@@ -60,10 +73,23 @@ pub(crate) struct Hub {
 
 impl Hub {
     /// Starts the registry actor.
-    pub(crate) fn start(store: Arc<dyn Store>, config: Config, spawner: Spawner, shutdown: Shutdown) -> (Hub, runtime::Task<()>) {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        config: Config,
+        spawner: Spawner,
+        shutdown: Shutdown,
+    ) -> (Hub, runtime::Task<()>) {
         let (registry, inbox) = runtime::mailbox(REGISTRY_CAPACITY);
-        let shared = Arc::new(Shared { store, config, registry, spawner: spawner.clone() });
-        let task = spawner.spawn_actor("registry", run_registry(Arc::downgrade(&shared), inbox, shutdown));
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            registry,
+            spawner: spawner.clone(),
+        });
+        let task = spawner.spawn_actor(
+            "registry",
+            run_registry(Arc::downgrade(&shared), inbox, shutdown),
+        );
         (Hub { shared }, task)
     }
 
@@ -79,13 +105,20 @@ impl Hub {
 
     /// Sends a request to the session actor of `sid`, retrying on a fresh actor if the one it
     /// reached was retiring.
-    pub(crate) async fn call<T>(&self, sid: &SessionId, make: impl Fn(Reply<T>) -> SessionMsg) -> Result<T> {
+    pub(crate) async fn call<T>(
+        &self,
+        sid: &SessionId,
+        make: impl Fn(Reply<T>) -> SessionMsg,
+    ) -> Result<T> {
         let mut last = runtime::Error::Closed;
         for _ in 0..RETRIES {
             let handle = self
                 .shared
                 .registry
-                .request(|reply| RegistryMsg::Session { sid: sid.clone(), reply })
+                .request(|reply| RegistryMsg::Session {
+                    sid: sid.clone(),
+                    reply,
+                })
                 .await?;
             match handle.tx.request(&make).await {
                 Ok(value) => return Ok(value),
@@ -98,33 +131,70 @@ impl Hub {
 
     /// Makes `who`'s connection a subscriber of `sid` (the `online` message), after checking
     /// membership. Returns the actor to talk to from now on.
-    pub(crate) async fn online(&self, sid: &SessionId, conn: ConnId, who: &UserIdentity, outbox: &Outbox) -> Result<SessionHandle> {
-        self.call(sid, |reply| SessionMsg::Online { conn, who: who.clone(), outbox: outbox.clone(), reply })
-            .await?
+    pub(crate) async fn online(
+        &self,
+        sid: &SessionId,
+        conn: ConnId,
+        who: &UserIdentity,
+        outbox: &Outbox,
+    ) -> Result<SessionHandle> {
+        self.call(sid, |reply| SessionMsg::Online {
+            conn,
+            who: who.clone(),
+            outbox: outbox.clone(),
+            reply,
+        })
+        .await?
     }
 
     /// Adds `uid` to the group `sid` (no-op returning `None` if already a member).
     pub(crate) async fn join(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
-        self.call(sid, |reply| SessionMsg::Join { uid: uid.clone(), reply }).await?
+        self.call(sid, |reply| SessionMsg::Join {
+            uid: uid.clone(),
+            reply,
+        })
+        .await?
     }
 
     /// Removes `uid` from `sid` (`None` if not a member).
     pub(crate) async fn leave(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
-        self.call(sid, |reply| SessionMsg::Leave { uid: uid.clone(), reply }).await?
+        self.call(sid, |reply| SessionMsg::Leave {
+            uid: uid.clone(),
+            reply,
+        })
+        .await?
     }
 
     /// Members with a live `/ws-chat` in `sid` on this node.
     pub(crate) async fn online_users(&self, sid: &SessionId) -> Result<HashSet<UserId>> {
-        let handle = self.shared.registry.request(|reply| RegistryMsg::Lookup { sid: sid.clone(), reply }).await?;
+        let handle = self
+            .shared
+            .registry
+            .request(|reply| RegistryMsg::Lookup {
+                sid: sid.clone(),
+                reply,
+            })
+            .await?;
         match handle {
-            Some(handle) => Ok(handle.tx.request(|reply| SessionMsg::OnlineUsers { reply }).await.unwrap_or_default()),
+            Some(handle) => Ok(handle
+                .tx
+                .request(|reply| SessionMsg::OnlineUsers { reply })
+                .await
+                .unwrap_or_default()),
             None => Ok(HashSet::new()),
         }
     }
 
     /// Tells a running session actor to re-read its session and members.
     pub(crate) async fn reload(&self, sid: &SessionId) -> Result<()> {
-        let handle = self.shared.registry.request(|reply| RegistryMsg::Lookup { sid: sid.clone(), reply }).await?;
+        let handle = self
+            .shared
+            .registry
+            .request(|reply| RegistryMsg::Lookup {
+                sid: sid.clone(),
+                reply,
+            })
+            .await?;
         if let Some(handle) = handle {
             // A gone actor has nothing to reload.
             let _ = handle.tx.send(SessionMsg::Reload).await;
@@ -132,18 +202,37 @@ impl Hub {
         Ok(())
     }
 
-    /// Registers a `/ws-push` connection of `uid`.
-    pub(crate) async fn subscribe_push(&self, uid: &UserId, conn: ConnId, outbox: &Outbox) -> Result<()> {
-        let msg = RegistryMsg::PushSubscribe { uid: uid.clone(), conn, outbox: outbox.clone() };
+    /// Registers a `/ws-push` connection of `uid`. The registry queues `accept` on it as it
+    /// registers it, so the accept precedes every push on the connection and no event stored
+    /// after the client saw the accept can miss it.
+    pub(crate) async fn subscribe_push(
+        &self,
+        uid: &UserId,
+        conn: ConnId,
+        outbox: &Outbox,
+        accept: Utf8Bytes,
+    ) -> Result<()> {
+        let msg = RegistryMsg::PushSubscribe {
+            uid: uid.clone(),
+            conn,
+            outbox: outbox.clone(),
+            accept,
+        };
         Ok(self.shared.registry.send(msg).await?)
     }
 
     /// Forgets a `/ws-push` connection.
     pub(crate) async fn unsubscribe_push(&self, uid: &UserId, conn: ConnId) {
         // During shutdown the registry may be gone already; then there is nothing to forget.
-        let _ = self.shared.registry.send(RegistryMsg::PushUnsubscribe { uid: uid.clone(), conn }).await;
+        let _ = self
+            .shared
+            .registry
+            .send(RegistryMsg::PushUnsubscribe {
+                uid: uid.clone(),
+                conn,
+            })
+            .await;
     }
-
 }
 
 struct Registry {
@@ -151,10 +240,22 @@ struct Registry {
     sessions: HashMap<SessionId, SessionHandle>,
     pushes: HashMap<UserId, Vec<(ConnId, Outbox)>>,
     next_instance: u64,
+    /// Cloned into every session actor, so the server's `wait_done` waits for them too.
+    shutdown: Shutdown,
 }
 
-async fn run_registry(shared: std::sync::Weak<Shared>, mut inbox: runtime::Inbox<RegistryMsg>, shutdown: Shutdown) -> Result<(), Error> {
-    let mut registry = Registry { shared, sessions: HashMap::new(), pushes: HashMap::new(), next_instance: 0 };
+async fn run_registry(
+    shared: std::sync::Weak<Shared>,
+    mut inbox: runtime::Inbox<RegistryMsg>,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let mut registry = Registry {
+        shared,
+        sessions: HashMap::new(),
+        pushes: HashMap::new(),
+        next_instance: 0,
+        shutdown: shutdown.clone(),
+    };
     loop {
         let msg = futures_lite::future::or(async { inbox.recv().await }, async {
             shutdown.wait().await;
@@ -164,8 +265,11 @@ async fn run_registry(shared: std::sync::Weak<Shared>, mut inbox: runtime::Inbox
         let Some(msg) = msg else { break };
         registry.handle(msg);
     }
-    // Dropping the handles lets every session actor drain and stop.
-    registry.sessions.clear();
+    // Each session actor holds a handle to itself, so dropping ours would not stop it:
+    // closing its mailbox does, once it has drained what is queued.
+    for (_, handle) in registry.sessions.drain() {
+        handle.tx.close();
+    }
     Ok(())
 }
 
@@ -177,22 +281,39 @@ impl Registry {
                     reply.send(handle.clone());
                     return;
                 }
-                let Some(shared) = self.shared.upgrade() else { return };
+                let Some(shared) = self.shared.upgrade() else {
+                    return;
+                };
                 self.next_instance += 1;
-                let handle = spawn_session(&shared, sid.clone(), self.next_instance);
+                let handle = spawn_session(
+                    &shared,
+                    sid.clone(),
+                    self.next_instance,
+                    self.shutdown.clone(),
+                );
                 self.sessions.insert(sid, handle.clone());
                 reply.send(handle);
             }
             RegistryMsg::Lookup { sid, reply } => reply.send(self.sessions.get(&sid).cloned()),
             RegistryMsg::Retire { sid, instance } => {
-                if self.sessions.get(&sid).is_some_and(|h| h.instance == instance) {
-                    if let Some(handle) = self.sessions.remove(&sid) {
-                        handle.tx.close();
-                    }
+                if self
+                    .sessions
+                    .get(&sid)
+                    .is_some_and(|h| h.instance == instance)
+                    && let Some(handle) = self.sessions.remove(&sid)
+                {
+                    handle.tx.close();
                 }
             }
-            RegistryMsg::PushSubscribe { uid, conn, outbox } => {
-                self.pushes.entry(uid).or_default().push((conn, outbox));
+            RegistryMsg::PushSubscribe {
+                uid,
+                conn,
+                outbox,
+                accept,
+            } => {
+                if offer(&outbox, &accept) {
+                    self.pushes.entry(uid).or_default().push((conn, outbox));
+                }
             }
             RegistryMsg::PushUnsubscribe { uid, conn } => {
                 if let Some(list) = self.pushes.get_mut(&uid) {

@@ -23,7 +23,7 @@
 //! let runtime = runtime::Runtime::new(0)?;
 //! let (trigger, shutdown) = runtime::shutdown();
 //! runtime.block_on(async {
-//!     let store = Arc::new(cookim_store::Embedded::open("./cookim-data".as_ref()).await?);
+//!     let store = Arc::new(store::Embedded::open("./cookim-data".as_ref()).await?);
 //!     let config = cookim_web::Config::new("127.0.0.1:8080".parse()?, b"secret".to_vec());
 //!     let server = cookim_web::Server::bind(config, store, runtime.spawner(), shutdown).await?;
 //!     println!("listening on {}", server.local_addr()?);

@@ -14,6 +14,8 @@ pub(crate) enum Outbound {
     Frame(Utf8Bytes),
     /// Send a close frame with this code and reason, then stop.
     Close(CloseCode, &'static str),
+    /// The peer sent a close frame: send the reply tungstenite queued for it, then stop.
+    Finish,
 }
 
 /// Identifies one websocket connection on this node.

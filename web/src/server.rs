@@ -37,13 +37,29 @@ impl Server {
     /// # Errors
     /// [`crate::Error::Io`] if the address cannot be bound; [`crate::Error::Store`] if the
     /// store cannot be read or written.
-    pub async fn bind(config: Config, store: Arc<dyn Store>, spawner: Spawner, shutdown: Shutdown) -> Result<Server> {
+    pub async fn bind(
+        config: Config,
+        store: Arc<dyn Store>,
+        spawner: Spawner,
+        shutdown: Shutdown,
+    ) -> Result<Server> {
         let listener = TcpListener::bind(config.bind).await?;
         let defaults = seed_default_avatars(store.as_ref()).await?;
         let tokens = Tokens::new(&config.jwt_secret, config.token_ttl);
         let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone());
-        let app = Arc::new(App { hub, tokens, defaults, login_failures: Mutex::default() });
-        Ok(Server { listener, app, spawner, shutdown, registry })
+        let app = Arc::new(App {
+            hub,
+            tokens,
+            defaults,
+            login_failures: Mutex::default(),
+        });
+        Ok(Server {
+            listener,
+            app,
+            spawner,
+            shutdown,
+            registry,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -58,7 +74,13 @@ impl Server {
     /// holding a `Shutdown` clone, so the owner's `wait_done` covers them; a failing connection
     /// is logged and closed without affecting the others.
     pub async fn run(self) {
-        let Server { listener, app, spawner, shutdown, registry } = self;
+        let Server {
+            listener,
+            app,
+            spawner,
+            shutdown,
+            registry,
+        } = self;
         let limit = Arc::new(Semaphore::new(app.config().max_connections));
         tracing::info!(addr = ?listener.local_addr().ok(), "listening");
         loop {
@@ -71,7 +93,9 @@ impl Server {
                 None
             })
             .await;
-            let Some((accepted, permit)) = accepted else { break };
+            let Some((accepted, permit)) = accepted else {
+                break;
+            };
             match accepted {
                 Ok((stream, peer)) => {
                     // Small frames matter more than throughput for chat.
@@ -175,7 +199,11 @@ async fn handle(app: &App, req: Request, upgrade: &Upgrade) -> Response {
 /// Makes sure the three default avatars exist (drawn, since cookim ships no image files).
 async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
     let mut ids = Vec::with_capacity(3);
-    for (kind, color) in [(AvatarKind::Boy, [66, 133, 244]), (AvatarKind::Girl, [233, 84, 125]), (AvatarKind::Unknown, [120, 130, 140])] {
+    for (kind, color) in [
+        (AvatarKind::Boy, [66, 133, 244]),
+        (AvatarKind::Girl, [233, 84, 125]),
+        (AvatarKind::Unknown, [120, 130, 140]),
+    ] {
         let id = match store.default_avatar(kind).await? {
             Some(id) => id,
             None => {
@@ -185,7 +213,8 @@ async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
                     file_type: "image/png".into(),
                     owner: FileOwner::DefaultAvatar(kind),
                     dateline: crate::clock::now_ms(),
-                    bytes: blocking::unblock(move || protocol::thumbnail::default_avatar(color)).await,
+                    bytes: blocking::unblock(move || protocol::thumbnail::default_avatar(color))
+                        .await,
                 };
                 store.put_file(file).await?.id
             }
@@ -198,4 +227,3 @@ async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
         _ => Err(crate::Error::Invalid("default avatars missing".into())),
     }
 }
-

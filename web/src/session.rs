@@ -15,7 +15,7 @@ use protocol::chat::{self, ChatDown, ChatKind, FileFields, Sender};
 use protocol::ids::{MessageId, SessionId, UserId};
 use protocol::push::{PushDown, PushSession};
 use protocol::time::timestr;
-use runtime::{Inbox, Mailbox, Reply};
+use runtime::{Inbox, Mailbox, Reply, Shutdown};
 use store::model::{MembershipChange, Message, NewMessage, Session, SessionType, User};
 
 use crate::auth::UserIdentity;
@@ -39,7 +39,13 @@ pub(crate) struct SessionHandle {
 impl SessionHandle {
     /// Posts a text message from `who`; answers once it is stored (and fanned out).
     pub(crate) async fn post(&self, who: &UserIdentity, content: String) -> Result<Message> {
-        self.tx.request(|reply| SessionMsg::Post { who: who.clone(), content, reply }).await?
+        self.tx
+            .request(|reply| SessionMsg::Post {
+                who: who.clone(),
+                content,
+                reply,
+            })
+            .await?
     }
 
     /// The connection closed.
@@ -50,12 +56,31 @@ impl SessionHandle {
 }
 
 pub(crate) enum SessionMsg {
-    Online { conn: ConnId, who: UserIdentity, outbox: Outbox, reply: Reply<Result<SessionHandle>> },
-    Offline { conn: ConnId },
-    Post { who: UserIdentity, content: String, reply: Reply<Result<Message>> },
-    Join { uid: UserId, reply: Reply<Result<Option<Message>>> },
-    Leave { uid: UserId, reply: Reply<Result<Option<Message>>> },
-    OnlineUsers { reply: Reply<HashSet<UserId>> },
+    Online {
+        conn: ConnId,
+        who: UserIdentity,
+        outbox: Outbox,
+        reply: Reply<Result<SessionHandle>>,
+    },
+    Offline {
+        conn: ConnId,
+    },
+    Post {
+        who: UserIdentity,
+        content: String,
+        reply: Reply<Result<Message>>,
+    },
+    Join {
+        uid: UserId,
+        reply: Reply<Result<Option<Message>>>,
+    },
+    Leave {
+        uid: UserId,
+        reply: Reply<Result<Option<Message>>>,
+    },
+    OnlineUsers {
+        reply: Reply<HashSet<UserId>>,
+    },
     Reload,
 }
 
@@ -69,7 +94,11 @@ struct MemberView {
 
 impl From<&User> for MemberView {
     fn from(user: &User) -> Self {
-        MemberView { uid: user.id.clone(), nickname: user.nickname.clone(), avatar: user.avatar.to_string() }
+        MemberView {
+            uid: user.id.clone(),
+            nickname: user.nickname.clone(),
+            avatar: user.avatar.to_string(),
+        }
     }
 }
 
@@ -87,9 +116,18 @@ struct SessionActor {
     members: Vec<MemberView>,
     subscribers: HashMap<ConnId, Subscriber>,
     retiring: bool,
+    /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
+    /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
+    /// of `shared` (and the store in it).
+    _done: Shutdown,
 }
 
-pub(crate) fn spawn_session(shared: &Arc<Shared>, sid: SessionId, instance: u64) -> SessionHandle {
+pub(crate) fn spawn_session(
+    shared: &Arc<Shared>,
+    sid: SessionId,
+    instance: u64,
+    done: Shutdown,
+) -> SessionHandle {
     let (tx, inbox) = runtime::mailbox(SESSION_CAPACITY);
     let me = SessionHandle { tx, instance };
     let actor = SessionActor {
@@ -100,10 +138,14 @@ pub(crate) fn spawn_session(shared: &Arc<Shared>, sid: SessionId, instance: u64)
         members: Vec::new(),
         subscribers: HashMap::new(),
         retiring: false,
+        _done: done,
     };
-    // Detached on purpose: the actor ends when its mailbox closes (registry retires it or
-    // drops every handle at shutdown), and it holds no resource that outlives that.
-    shared.spawner.spawn_actor("session", actor.run(inbox)).detach();
+    // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
+    // retires it, or closes every mailbox at shutdown) after draining what is queued.
+    shared
+        .spawner
+        .spawn_actor("session", actor.run(inbox))
+        .detach();
     me
 }
 
@@ -123,7 +165,10 @@ impl SessionActor {
                 Some(None) => {
                     if self.subscribers.is_empty() && !self.retiring {
                         self.retiring = true;
-                        let msg = RegistryMsg::Retire { sid: self.sid.clone(), instance: self.me.instance };
+                        let msg = RegistryMsg::Retire {
+                            sid: self.sid.clone(),
+                            instance: self.me.instance,
+                        };
                         if self.shared.registry.send(msg).await.is_err() {
                             break;
                         }
@@ -142,8 +187,17 @@ impl SessionActor {
             // A retiring actor answers nothing that would give it new work: dropping the reply
             // makes the caller ask the registry again, which spawns a successor.
             _ if self.retiring => {}
-            SessionMsg::Online { conn, who, outbox, reply } => reply.send(self.online(conn, who, outbox).await),
-            SessionMsg::Post { who, content, reply } => reply.send(self.post(who, content).await),
+            SessionMsg::Online {
+                conn,
+                who,
+                outbox,
+                reply,
+            } => reply.send(self.online(conn, who, outbox).await),
+            SessionMsg::Post {
+                who,
+                content,
+                reply,
+            } => reply.send(self.post(who, content).await),
             SessionMsg::Join { uid, reply } => reply.send(self.join(uid).await),
             SessionMsg::Leave { uid, reply } => reply.send(self.leave(uid).await),
         }
@@ -153,21 +207,34 @@ impl SessionActor {
     async fn load(&mut self) -> Result<&Session> {
         if self.session.is_none() {
             let store = &self.shared.store;
-            let session = store.session(&self.sid).await?.ok_or_else(|| Error::Denied("session not exist".into()))?;
+            let session = store
+                .session(&self.sid)
+                .await?
+                .ok_or_else(|| Error::Denied("session not exist".into()))?;
             let members = store.members(&self.sid).await?;
             let uids: Vec<UserId> = members.iter().map(|m| m.uid.clone()).collect();
-            let users: HashMap<UserId, User> =
-                store.users(&uids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+            let users: HashMap<UserId, User> = store
+                .users(&uids)
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u))
+                .collect();
             self.members = members
                 .iter()
                 .map(|m| match users.get(&m.uid) {
                     Some(user) => MemberView::from(user),
-                    None => MemberView { uid: m.uid.clone(), nickname: String::new(), avatar: String::new() },
+                    None => MemberView {
+                        uid: m.uid.clone(),
+                        nickname: String::new(),
+                        avatar: String::new(),
+                    },
                 })
                 .collect();
             self.session = Some(session);
         }
-        self.session.as_ref().ok_or_else(|| Error::Denied("session not exist".into()))
+        self.session
+            .as_ref()
+            .ok_or_else(|| Error::Denied("session not exist".into()))
     }
 
     fn is_member(&self, uid: &UserId) -> bool {
@@ -182,7 +249,12 @@ impl SessionActor {
         timestr(ms, self.shared.config.utc_offset_secs)
     }
 
-    async fn online(&mut self, conn: ConnId, who: UserIdentity, outbox: Outbox) -> Result<SessionHandle> {
+    async fn online(
+        &mut self,
+        conn: ConnId,
+        who: UserIdentity,
+        outbox: Outbox,
+    ) -> Result<SessionHandle> {
         self.load().await?;
         if !self.is_member(&who.uid) {
             // Membership may have changed through another path: read it again once.
@@ -192,7 +264,13 @@ impl SessionActor {
                 return Err(Error::Denied("no privilege in this session".into()));
             }
         }
-        self.subscribers.insert(conn, Subscriber { uid: who.uid.clone(), outbox });
+        self.subscribers.insert(
+            conn,
+            Subscriber {
+                uid: who.uid.clone(),
+                outbox,
+            },
+        );
         let down = ChatDown {
             sender: sender_of(&who),
             msg_type: ChatKind::Online,
@@ -205,16 +283,27 @@ impl SessionActor {
     }
 
     fn offline(&mut self, conn: ConnId) {
-        let Some(gone) = self.subscribers.remove(&conn) else { return };
+        let Some(gone) = self.subscribers.remove(&conn) else {
+            return;
+        };
         let nickname = self
             .members
             .iter()
             .find(|m| m.uid == gone.uid)
             .map(|m| m.nickname.clone())
             .unwrap_or_default();
-        let avatar = self.members.iter().find(|m| m.uid == gone.uid).map(|m| m.avatar.clone()).unwrap_or_default();
+        let avatar = self
+            .members
+            .iter()
+            .find(|m| m.uid == gone.uid)
+            .map(|m| m.avatar.clone())
+            .unwrap_or_default();
         let down = ChatDown {
-            sender: Sender { uid: gone.uid.to_string(), nickname: nickname.clone(), avatar },
+            sender: Sender {
+                uid: gone.uid.to_string(),
+                nickname: nickname.clone(),
+                avatar,
+            },
             msg_type: ChatKind::Offline,
             content: chat::offline_text(&nickname),
             file: FileFields::default(),
@@ -241,14 +330,23 @@ impl SessionActor {
             dateline: now_ms(),
             client_id: None,
         };
-        let stored = self.shared.store.append(message, &self.online_set()).await?;
+        let stored = self
+            .shared
+            .store
+            .append(message, &self.online_set())
+            .await?;
         self.publish(&stored, sender_of(&who)).await;
         Ok(stored)
     }
 
     async fn join(&mut self, uid: UserId) -> Result<Option<Message>> {
         let session = self.load().await?.clone();
-        let user = self.shared.store.user(&uid).await?.ok_or_else(|| Error::Denied("user not exists".into()))?;
+        let user = self
+            .shared
+            .store
+            .user(&uid)
+            .await?
+            .ok_or_else(|| Error::Denied("user not exists".into()))?;
         let change = MembershipChange {
             message_id: MessageId::from_random(rand::random()),
             session_id: self.sid.clone(),
@@ -263,14 +361,25 @@ impl SessionActor {
         if !self.is_member(&uid) {
             self.members.push(view.clone());
         }
-        self.publish(&stored, Sender { uid: view.uid.to_string(), nickname: view.nickname, avatar: view.avatar }).await;
+        self.publish(
+            &stored,
+            Sender {
+                uid: view.uid.to_string(),
+                nickname: view.nickname,
+                avatar: view.avatar,
+            },
+        )
+        .await;
         Ok(Some(stored))
     }
 
     async fn leave(&mut self, uid: UserId) -> Result<Option<Message>> {
         let session = self.load().await?.clone();
         let view = self.members.iter().find(|m| m.uid == uid).cloned();
-        let nickname = view.as_ref().map(|v| v.nickname.clone()).unwrap_or_default();
+        let nickname = view
+            .as_ref()
+            .map(|v| v.nickname.clone())
+            .unwrap_or_default();
         let change = MembershipChange {
             message_id: MessageId::from_random(rand::random()),
             session_id: self.sid.clone(),
@@ -282,7 +391,11 @@ impl SessionActor {
             return Ok(None);
         };
         let sender = view
-            .map(|v| Sender { uid: v.uid.to_string(), nickname: v.nickname, avatar: v.avatar })
+            .map(|v| Sender {
+                uid: v.uid.to_string(),
+                nickname: v.nickname,
+                avatar: v.avatar,
+            })
             .unwrap_or_default();
         // The leaver sees their own leave event, then stops receiving this chat.
         self.publish(&stored, sender).await;
@@ -306,8 +419,16 @@ impl SessionActor {
             file: FileFields {
                 file_name: stored.file_name.clone(),
                 file_type: stored.file_type.clone(),
-                fileid: stored.fileid.as_ref().map(ToString::to_string).unwrap_or_default(),
-                thumbid: stored.thumbid.as_ref().map(ToString::to_string).unwrap_or_default(),
+                fileid: stored
+                    .fileid
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                thumbid: stored
+                    .thumbid
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             },
             dateline: self.dateline(stored.dateline),
         };
@@ -315,18 +436,29 @@ impl SessionActor {
         let deliveries = self.push_frames(&down);
         if !deliveries.is_empty() {
             // The registry only forwards with try_send; waiting here is bounded by its queue.
-            let _ = self.shared.registry.send(RegistryMsg::Push { deliveries }).await;
+            let _ = self
+                .shared
+                .registry
+                .send(RegistryMsg::Push { deliveries })
+                .await;
         }
     }
 
     /// One push frame per member, with the session's name and icon resolved for that member.
     fn push_frames(&self, down: &ChatDown) -> Vec<(UserId, Utf8Bytes)> {
-        let Some(session) = &self.session else { return Vec::new() };
-        let file_info = (down.msg_type == ChatKind::File).then(|| PushDown::file_info_for(&down.file.thumbid));
+        let Some(session) = &self.session else {
+            return Vec::new();
+        };
+        let file_info =
+            (down.msg_type == ChatKind::File).then(|| PushDown::file_info_for(&down.file.thumbid));
         let make = |name: String, icon: String| {
             let push = PushDown {
                 sender: down.sender.clone(),
-                session: PushSession { sessionid: self.sid.to_string(), session_name: name, session_icon: icon },
+                session: PushSession {
+                    sessionid: self.sid.to_string(),
+                    session_name: name,
+                    session_icon: icon,
+                },
                 msg_type: down.msg_type.clone(),
                 content: down.content.clone(),
                 file: down.file.clone(),
@@ -337,16 +469,25 @@ impl SessionActor {
         };
         match session.session_type {
             SessionType::Group => {
-                let icon = session.icon.as_ref().map(ToString::to_string).unwrap_or_default();
+                let icon = session
+                    .icon
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 let frame = make(session.name.clone(), icon);
-                self.members.iter().map(|m| (m.uid.clone(), frame.clone())).collect()
+                self.members
+                    .iter()
+                    .map(|m| (m.uid.clone(), frame.clone()))
+                    .collect()
             }
             SessionType::Private => self
                 .members
                 .iter()
                 .map(|viewer| {
                     let other = self.members.iter().find(|m| m.uid != viewer.uid);
-                    let (name, icon) = other.map(|o| (o.nickname.clone(), o.avatar.clone())).unwrap_or_default();
+                    let (name, icon) = other
+                        .map(|o| (o.nickname.clone(), o.avatar.clone()))
+                        .unwrap_or_default();
                     (viewer.uid.clone(), make(name, icon))
                 })
                 .collect(),
@@ -355,5 +496,9 @@ impl SessionActor {
 }
 
 fn sender_of(who: &UserIdentity) -> Sender {
-    Sender { uid: who.uid.to_string(), nickname: who.nickname.clone(), avatar: who.avatar.to_string() }
+    Sender {
+        uid: who.uid.to_string(),
+        nickname: who.nickname.clone(),
+        avatar: who.avatar.to_string(),
+    }
 }

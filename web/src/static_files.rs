@@ -36,8 +36,14 @@ pub(crate) async fn serve(req: &Request, www: Option<&Path>) -> Option<Response>
         }
         return Some(http::not_found());
     };
-    let Some(relative) = safe_relative(rest) else { return Some(http::not_found()) };
-    let file = if relative.as_os_str().is_empty() { www.join("index.html") } else { www.join(relative) };
+    let Some(relative) = safe_relative(rest) else {
+        return Some(http::not_found());
+    };
+    let file = if relative.as_os_str().is_empty() {
+        www.join("index.html")
+    } else {
+        www.join(relative)
+    };
     Some(send_file(req, file).await)
 }
 
@@ -78,7 +84,12 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
         Some("js" | "mjs") => "text/javascript; charset=utf-8",
@@ -106,13 +117,22 @@ async fn send_file(req: &Request, file: PathBuf) -> Response {
         if !meta.is_file() {
             return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
         }
-        let modified = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs());
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
         std::fs::read(&file).map(|bytes| (file, bytes, modified.unwrap_or(0)))
     })
     .await;
-    let Ok((file, bytes, modified)) = read else { return http::not_found() };
+    let Ok((file, bytes, modified)) = read else {
+        return http::not_found();
+    };
     let etag = format!("\"{:x}-{:x}\"", bytes.len(), modified);
-    if req.header("If-None-Match").is_some_and(|h| h.as_str() == etag) {
+    if req
+        .header("If-None-Match")
+        .is_some_and(|h| h.as_str() == etag)
+    {
         let mut res = Response::new(StatusCode::NotModified);
         res.insert_header("ETag", etag);
         return res;
@@ -127,7 +147,10 @@ async fn send_file(req: &Request, file: PathBuf) -> Response {
 
 /// Security headers for pages cookim itself serves.
 fn secure(mut res: Response) -> Response {
-    res.insert_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'");
+    res.insert_header(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
+    );
     res.insert_header("X-Content-Type-Options", "nosniff");
     res.insert_header("Referrer-Policy", "no-referrer");
     res
@@ -139,7 +162,17 @@ mod tests {
 
     #[test]
     fn traversal_is_refused_in_any_encoding() {
-        for bad in ["../etc/passwd", "%2e%2e/etc/passwd", "%2e%2e%2fetc%2fpasswd", "a/../../b", "/etc/passwd", "%2fetc%2fpasswd", "..%5cwin", "a%00b", "%zz"] {
+        for bad in [
+            "../etc/passwd",
+            "%2e%2e/etc/passwd",
+            "%2e%2e%2fetc%2fpasswd",
+            "a/../../b",
+            "/etc/passwd",
+            "%2fetc%2fpasswd",
+            "..%5cwin",
+            "a%00b",
+            "%zz",
+        ] {
             assert!(safe_relative(bad).is_none(), "{bad} accepted");
         }
         assert_eq!(safe_relative("js/app.js"), Some(PathBuf::from("js/app.js")));

@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use protocol::ids::{FileId, SessionId, UserId};
-use protocol::rest::{AuthAnswer, Outcome, RefreshAnswer, SessionTokenAnswer, TokenIdentity, utf16_len};
+use protocol::rest::{
+    AuthAnswer, Outcome, RefreshAnswer, SessionTokenAnswer, TokenIdentity, utf16_len,
+};
 use protocol::thumbnail;
 use store::model::{AvatarKind, FileOwner, Gender, NewFile, NewUser, ProfileUpdate, User};
 
@@ -34,8 +36,12 @@ fn looks_like_email(login: &str) -> bool {
     bytes.iter().enumerate().any(|(i, b)| {
         *b == b'@'
             && i > 0
-            && bytes.get(i - 1).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-            && bytes.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+            && bytes
+                .get(i - 1)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            && bytes
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
     })
 }
 
@@ -45,9 +51,15 @@ fn check_nickname(app: &App, nickname: &str) -> Result<()> {
     ensure(nickname.len() >= 4, "nickname must at least 4 charactors")?;
     ensure(
         nickname.chars().count() <= app.config().max_nickname,
-        &format!("nickname must at most {} characters", app.config().max_nickname),
+        &format!(
+            "nickname must at most {} characters",
+            app.config().max_nickname
+        ),
     )?;
-    ensure(!nickname.chars().any(char::is_control), "nickname must not contain control characters")
+    ensure(
+        !nickname.chars().any(char::is_control),
+        "nickname must not contain control characters",
+    )
 }
 
 fn check_password_length(app: &App, password: &str, too_short: &str) -> Result<()> {
@@ -60,8 +72,15 @@ fn check_password_length(app: &App, password: &str, too_short: &str) -> Result<(
 
 /// `registerUser`.
 pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
-    let (login, nickname, password) = (form.str("login").trim(), form.str("nickname").trim(), form.str("password"));
-    ensure(password == form.str("repassword"), "password and repassword must be same")?;
+    let (login, nickname, password) = (
+        form.str("login").trim(),
+        form.str("nickname").trim(),
+        form.str("password"),
+    );
+    ensure(
+        password == form.str("repassword"),
+        "password and repassword must be same",
+    )?;
     ensure(looks_like_email(login), "login must be email")?;
     ensure(login.len() <= 254, "login must at most 254 characters")?;
     check_nickname(app, nickname)?;
@@ -78,7 +97,10 @@ pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
         nickname: nickname.to_owned(),
         password_hash: hash_password(password.to_owned()).await?,
         gender,
-        avatar: app.defaults.for_kind(AvatarKind::for_gender(gender)).clone(),
+        avatar: app
+            .defaults
+            .for_kind(AvatarKind::for_gender(gender))
+            .clone(),
         dateline: now_ms(),
     };
     let user = match app.store().create_user(new).await {
@@ -100,7 +122,9 @@ pub(super) async fn login(app: &App, form: &Form) -> Result<AuthAnswer> {
     let (login, password) = (form.str("login").trim(), form.str("password"));
     check_password_length(app, password, "password must at least 6 characters")?;
     if locked_out(app, login) {
-        return Err(Error::Denied("too many failed logins, try again in a minute".into()));
+        return Err(Error::Denied(
+            "too many failed logins, try again in a minute".into(),
+        ));
     }
     let user = app.store().user_by_login(login).await?;
     let matched = match &user {
@@ -126,15 +150,22 @@ pub(super) async fn login(app: &App, form: &Form) -> Result<AuthAnswer> {
 }
 
 fn locked_out(app: &App, login: &str) -> bool {
-    let Ok(mut failures) = app.login_failures.lock() else { return false };
+    let Ok(mut failures) = app.login_failures.lock() else {
+        return false;
+    };
     let window = app.config().login_lockout;
     failures.retain(|_, (_, first)| first.elapsed() < window);
-    failures.get(login).is_some_and(|(count, _)| *count >= app.config().max_login_failures)
+    failures
+        .get(login)
+        .is_some_and(|(count, _)| *count >= app.config().max_login_failures)
 }
 
 fn record_failure(app: &App, login: &str) {
     if let Ok(mut failures) = app.login_failures.lock() {
-        failures.entry(login.to_owned()).or_insert((0, Instant::now())).0 += 1;
+        failures
+            .entry(login.to_owned())
+            .or_insert((0, Instant::now()))
+            .0 += 1;
     }
 }
 
@@ -148,26 +179,45 @@ fn clear_failures(app: &App, login: &str) {
 pub(super) async fn logout(app: &App, form: &Form) -> Result<Outcome> {
     let (who, _) = app.caller(form, "no privilege to logout").await?;
     app.store().logout(&who.uid).await?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "logout success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "logout success".into(),
+    })
 }
 
 /// `verifyUserToken`: never fails, reports the token's identity or empty strings.
 pub(super) fn verify(app: &App, form: &Form) -> TokenIdentity {
     match app.tokens.verify_user(form.str("userToken")) {
-        Some(who) => TokenIdentity { uid: who.uid.to_string(), nickname: who.nickname, avatar: who.avatar.to_string() },
+        Some(who) => TokenIdentity {
+            uid: who.uid.to_string(),
+            nickname: who.nickname,
+            avatar: who.avatar.to_string(),
+        },
         None => TokenIdentity::default(),
     }
 }
 
 /// `userToken`: a fresh token from the current record.
 pub(super) async fn refresh(app: &App, form: &Form) -> Result<RefreshAnswer> {
-    let (_, user) = app.caller(form, "no privilege to create user token").await?;
-    Ok(RefreshAnswer { errmsg: String::new(), uid: user.id.to_string(), user_token: issue(app, &user).await? })
+    let (_, user) = app
+        .caller(form, "no privilege to create user token")
+        .await?;
+    Ok(RefreshAnswer {
+        errmsg: String::new(),
+        uid: user.id.to_string(),
+        user_token: issue(app, &user).await?,
+    })
 }
 
 /// Issues a session token for a member (used by `sessionToken`, `listMessages`, `joinGroupSession`).
 pub(super) fn session_token_for(app: &App, sid: &SessionId, uid: &UserId) -> Result<String> {
-    app.tokens.session_token(&SessionGrant { sid: sid.clone(), uid: uid.clone() }, now_secs())
+    app.tokens.session_token(
+        &SessionGrant {
+            sid: sid.clone(),
+            uid: uid.clone(),
+        },
+        now_secs(),
+    )
 }
 
 /// `sessionToken`.
@@ -178,7 +228,10 @@ pub(super) async fn session_token(app: &App, form: &Form) -> Result<SessionToken
     if !app.store().is_member(&sid, &who.uid).await? {
         return Err(Error::Denied(DENIED.into()));
     }
-    Ok(SessionTokenAnswer { errmsg: String::new(), session_token: session_token_for(app, &sid, &who.uid)? })
+    Ok(SessionTokenAnswer {
+        errmsg: String::new(),
+        session_token: session_token_for(app, &sid, &who.uid)?,
+    })
 }
 
 /// Makes and stores the 200x200 thumbnail of an uploaded avatar or icon. Unlike CookIM, a
@@ -186,7 +239,9 @@ pub(super) async fn session_token(app: &App, form: &Form) -> Result<SessionToken
 pub(super) async fn store_picture(app: &App, uid: &UserId, part: &FilePart) -> Result<FileId> {
     ensure(!part.bytes.is_empty(), "please select an image file")?;
     let bytes = part.bytes.clone();
-    let png = blocking::unblock(move || thumbnail::thumbnail(&bytes, &thumbnail::Limits::default())).await?;
+    let png =
+        blocking::unblock(move || thumbnail::thumbnail(&bytes, &thumbnail::Limits::default()))
+            .await?;
     let meta = app
         .store()
         .put_file(NewFile {
@@ -219,7 +274,10 @@ pub(super) async fn update_user(app: &App, form: &Form) -> Result<Outcome> {
         update.avatar = Some(store_picture(app, &who.uid, part).await?);
     }
     app.store().update_profile(&who.uid, update).await?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "update user info success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "update user info success".into(),
+    })
 }
 
 /// `changePwd`: also revokes every token issued so far (the client logs in again).
@@ -228,14 +286,23 @@ pub(super) async fn change_password(app: &App, form: &Form) -> Result<Outcome> {
     let (old, new) = (form.str("oldPwd"), form.str("newPwd"));
     check_password_length(app, old, "old password must at least 6 charactors")?;
     check_password_length(app, new, "new password must at least 6 charactors")?;
-    ensure(new == form.str("renewPwd"), "new password and repeat password must be same")?;
+    ensure(
+        new == form.str("renewPwd"),
+        "new password and repeat password must be same",
+    )?;
     ensure(new != old, "new password and old password can not be same")?;
     let matched = verify_password(old.to_owned(), user.password_hash.clone()).await;
     ensure(matched, "user not exist or password not match")?;
     let hash = hash_password(new.to_owned()).await?;
-    let replaced = app.store().replace_password(&who.uid, &user.password_hash, &hash).await?;
+    let replaced = app
+        .store()
+        .replace_password(&who.uid, &user.password_hash, &hash)
+        .await?;
     ensure(replaced, "user not exist or password not match")?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "change password success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "change password success".into(),
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,13 @@ fn query_id(req: &Request) -> String {
 fn disposition(kind: &str, name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = name
         .bytes()
@@ -38,7 +44,9 @@ fn disposition(kind: &str, name: &str) -> String {
 /// `GET /api/getFile?id=`: images inline with their type, everything else as an attachment
 /// (never user-supplied HTML or SVG inline); 404 for unknown or malformed ids.
 pub(crate) async fn get_file(app: &App, req: &Request) -> Response {
-    let Ok(id) = FileId::parse(&query_id(req)) else { return http::not_found() };
+    let Ok(id) = FileId::parse(&query_id(req)) else {
+        return http::not_found();
+    };
     let (meta, bytes) = match app.store().file(&id).await {
         Ok(Some(found)) => found,
         Ok(None) => return http::not_found(),
@@ -47,12 +55,25 @@ pub(crate) async fn get_file(app: &App, req: &Request) -> Response {
             return http::text(StatusCode::InternalServerError, "internal server error");
         }
     };
-    let inline = matches!(meta.file_type.as_str(), "image/jpeg" | "image/png" | "image/gif" | "image/webp");
+    let inline = matches!(
+        meta.file_type.as_str(),
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp"
+    );
     let audio = meta.file_type.starts_with("audio/") && meta.file_type.len() < 64;
     let mut res = Response::new(StatusCode::Ok);
-    let content_type = if inline || audio { meta.file_type.as_str() } else { "application/octet-stream" };
+    let content_type = if inline || audio {
+        meta.file_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
     res.insert_header("Content-Type", content_type);
-    res.insert_header("Content-Disposition", disposition(if inline { "inline" } else { "attachment" }, &meta.file_name));
+    res.insert_header(
+        "Content-Disposition",
+        disposition(
+            if inline { "inline" } else { "attachment" },
+            &meta.file_name,
+        ),
+    );
     res.insert_header("X-Content-Type-Options", "nosniff");
     res.insert_header("Cache-Control", "private, max-age=31536000, immutable");
     res.set_body(bytes);
@@ -62,7 +83,9 @@ pub(crate) async fn get_file(app: &App, req: &Request) -> Response {
 /// `GET /api/getFileMeta?id=`.
 pub(crate) async fn get_file_meta(app: &App, req: &Request) -> Response {
     let given = query_id(req);
-    let Ok(id) = FileId::parse(&given) else { return http::json(&FileMetaAnswer::failure("file not exist")) };
+    let Ok(id) = FileId::parse(&given) else {
+        return http::json(&FileMetaAnswer::failure("file not exist"));
+    };
     match app.store().file_meta(&id).await {
         Ok(Some(meta)) => http::json(&FileMetaAnswer {
             errmsg: String::new(),
@@ -72,7 +95,9 @@ pub(crate) async fn get_file_meta(app: &App, req: &Request) -> Response {
             file_size: meta.size,
         }),
         Ok(None) => http::json(&FileMetaAnswer::failure("file not exist")),
-        Err(e) => http::json(&FileMetaAnswer::failure(crate::Error::from(e).client_message())),
+        Err(e) => http::json(&FileMetaAnswer::failure(
+            crate::Error::from(e).client_message(),
+        )),
     }
 }
 
@@ -82,7 +107,10 @@ mod tests {
 
     #[test]
     fn names_are_quoted() {
-        assert_eq!(disposition("inline", "a b.png"), "inline; filename=\"a b.png\"; filename*=UTF-8''a%20b.png");
+        assert_eq!(
+            disposition("inline", "a b.png"),
+            "inline; filename=\"a b.png\"; filename*=UTF-8''a%20b.png"
+        );
         let tricky = disposition("attachment", "x\";\r\nSet-Cookie: y.txt");
         assert!(!tricky.contains('\r') && !tricky.contains('\n'));
         assert!(tricky.starts_with("attachment; filename=\"x_;__Set-Cookie: y.txt\""));

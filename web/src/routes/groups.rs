@@ -4,13 +4,15 @@ use std::collections::HashMap;
 
 use protocol::ids::{SessionId, UserId};
 use protocol::rest::{
-    Chip, CreateSessionAnswer, GroupInfo, GroupInfoAnswer, InviteAnswer, JoinedItem, JoinedListAnswer,
-    JoinedUsersAnswer, LastMessage, LeaveAnswer, Outcome, PrivateSessionAnswer, SessionHeader, SessionHeaderAnswer,
-    SessionItem, SessionListAnswer, SessionMenu, SessionMenuAnswer, SessionTokenAnswer, cut_utf16, cut_width,
-    utf16_len,
+    Chip, CreateSessionAnswer, GroupInfo, GroupInfoAnswer, InviteAnswer, JoinedItem,
+    JoinedListAnswer, JoinedUsersAnswer, LastMessage, LeaveAnswer, Outcome, PrivateSessionAnswer,
+    SessionHeader, SessionHeaderAnswer, SessionItem, SessionListAnswer, SessionMenu,
+    SessionMenuAnswer, SessionTokenAnswer, cut_utf16, cut_width, utf16_len,
 };
 use protocol::thumbnail;
-use store::model::{FileOwner, NewFile, NewSession, Session, SessionListing, SessionType, SessionUpdate, User};
+use store::model::{
+    FileOwner, NewFile, NewSession, Session, SessionListing, SessionType, SessionUpdate, User,
+};
 
 use super::auth::{session_token_for, store_picture};
 use super::users::notify_invite;
@@ -24,11 +26,18 @@ fn parse_sid(form: &Form, reason: &str) -> Result<SessionId> {
 }
 
 async fn load_session(app: &App, sid: &SessionId, reason: &str) -> Result<Session> {
-    app.store().session(sid).await?.ok_or_else(|| Error::Invalid(reason.to_owned()))
+    app.store()
+        .session(sid)
+        .await?
+        .ok_or_else(|| Error::Invalid(reason.to_owned()))
 }
 
 /// The other participant of a private session, as seen by `viewer`.
-async fn other_participant(app: &App, session: &Session, viewer: &UserId) -> Result<Option<UserId>> {
+async fn other_participant(
+    app: &App,
+    session: &Session,
+    viewer: &UserId,
+) -> Result<Option<UserId>> {
     let members = app.store().members(&session.id).await?;
     if let Some(m) = members.iter().find(|m| &m.uid != viewer) {
         return Ok(Some(m.uid.clone()));
@@ -41,9 +50,14 @@ async fn other_participant(app: &App, session: &Session, viewer: &UserId) -> Res
 /// nickname and avatar for private chats (empty if that person is gone).
 async fn resolve(app: &App, session: &Session, viewer: &UserId) -> Result<(String, String)> {
     match session.session_type {
-        SessionType::Group => {
-            Ok((session.name.clone(), session.icon.as_ref().map(ToString::to_string).unwrap_or_default()))
-        }
+        SessionType::Group => Ok((
+            session.name.clone(),
+            session
+                .icon
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        )),
         SessionType::Private => {
             let Some(other) = other_participant(app, session, viewer).await? else {
                 return Ok((String::new(), String::new()));
@@ -57,9 +71,15 @@ async fn resolve(app: &App, session: &Session, viewer: &UserId) -> Result<(Strin
 }
 
 fn check_session_name(app: &App, name: &str) -> Result<()> {
-    ensure(utf16_len(name) >= 3, "session desc must at least 3 character")?;
+    ensure(
+        utf16_len(name) >= 3,
+        "session desc must at least 3 character",
+    )?;
     let max = app.config().max_session_name;
-    ensure(name.chars().count() <= max, &format!("session name must at most {max} characters"))
+    ensure(
+        name.chars().count() <= max,
+        &format!("session name must at most {max} characters"),
+    )
 }
 
 fn public_type(form: &Form) -> Result<bool> {
@@ -72,7 +92,9 @@ fn public_type(form: &Form) -> Result<bool> {
 
 /// `createGroupSession` (multipart). The creator's join is finished before answering.
 pub(super) async fn create(app: &App, form: &Form) -> Result<CreateSessionAnswer> {
-    let (who, _) = app.caller(form, "no privilege to create group session").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to create group session")
+        .await?;
     let name = form.str("sessionName").trim();
     check_session_name(app, name)?;
     let public = public_type(form)?;
@@ -106,7 +128,10 @@ pub(super) async fn info(app: &App, form: &Form) -> Result<GroupInfoAnswer> {
     let (who, _) = app.caller(form, DENIED).await?;
     let sid = parse_sid(form, DENIED)?;
     let session = load_session(app, &sid, DENIED).await?;
-    ensure(session.createuid == who.uid && session.session_type == SessionType::Group, DENIED)?;
+    ensure(
+        session.createuid == who.uid && session.session_type == SessionType::Group,
+        DENIED,
+    )?;
     Ok(GroupInfoAnswer {
         errmsg: String::new(),
         session: Some(GroupInfo {
@@ -119,11 +144,19 @@ pub(super) async fn info(app: &App, form: &Form) -> Result<GroupInfoAnswer> {
 
 /// `editGroupSession` (multipart): creator only, groups only.
 pub(super) async fn edit(app: &App, form: &Form) -> Result<Outcome> {
-    let (who, _) = app.caller(form, "no privilege to edit group session").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to edit group session")
+        .await?;
     let sid = parse_sid(form, "user or session not exists")?;
     let session = load_session(app, &sid, "user or session not exists").await?;
-    ensure(session.createuid == who.uid, "you have no privilege to edit session info")?;
-    ensure(session.session_type == SessionType::Group, "only group sessions can be edited")?;
+    ensure(
+        session.createuid == who.uid,
+        "you have no privilege to edit session info",
+    )?;
+    ensure(
+        session.session_type == SessionType::Group,
+        "only group sessions can be edited",
+    )?;
     let name = form.str("sessionName").trim();
     check_session_name(app, name)?;
     let public = public_type(form)?;
@@ -131,14 +164,30 @@ pub(super) async fn edit(app: &App, form: &Form) -> Result<Outcome> {
         Some(part) => Some(store_picture(app, &who.uid, part).await?),
         None => None,
     };
-    app.store().update_session(&sid, SessionUpdate { name: name.to_owned(), icon, public }).await?;
+    app.store()
+        .update_session(
+            &sid,
+            SessionUpdate {
+                name: name.to_owned(),
+                icon,
+                public,
+            },
+        )
+        .await?;
     app.hub.reload(&sid).await?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "edit group session success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "edit group session success".into(),
+    })
 }
 
 /// The last message of a listing as `listSessions` shows it, with the sender's current
 /// nickname and avatar; `None` if there is none or the sender is gone.
-fn last_message(listing: &SessionListing, senders: &HashMap<UserId, User>, app: &App) -> Option<LastMessage> {
+fn last_message(
+    listing: &SessionListing,
+    senders: &HashMap<UserId, User>,
+    app: &App,
+) -> Option<LastMessage> {
     let message = listing.last_message.as_ref()?;
     let sender = senders.get(&message.uid)?;
     let content = if message.thumbid.is_some() {
@@ -166,15 +215,26 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<SessionListAnswer> {
     } else {
         app.store().joined_sessions(&who.uid).await?
     };
-    let sender_ids: Vec<UserId> = listings.iter().filter_map(|l| l.last_message.as_ref().map(|m| m.uid.clone())).collect();
-    let senders: HashMap<UserId, User> =
-        app.store().users(&sender_ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let sender_ids: Vec<UserId> = listings
+        .iter()
+        .filter_map(|l| l.last_message.as_ref().map(|m| m.uid.clone()))
+        .collect();
+    let senders: HashMap<UserId, User> = app
+        .store()
+        .users(&sender_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let mut sessions = Vec::with_capacity(listings.len());
     for listing in &listings {
         let s = &listing.session;
         let (name, icon) = resolve(app, s, &who.uid).await?;
         let ouid = match s.session_type {
-            SessionType::Private => other_participant(app, s, &who.uid).await?.map(|u| u.to_string()).unwrap_or_default(),
+            SessionType::Private => other_participant(app, s, &who.uid)
+                .await?
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
             SessionType::Group => String::new(),
         };
         sessions.push(SessionItem {
@@ -191,7 +251,10 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<SessionListAnswer> {
             message: last_message(listing, &senders, app),
         });
     }
-    Ok(SessionListAnswer { errmsg: String::new(), sessions })
+    Ok(SessionListAnswer {
+        errmsg: String::new(),
+        sessions,
+    })
 }
 
 /// `listJoinedSessions` (sidebar).
@@ -214,12 +277,18 @@ pub(super) async fn list_joined(app: &App, form: &Form) -> Result<JoinedListAnsw
             new_count: listing.new_count,
         });
     }
-    Ok(JoinedListAnswer { errmsg: String::new(), sessions })
+    Ok(JoinedListAnswer {
+        errmsg: String::new(),
+        sessions,
+    })
 }
 
 /// Whether `uid` may see a session's menu and members: members always, anyone for public groups.
 async fn may_view(app: &App, session: &Session, uid: &UserId) -> Result<bool> {
-    Ok((session.public && session.session_type == SessionType::Group) || app.store().is_member(&session.id, uid).await?)
+    Ok(
+        (session.public && session.session_type == SessionType::Group)
+            || app.store().is_member(&session.id, uid).await?,
+    )
 }
 
 /// `getSessionMenu`: open to non-members of public groups (the public list needs it).
@@ -231,7 +300,10 @@ pub(super) async fn menu(app: &App, form: &Form) -> Result<SessionMenuAnswer> {
     ensure(may_view(app, &session, &who.uid).await?, DENIED)?;
     let joined = app.store().is_member(&sid, &who.uid).await?;
     let ouid = match session.session_type {
-        SessionType::Private => other_participant(app, &session, &who.uid).await?.map(|u| u.to_string()).unwrap_or_default(),
+        SessionType::Private => other_participant(app, &session, &who.uid)
+            .await?
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
         SessionType::Group => String::new(),
     };
     Ok(SessionMenuAnswer {
@@ -239,7 +311,11 @@ pub(super) async fn menu(app: &App, form: &Form) -> Result<SessionMenuAnswer> {
         session: Some(SessionMenu {
             sessionid: sid.to_string(),
             session_name: session.name.clone(),
-            session_icon: session.icon.as_ref().map(ToString::to_string).unwrap_or_default(),
+            session_icon: session
+                .icon
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             createuid: session.createuid.to_string(),
             ouid,
             joined,
@@ -251,14 +327,19 @@ pub(super) async fn menu(app: &App, form: &Form) -> Result<SessionMenuAnswer> {
 /// `getSessionHeader`: members only; `ouid` is the other participant of a private chat.
 pub(super) async fn header(app: &App, form: &Form) -> Result<SessionHeaderAnswer> {
     const MISSING: &str = "no privilege or session not exists";
-    let (who, _) = app.caller(form, "no privilege to get session header").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to get session header")
+        .await?;
     let sid = parse_sid(form, MISSING)?;
     let session = load_session(app, &sid, MISSING).await?;
     ensure(app.store().is_member(&sid, &who.uid).await?, MISSING)?;
     let (name, icon) = resolve(app, &session, &who.uid).await?;
     ensure(!name.is_empty(), MISSING)?;
     let ouid = match session.session_type {
-        SessionType::Private => other_participant(app, &session, &who.uid).await?.map(|u| u.to_string()).unwrap_or_default(),
+        SessionType::Private => other_participant(app, &session, &who.uid)
+            .await?
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
         SessionType::Group => String::new(),
     };
     Ok(SessionHeaderAnswer {
@@ -278,15 +359,28 @@ pub(super) async fn joined_users(app: &App, form: &Form) -> Result<JoinedUsersAn
     let (who, _) = app.caller(form, "no privilege to get joined users").await?;
     let sid = parse_sid(form, "session not exist")?;
     let session = load_session(app, &sid, "session not exist").await?;
-    ensure(may_view(app, &session, &who.uid).await?, "no privilege to get joined users")?;
+    ensure(
+        may_view(app, &session, &who.uid).await?,
+        "no privilege to get joined users",
+    )?;
     let members = app.store().members(&sid).await?;
     let uids: Vec<UserId> = members.iter().map(|m| m.uid.clone()).collect();
-    let users: HashMap<UserId, User> = app.store().users(&uids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let users: HashMap<UserId, User> = app
+        .store()
+        .users(&uids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let online = app.hub.online_users(&sid).await?;
     let mut answer = JoinedUsersAnswer::default();
     for uid in &uids {
         let Some(user) = users.get(uid) else { continue };
-        let chip = Chip { uid: uid.to_string(), nickname: user.nickname.clone(), avatar: user.avatar.to_string() };
+        let chip = Chip {
+            uid: uid.to_string(),
+            nickname: user.nickname.clone(),
+            avatar: user.avatar.to_string(),
+        };
         if online.contains(uid) {
             answer.online_users.push(chip);
         } else {
@@ -301,11 +395,20 @@ pub(super) async fn join(app: &App, form: &Form) -> Result<SessionTokenAnswer> {
     let (who, _) = app.caller(form, "no privilege to join session").await?;
     let sid = parse_sid(form, "session not exist")?;
     let session = load_session(app, &sid, "session not exist").await?;
-    ensure(session.session_type == SessionType::Group, "not join a group session")?;
-    ensure(session.public, "this session is not public, ask a member to invite you")?;
+    ensure(
+        session.session_type == SessionType::Group,
+        "not join a group session",
+    )?;
+    ensure(
+        session.public,
+        "this session is not public, ask a member to invite you",
+    )?;
     let joined = app.hub.join(&sid, &who.uid).await?;
     ensure(joined.is_some(), "user not exists or already join session")?;
-    Ok(SessionTokenAnswer { errmsg: String::new(), session_token: session_token_for(app, &sid, &who.uid)? })
+    Ok(SessionTokenAnswer {
+        errmsg: String::new(),
+        session_token: session_token_for(app, &sid, &who.uid)?,
+    })
 }
 
 /// `leaveGroupSession`.
@@ -313,11 +416,19 @@ pub(super) async fn leave(app: &App, form: &Form) -> Result<LeaveAnswer> {
     let (who, _) = app.caller(form, "no privilege to leave session").await?;
     let sid = parse_sid(form, "session not exist")?;
     let session = load_session(app, &sid, "session not exist").await?;
-    ensure(session.session_type == SessionType::Group, "not a group session")?;
-    ensure(session.createuid != who.uid, "creator can not leave your own session")?;
+    ensure(
+        session.session_type == SessionType::Group,
+        "not a group session",
+    )?;
+    ensure(
+        session.createuid != who.uid,
+        "creator can not leave your own session",
+    )?;
     let left = app.hub.leave(&sid, &who.uid).await?;
     ensure(left.is_some(), "user not exists or not join the session")?;
-    Ok(LeaveAnswer { errmsg: String::new() })
+    Ok(LeaveAnswer {
+        errmsg: String::new(),
+    })
 }
 
 /// `inviteFriends`: into a group the caller belongs to, or, from a private chat, into a new
@@ -329,18 +440,28 @@ pub(super) async fn invite(app: &App, form: &Form) -> Result<InviteAnswer> {
     ensure(!friend_ids.is_empty(), "please select friends to invite")?;
     let sid = parse_sid(form, "session not exists")?;
     let session = load_session(app, &sid, "session not exists").await?;
-    ensure(app.store().is_member(&sid, &who.uid).await?, "you are not a member of this session")?;
+    ensure(
+        app.store().is_member(&sid, &who.uid).await?,
+        "you are not a member of this session",
+    )?;
     let mut invitees = Vec::new();
     for text in &friend_ids {
-        let Ok(uid) = UserId::parse(text) else { continue };
-        if uid != who.uid && !invitees.contains(&uid) && app.store().is_friend(&who.uid, &uid).await? {
+        let Ok(uid) = UserId::parse(text) else {
+            continue;
+        };
+        if uid != who.uid
+            && !invitees.contains(&uid)
+            && app.store().is_friend(&who.uid, &uid).await?
+        {
             invitees.push(uid);
         }
     }
     let target = match session.session_type {
         SessionType::Group => sid.clone(),
         SessionType::Private => {
-            let other = other_participant(app, &session, &who.uid).await?.ok_or_else(|| Error::Invalid("ouid is empty".into()))?;
+            let other = other_participant(app, &session, &who.uid)
+                .await?
+                .ok_or_else(|| Error::Invalid("ouid is empty".into()))?;
             if !invitees.contains(&other) {
                 invitees.insert(0, other);
             }
@@ -367,12 +488,22 @@ pub(super) async fn invite(app: &App, form: &Form) -> Result<InviteAnswer> {
 /// Creates the group a private chat turns into (§6.3 branch A): named after up to four
 /// members, with their avatars composed into the icon; the caller joins it.
 async fn new_group_for(app: &App, caller: &User, invitees: &[UserId]) -> Result<SessionId> {
+    let mut invited = app.store().users(invitees).await?;
+    // `users` answers in no particular order; the name and the icon's cells follow the
+    // invitation order (the other participant first, then the friends as listed).
+    invited.sort_by_key(|u| invitees.iter().position(|i| i == &u.id));
     let mut members = vec![caller.clone()];
-    members.extend(app.store().users(invitees).await?);
+    members.extend(invited);
     let names: Vec<String> = members.iter().take(4).map(|u| u.nickname.clone()).collect();
     let mut pictures = Vec::new();
     for user in members.iter().take(4) {
-        pictures.push(app.store().file(&user.avatar).await?.map(|(_, bytes)| bytes).unwrap_or_default());
+        pictures.push(
+            app.store()
+                .file(&user.avatar)
+                .await?
+                .map(|(_, bytes)| bytes)
+                .unwrap_or_default(),
+        );
     }
     let png = blocking::unblock(move || {
         let refs: Vec<&[u8]> = pictures.iter().map(Vec::as_slice).collect();
@@ -410,11 +541,16 @@ async fn new_group_for(app: &App, caller: &User, invitees: &[UserId]) -> Result<
 /// `getPrivateSession`: the one private chat of two users, created (and both joined) the
 /// first time, before answering.
 pub(super) async fn private(app: &App, form: &Form) -> Result<PrivateSessionAnswer> {
-    let (who, _) = app.caller(form, "no privilege to get private session").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to get private session")
+        .await?;
     const MISSING: &str = "send user or recv user not exist";
     let ouid = UserId::parse(form.str("ouid")).map_err(|_| Error::Invalid(MISSING.into()))?;
     ensure(ouid != who.uid, "you can not chat with yourself")?;
-    app.store().user(&ouid).await?.ok_or_else(|| Error::Invalid(MISSING.into()))?;
+    app.store()
+        .user(&ouid)
+        .await?
+        .ok_or_else(|| Error::Invalid(MISSING.into()))?;
     let (session, _) = app
         .store()
         .private_session(NewSession {
@@ -431,5 +567,8 @@ pub(super) async fn private(app: &App, form: &Form) -> Result<PrivateSessionAnsw
     // Joining is idempotent, so a crash between creating and joining heals on the next call.
     app.hub.join(&session.id, &who.uid).await?;
     app.hub.join(&session.id, &ouid).await?;
-    Ok(PrivateSessionAnswer { errmsg: String::new(), sessionid: session.id.to_string() })
+    Ok(PrivateSessionAnswer {
+        errmsg: String::new(),
+        sessionid: session.id.to_string(),
+    })
 }

@@ -18,7 +18,9 @@ const MAX_COUNT: i64 = 500;
 /// `listMessages`: a page oldest-first with the senders' current names, a session token, and
 /// the caller's unread count reset when the page is not empty.
 pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
-    let (who, _) = app.caller(form, "no privilege to list session messages").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to list session messages")
+        .await?;
     const DENIED: &str = "no privilege in this session";
     let sid = SessionId::parse(form.str("sessionid")).map_err(|_| Error::Denied(DENIED.into()))?;
     if !app.store().is_member(&sid, &who.uid).await? {
@@ -32,14 +34,23 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
         c if c < 1 => 10,
         c => c.min(MAX_COUNT),
     };
-    let messages = app.store().messages(&sid, page as u32, count as u32).await?;
+    let messages = app
+        .store()
+        .messages(&sid, page as u32, count as u32)
+        .await?;
     if !messages.is_empty() {
         app.store().reset_unread(&sid, &who.uid).await?;
     }
     let mut uids: Vec<UserId> = messages.iter().map(|m| m.uid.clone()).collect();
     uids.sort();
     uids.dedup();
-    let users: HashMap<UserId, User> = app.store().users(&uids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let users: HashMap<UserId, User> = app
+        .store()
+        .users(&uids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let messages = messages
         .iter()
         .map(|m| {
@@ -55,12 +66,24 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
                 file: FileFields {
                     file_name: m.file_name.clone(),
                     file_type: m.file_type.clone(),
-                    fileid: m.fileid.as_ref().map(ToString::to_string).unwrap_or_default(),
-                    thumbid: m.thumbid.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    fileid: m
+                        .fileid
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    thumbid: m
+                        .thumbid
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 },
                 dateline: app.timestr(m.dateline),
             }
         })
         .collect();
-    Ok(MessagesAnswer { errmsg: String::new(), session_token: session_token_for(app, &sid, &who.uid)?, messages })
+    Ok(MessagesAnswer {
+        errmsg: String::new(),
+        session_token: session_token_for(app, &sid, &who.uid)?,
+        messages,
+    })
 }

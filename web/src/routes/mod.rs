@@ -22,8 +22,8 @@ use store::model::{AvatarKind, User};
 use crate::auth::{Tokens, UserIdentity};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hub::Hub;
 use crate::http::{self, Form};
+use crate::hub::Hub;
 
 pub(crate) use files::{get_file, get_file_meta};
 
@@ -72,7 +72,10 @@ impl App {
     /// the user must exist, and the token must not predate a logout or password change.
     pub(crate) async fn caller(&self, form: &Form, reason: &str) -> Result<(UserIdentity, User)> {
         let denied = || Error::Denied(reason.to_owned());
-        let who = self.tokens.verify_user(form.str("userToken")).ok_or_else(denied)?;
+        let who = self
+            .tokens
+            .verify_user(form.str("userToken"))
+            .ok_or_else(denied)?;
         let user = self.store().user(&who.uid).await?.ok_or_else(denied)?;
         if user.token_generation != who.generation {
             return Err(denied());
@@ -89,9 +92,18 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
         (Method::Post, _) => {}
         _ => return http::not_found(),
     }
-    let content_type = req.content_type().map(|m| m.essence().to_owned()).unwrap_or_default();
-    let raw_content_type = req.header("Content-Type").map(|h| h.as_str().to_owned()).unwrap_or_default();
-    let multipart_route = matches!(route, "updateUser" | "createGroupSession" | "editGroupSession");
+    let content_type = req
+        .content_type()
+        .map(|m| m.essence().to_owned())
+        .unwrap_or_default();
+    let raw_content_type = req
+        .header("Content-Type")
+        .map(|h| h.as_str().to_owned())
+        .unwrap_or_default();
+    let multipart_route = matches!(
+        route,
+        "updateUser" | "createGroupSession" | "editGroupSession"
+    );
     let is_multipart = content_type == "multipart/form-data";
     if multipart_route && !is_multipart {
         // The three upload routes accept only multipart (§3.1); anything else is a 404 there.
@@ -154,5 +166,9 @@ fn answer<T: Answer>(outcome: Result<T>) -> Response {
 
 /// Fails with `reason` unless `ok`.
 pub(crate) fn ensure(ok: bool, reason: &str) -> Result<()> {
-    if ok { Ok(()) } else { Err(Error::Invalid(reason.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(reason.to_owned()))
+    }
 }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use protocol::ids::{NotificationId, UserId};
 use protocol::rest::{
-    Friend, FriendsAnswer, NotificationCountAnswer, NotificationItem, NotificationsAnswer, Outcome, UserInfo,
-    UserInfoAnswer, UserMenu, UserMenuAnswer, UserSearchAnswer, UserSearchHit,
+    Friend, FriendsAnswer, NotificationCountAnswer, NotificationItem, NotificationsAnswer, Outcome,
+    UserInfo, UserInfoAnswer, UserMenu, UserMenuAnswer, UserSearchAnswer, UserSearchHit,
 };
 use store::model::{NoticeType, Notification, User};
 
@@ -27,7 +27,11 @@ fn parse_uid(text: &str, reason: &str) -> Result<UserId> {
 pub(super) async fn user_info(app: &App, form: &Form) -> Result<UserInfoAnswer> {
     let (who, _) = app.caller(form, "no privilege to get user info").await?;
     let uid = parse_uid(form.str("uid"), "user not exist")?;
-    let user = app.store().user(&uid).await?.ok_or_else(|| Error::Invalid("user not exist".into()))?;
+    let user = app
+        .store()
+        .user(&uid)
+        .await?
+        .ok_or_else(|| Error::Invalid("user not exist".into()))?;
     Ok(UserInfoAnswer {
         errmsg: String::new(),
         successmsg: "get user info success".into(),
@@ -36,7 +40,11 @@ pub(super) async fn user_info(app: &App, form: &Form) -> Result<UserInfoAnswer> 
             nickname: user.nickname.clone(),
             avatar: user.avatar.to_string(),
             gender: user.gender.as_i32(),
-            login: if user.id == who.uid { user.login.clone() } else { String::new() },
+            login: if user.id == who.uid {
+                user.login.clone()
+            } else {
+                String::new()
+            },
             last_login: app.timestr(user.last_login),
             login_count: user.login_count,
         }),
@@ -46,7 +54,10 @@ pub(super) async fn user_info(app: &App, form: &Form) -> Result<UserInfoAnswer> 
 /// `getUserInfoByName`: exact nickname, capped, requires a valid token.
 pub(super) async fn user_by_name(app: &App, form: &Form) -> Result<UserSearchAnswer> {
     app.caller(form, "no privilege to search users").await?;
-    let users = app.store().users_by_nickname(form.str("nickName").trim(), SEARCH_LIMIT).await?;
+    let users = app
+        .store()
+        .users_by_nickname(form.str("nickName").trim(), SEARCH_LIMIT)
+        .await?;
     Ok(UserSearchAnswer {
         errmsg: String::new(),
         successmsg: "get user info success".into(),
@@ -67,7 +78,11 @@ pub(super) async fn user_by_name(app: &App, form: &Form) -> Result<UserSearchAns
 pub(super) async fn user_menu(app: &App, form: &Form) -> Result<UserMenuAnswer> {
     let (who, _) = app.caller(form, "no privilege to get user menu").await?;
     let ouid = parse_uid(form.str("ouid"), "user not exist")?;
-    let other = app.store().user(&ouid).await?.ok_or_else(|| Error::Invalid("user not exist".into()))?;
+    let other = app
+        .store()
+        .user(&ouid)
+        .await?
+        .ok_or_else(|| Error::Invalid("user not exist".into()))?;
     Ok(UserMenuAnswer {
         errmsg: String::new(),
         user: Some(UserMenu {
@@ -99,7 +114,13 @@ pub(super) async fn friends(app: &App, form: &Form) -> Result<FriendsAnswer> {
     })
 }
 
-async fn notify(app: &App, kind: NoticeType, from: &UserId, to: &UserId, sid: Option<protocol::ids::SessionId>) -> Result<()> {
+async fn notify(
+    app: &App,
+    kind: NoticeType,
+    from: &UserId,
+    to: &UserId,
+    sid: Option<protocol::ids::SessionId>,
+) -> Result<()> {
     let notification = Notification {
         id: NotificationId::from_random(rand::random()),
         notice_type: kind,
@@ -112,7 +133,12 @@ async fn notify(app: &App, kind: NoticeType, from: &UserId, to: &UserId, sid: Op
     Ok(app.store().notify(notification).await?)
 }
 
-pub(super) async fn notify_invite(app: &App, from: &UserId, to: &UserId, sid: &protocol::ids::SessionId) -> Result<()> {
+pub(super) async fn notify_invite(
+    app: &App,
+    from: &UserId,
+    to: &UserId,
+    sid: &protocol::ids::SessionId,
+) -> Result<()> {
     notify(app, NoticeType::InviteSession, from, to, Some(sid.clone())).await
 }
 
@@ -121,11 +147,17 @@ pub(super) async fn join_friend(app: &App, form: &Form) -> Result<Outcome> {
     let (who, _) = app.caller(form, "no privilege to join friends").await?;
     let fuid = parse_uid(form.str("fuid"), "user friend not exists")?;
     ensure(fuid != who.uid, "you can not add yourself as friend")?;
-    app.store().user(&fuid).await?.ok_or_else(|| Error::Invalid("user friend not exists".into()))?;
+    app.store()
+        .user(&fuid)
+        .await?
+        .ok_or_else(|| Error::Invalid("user friend not exists".into()))?;
     let added = app.store().add_friend(&who.uid, &fuid, now_ms()).await?;
     ensure(added, "user not exist or already your friend")?;
     notify(app, NoticeType::JoinFriend, &who.uid, &fuid, None).await?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "join friend success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "join friend success".into(),
+    })
 }
 
 /// `removeFriend`.
@@ -135,34 +167,58 @@ pub(super) async fn remove_friend(app: &App, form: &Form) -> Result<Outcome> {
     let fuid = parse_uid(form.str("fuid"), MISSING)?;
     ensure(app.store().remove_friend(&who.uid, &fuid).await?, MISSING)?;
     notify(app, NoticeType::RemoveFriend, &who.uid, &fuid, None).await?;
-    Ok(Outcome { errmsg: String::new(), successmsg: "remove friend success".into() })
+    Ok(Outcome {
+        errmsg: String::new(),
+        successmsg: "remove friend success".into(),
+    })
 }
 
 /// `getNewNotificationCount`.
 pub(super) async fn notification_count(app: &App, form: &Form) -> Result<NotificationCountAnswer> {
-    let (who, _) = app.caller(form, "no privilege to get new notification count").await?;
-    Ok(NotificationCountAnswer { errmsg: String::new(), rs_count: app.store().unread_notifications(&who.uid).await? })
+    let (who, _) = app
+        .caller(form, "no privilege to get new notification count")
+        .await?;
+    Ok(NotificationCountAnswer {
+        errmsg: String::new(),
+        rs_count: app.store().unread_notifications(&who.uid).await?,
+    })
 }
 
 /// `getNotifications`: a page newest first, shown as it was, then marked read.
 pub(super) async fn notifications(app: &App, form: &Form) -> Result<NotificationsAnswer> {
-    let (who, _) = app.caller(form, "no privilege to list notifications").await?;
+    let (who, _) = app
+        .caller(form, "no privilege to list notifications")
+        .await?;
     let page = form.int("page", 1).clamp(1, i64::from(u32::MAX));
     let count = match form.int("count", 30) {
         c if c < 1 => 30,
         c => c.min(MAX_PAGE),
     };
-    let list = app.store().take_notifications(&who.uid, page as u32, count as u32).await?;
+    let list = app
+        .store()
+        .take_notifications(&who.uid, page as u32, count as u32)
+        .await?;
     let mut senders: Vec<UserId> = list.iter().map(|n| n.senduid.clone()).collect();
     senders.sort();
     senders.dedup();
-    let users: HashMap<UserId, User> = app.store().users(&senders).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let users: HashMap<UserId, User> = app
+        .store()
+        .users(&senders)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let mut items = Vec::with_capacity(list.len());
     for n in &list {
         let sender = users.get(&n.senduid);
         let nickname = sender.map(|u| u.nickname.clone()).unwrap_or_default();
         let session_name = match &n.session_id {
-            Some(sid) => app.store().session(sid).await?.map(|s| s.name).unwrap_or_default(),
+            Some(sid) => app
+                .store()
+                .session(sid)
+                .await?
+                .map(|s| s.name)
+                .unwrap_or_default(),
             None => String::new(),
         };
         let content = match n.notice_type {
@@ -175,11 +231,18 @@ pub(super) async fn notifications(app: &App, form: &Form) -> Result<Notification
             nickname,
             avatar: sender.map(|u| u.avatar.to_string()).unwrap_or_default(),
             content,
-            sessionid: n.session_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            sessionid: n
+                .session_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             session_name,
             is_read: i32::from(n.is_read),
             dateline: app.timestr(n.dateline),
         });
     }
-    Ok(NotificationsAnswer { errmsg: String::new(), notifications: items })
+    Ok(NotificationsAnswer {
+        errmsg: String::new(),
+        notifications: items,
+    })
 }

@@ -9,7 +9,7 @@ use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, UpKind};
 use protocol::ids::SessionId;
 use runtime::Shutdown;
 
-use super::{ReadEnd, Stream, next_frame, race, websocket, write_loop};
+use super::{ReadEnd, Stream, finish_with, next_frame, race, websocket, write_loop};
 use crate::auth::UserIdentity;
 use crate::clock::now_ms;
 use crate::error::Error;
@@ -23,9 +23,19 @@ pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
     let (sink, stream) = websocket(conn, &config).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
-    let mut chat = ChatConn { app, conn: ConnId::next(), outbox: outbox.clone(), bound: None };
-    let keepalive = move || ChatDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
-    race(chat.read_loop(stream), write_loop(sink, inbox, &config, &shutdown, keepalive)).await;
+    let mut chat = ChatConn {
+        app,
+        conn: ConnId::next(),
+        outbox: outbox.clone(),
+        bound: None,
+    };
+    let keepalive =
+        move || ChatDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
+    race(
+        chat.read_loop(stream),
+        write_loop(sink, inbox, &config, &shutdown, keepalive),
+    )
+    .await;
     if let Some((_, handle)) = chat.bound.take() {
         handle.offline(chat.conn).await;
     }
@@ -45,13 +55,20 @@ impl ChatConn<'_> {
             match next_frame(&mut stream).await {
                 Ok(Message::Text(text)) => self.on_text(&text).await,
                 Ok(Message::Binary(_)) => {
-                    self.reject("file messages are not supported by this server yet").await;
+                    self.reject("file messages are not supported by this server yet")
+                        .await;
                 }
                 Ok(_) => {}
                 Err(ReadEnd::Closed) => return,
+                Err(ReadEnd::PeerClosed) => {
+                    return finish_with(&self.outbox, Outbound::Finish).await;
+                }
                 Err(ReadEnd::TooBig) => {
-                    let _ = self.outbox.send(Outbound::Close(CloseCode::Size, "message too big")).await;
-                    futures_lite::future::pending::<()>().await;
+                    return finish_with(
+                        &self.outbox,
+                        Outbound::Close(CloseCode::Size, "message too big"),
+                    )
+                    .await;
                 }
             }
         }
@@ -60,7 +77,10 @@ impl ChatConn<'_> {
     async fn reject(&self, content: &str) {
         let down = ChatDown::reject(content, self.app.timestr(now_ms()));
         // If the outbox is closed the connection is ending anyway.
-        let _ = self.outbox.send(Outbound::Frame(down.to_text().into())).await;
+        let _ = self
+            .outbox
+            .send(Outbound::Frame(down.to_text().into()))
+            .await;
     }
 
     /// Checks both tokens: the user token, and a session token issued to that same user.
@@ -73,15 +93,21 @@ impl ChatConn<'_> {
     async fn on_text(&mut self, text: &str) {
         let up = match ChatUp::from_text(text) {
             Ok(up) => up,
-            Err(_) => return self.reject("malformed message: expected a JSON object").await,
+            Err(_) => {
+                return self
+                    .reject("malformed message: expected a JSON object")
+                    .await;
+            }
         };
         let Some((who, sid)) = self.authorize(&up) else {
             return self.reject(REJECT_TEXT).await;
         };
-        if let Some((bound, _)) = &self.bound {
-            if bound != &sid {
-                return self.reject("this connection belongs to another session").await;
-            }
+        if let Some((bound, _)) = &self.bound
+            && bound != &sid
+        {
+            return self
+                .reject("this connection belongs to another session")
+                .await;
         }
         match up.kind {
             UpKind::Online => self.online(who, sid).await,
@@ -103,7 +129,12 @@ impl ChatConn<'_> {
             Ok(_) => return self.reject(REJECT_TEXT).await,
             Err(e) => return self.reject(&Error::from(e).client_message()).await,
         }
-        match self.app.hub.online(&sid, self.conn, &who, &self.outbox).await {
+        match self
+            .app
+            .hub
+            .online(&sid, self.conn, &who, &self.outbox)
+            .await
+        {
             Ok(handle) => self.bound = Some((sid, handle)),
             Err(e) => self.reject(&e.client_message()).await,
         }
@@ -119,7 +150,9 @@ impl ChatConn<'_> {
         }
         let limit = self.app.config().max_text;
         if content.len() > limit {
-            return self.reject(&format!("message too long: the limit is {limit} bytes")).await;
+            return self
+                .reject(&format!("message too long: the limit is {limit} bytes"))
+                .await;
         }
         let handle = handle.clone();
         if let Err(e) = handle.post(&who, content.to_owned()).await {

@@ -18,7 +18,7 @@ use http_types::{Request, Response, StatusCode};
 use runtime::{Idle, Inbox, Shutdown};
 
 use crate::config::Config;
-use crate::outbox::Outbound;
+use crate::outbox::{Outbound, Outbox};
 
 /// Which websocket a request upgrades to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,21 +32,36 @@ pub(crate) enum Kind {
 /// Answers a websocket upgrade request: `Err(response)` if it is not a valid one (a plain
 /// GET on a websocket path is a 404, §3.3; a bad origin is a 403), otherwise the `101`
 /// response and the receiver of the upgraded connection.
-pub(crate) async fn accept_upgrade(req: &Request, config: &Config) -> Result<(Response, http_types::upgrade::Receiver), Response> {
-    let header = |name: &str| req.header(name).map(|h| h.as_str().to_owned()).unwrap_or_default();
+pub(crate) async fn accept_upgrade(
+    req: &Request,
+    config: &Config,
+) -> Result<(Response, http_types::upgrade::Receiver), Response> {
+    let header = |name: &str| {
+        req.header(name)
+            .map(|h| h.as_str().to_owned())
+            .unwrap_or_default()
+    };
     let is_upgrade = header("Upgrade").eq_ignore_ascii_case("websocket")
-        && header("Connection").split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        && header("Connection")
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
     if req.method() != http_types::Method::Get || !is_upgrade {
         return Err(crate::http::not_found());
     }
     let key = header("Sec-WebSocket-Key");
     if header("Sec-WebSocket-Version") != "13" || key.is_empty() {
-        return Err(crate::http::text(StatusCode::BadRequest, "unsupported websocket version or missing key"));
+        return Err(crate::http::text(
+            StatusCode::BadRequest,
+            "unsupported websocket version or missing key",
+        ));
     }
     if let Some(allowed) = &config.allowed_origins {
         let origin = header("Origin");
         if !allowed.iter().any(|a| a == &origin) {
-            return Err(crate::http::text(StatusCode::Forbidden, "origin not allowed"));
+            return Err(crate::http::text(
+                StatusCode::Forbidden,
+                "origin not allowed",
+            ));
         }
     }
     let mut res = Response::new(StatusCode::SwitchingProtocols);
@@ -107,6 +122,7 @@ pub(crate) async fn write_loop(
             Next::Item(Some(Outbound::Frame(text))) => (Message::Text(text), false),
             Next::Silence => (Message::Text(keepalive().into()), false),
             Next::Item(Some(Outbound::Close(code, reason))) => (close(code, reason), true),
+            Next::Item(Some(Outbound::Finish)) => break,
             Next::Item(None) => (close(CloseCode::Policy, "too slow: outbox full"), true),
             Next::Stop => (close(CloseCode::Away, "server shutting down"), true),
         };
@@ -115,17 +131,24 @@ pub(crate) async fn write_loop(
         }
         idle.reset();
     }
-    // Best effort: the peer may be gone already.
-    let _ = sink.close(None).await;
+    // Best effort: the peer may be gone already. The `Sink` close sends our close frame if
+    // none went out yet, and otherwise flushes the reply to the peer's close that tungstenite
+    // queued (RFC 6455 §5.5.1); `WebSocketSender::close` would refuse to send after it.
+    let _ = futures_util::SinkExt::close(&mut sink).await;
 }
 
 fn close(code: CloseCode, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// What the reader saw that ends it.
 pub(crate) enum ReadEnd {
-    /// The peer closed or the stream ended or failed.
+    /// The peer sent a close frame: the writer must still send the reply.
+    PeerClosed,
+    /// The stream ended or failed.
     Closed,
     /// A message exceeded `max_ws_message`: tell the peer with a 1009 close.
     TooBig,
@@ -135,10 +158,13 @@ pub(crate) enum ReadEnd {
 pub(crate) async fn next_frame(stream: &mut Stream) -> Result<Message, ReadEnd> {
     loop {
         match stream.next().await {
-            Some(Ok(Message::Close(_))) | None => return Err(ReadEnd::Closed),
+            Some(Ok(Message::Close(_))) => return Err(ReadEnd::PeerClosed),
+            None => return Err(ReadEnd::Closed),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(message)) => return Ok(message),
-            Some(Err(async_tungstenite::tungstenite::Error::Capacity(_))) => return Err(ReadEnd::TooBig),
+            Some(Err(async_tungstenite::tungstenite::Error::Capacity(_))) => {
+                return Err(ReadEnd::TooBig);
+            }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "websocket read failed");
                 return Err(ReadEnd::Closed);
@@ -147,8 +173,19 @@ pub(crate) async fn next_frame(stream: &mut Stream) -> Result<Message, ReadEnd> 
     }
 }
 
+/// Hands the end of a connection to its writer: queues `last` (`Outbound::Close` or
+/// `Outbound::Finish`) and parks, so the writer sends it and ends the [`race`].
+pub(crate) async fn finish_with(outbox: &Outbox, last: Outbound) {
+    // If the outbox is closed the writer is ending anyway.
+    let _ = outbox.send(last).await;
+    futures_lite::future::pending::<()>().await;
+}
+
 /// Runs a reader future against the writer; returns when either is done. A reader that wants
-/// to close with a reason queues `Outbound::Close` and parks, so the writer gets to send it.
-pub(crate) async fn race(reader: impl std::future::Future<Output = ()>, writer: impl std::future::Future<Output = ()>) {
+/// to close with a reason uses [`finish_with`], so the writer gets to send it.
+pub(crate) async fn race(
+    reader: impl std::future::Future<Output = ()>,
+    writer: impl std::future::Future<Output = ()>,
+) {
     reader.or(writer).await;
 }

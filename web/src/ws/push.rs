@@ -9,7 +9,7 @@ use protocol::ids::UserId;
 use protocol::push::{PushDown, PushUp};
 use runtime::Shutdown;
 
-use super::{ReadEnd, Stream, next_frame, race, websocket, write_loop};
+use super::{ReadEnd, Stream, finish_with, next_frame, race, websocket, write_loop};
 use crate::clock::now_ms;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
@@ -20,9 +20,19 @@ pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
     let (sink, stream) = websocket(conn, &config).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
-    let mut push = PushConn { app, conn: ConnId::next(), outbox, subscribed: None };
-    let keepalive = move || PushDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
-    race(push.read_loop(stream), write_loop(sink, inbox, &config, &shutdown, keepalive)).await;
+    let mut push = PushConn {
+        app,
+        conn: ConnId::next(),
+        outbox,
+        subscribed: None,
+    };
+    let keepalive =
+        move || PushDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
+    race(
+        push.read_loop(stream),
+        write_loop(sink, inbox, &config, &shutdown, keepalive),
+    )
+    .await;
     if let Some(uid) = push.subscribed.take() {
         app.hub.unsubscribe_push(&uid, push.conn).await;
     }
@@ -43,42 +53,68 @@ impl PushConn<'_> {
                 Ok(Message::Binary(_)) => self.reject().await,
                 Ok(_) => {}
                 Err(ReadEnd::Closed) => return,
+                Err(ReadEnd::PeerClosed) => {
+                    return finish_with(&self.outbox, Outbound::Finish).await;
+                }
                 Err(ReadEnd::TooBig) => {
-                    let _ = self.outbox.send(Outbound::Close(CloseCode::Size, "message too big")).await;
-                    futures_lite::future::pending::<()>().await;
+                    return finish_with(
+                        &self.outbox,
+                        Outbound::Close(CloseCode::Size, "message too big"),
+                    )
+                    .await;
                 }
             }
         }
     }
 
     async fn send(&self, down: PushDown) {
-        let _ = self.outbox.send(Outbound::Frame(down.to_text().into())).await;
+        let _ = self
+            .outbox
+            .send(Outbound::Frame(down.to_text().into()))
+            .await;
     }
 
     async fn reject(&self) {
-        self.send(PushDown::reject(self.app.timestr(now_ms()))).await;
+        self.send(PushDown::reject(self.app.timestr(now_ms())))
+            .await;
     }
 
     async fn on_text(&mut self, text: &str) {
-        let Ok(up) = PushUp::from_text(text) else { return self.reject().await };
-        let Some(who) = self.app.tokens.verify_user(&up.user_token) else { return self.reject().await };
+        let Ok(up) = PushUp::from_text(text) else {
+            return self.reject().await;
+        };
+        let Some(who) = self.app.tokens.verify_user(&up.user_token) else {
+            return self.reject().await;
+        };
         match self.app.store().user(&who.uid).await {
             Ok(Some(user)) if user.token_generation == who.generation => {}
             _ => return self.reject().await,
         }
-        if let Some(uid) = &self.subscribed {
-            if uid != &who.uid {
-                return self.reject().await;
-            }
+        if let Some(uid) = &self.subscribed
+            && uid != &who.uid
+        {
+            return self.reject().await;
         }
-        let sender = Sender { uid: who.uid.to_string(), nickname: who.nickname.clone(), avatar: who.avatar.to_string() };
-        // Accept first, so it precedes every push on this connection.
-        self.send(PushDown::accept(sender, self.app.timestr(now_ms()))).await;
-        if self.subscribed.is_none() {
-            match self.app.hub.subscribe_push(&who.uid, self.conn, &self.outbox).await {
-                Ok(()) => self.subscribed = Some(who.uid),
-                Err(_) => self.reject().await,
-            }
+        let sender = Sender {
+            uid: who.uid.to_string(),
+            nickname: who.nickname.clone(),
+            avatar: who.avatar.to_string(),
+        };
+        let accept = PushDown::accept(sender, self.app.timestr(now_ms()));
+        if self.subscribed.is_some() {
+            // Already delivering to this connection: acknowledge again.
+            return self.send(accept).await;
+        }
+        // The registry queues the accept as it registers the connection, so the accept comes
+        // before every push and nothing stored after the client saw it is missed.
+        match self
+            .app
+            .hub
+            .subscribe_push(&who.uid, self.conn, &self.outbox, accept.to_text().into())
+            .await
+        {
+            Ok(()) => self.subscribed = Some(who.uid),
+            Err(_) => self.reject().await,
         }
     }
 }

@@ -1,0 +1,166 @@
+//! Helpers shared by the web crate's integration tests: a real server on `127.0.0.1:0` backed
+//! by an embedded store in a temporary directory ([`TestServer`]), a small HTTP client for the
+//! API ([`http`]), a websocket client ([`ws`]), and fixtures: users, groups, pictures
+//! ([`fixtures`]).
+//!
+//! Nothing here sleeps to synchronise: every wait is for an event (a reply, a frame) and the
+//! deadline ([`within`]) only turns a missing event into an error naming what never came.
+
+// Each test binary compiles these modules and uses a different subset of them.
+#![allow(dead_code)]
+
+pub(crate) mod fixtures;
+pub(crate) mod http;
+pub(crate) mod ws;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookim_web as web;
+use runtime::{Runtime, ShutdownTrigger};
+use store::{Embedded, Store};
+use tempfile::TempDir;
+
+/// Test results: any error, boxed.
+pub(crate) type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> =
+    std::result::Result<T, E>;
+
+/// The secret every test server signs tokens with.
+pub(crate) const SECRET: &[u8] = b"cookim integration test secret";
+
+/// How long any single expected event may take before the test fails. Generous: it only
+/// bounds failures, passing tests never wait for it.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// The password every test user registers with.
+pub(crate) const PASSWORD: &str = "secret1";
+
+/// An error naming what went wrong.
+pub(crate) fn fail<T>(why: impl Into<String>) -> Result<T> {
+    Err(why.into().into())
+}
+
+/// Awaits `fut` for at most [`WAIT`]; on timeout the error names `what`.
+pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> Result<T> {
+    match runtime::deadline(WAIT, fut).await {
+        Ok(value) => Ok(value),
+        Err(_) => fail(format!("timed out after {WAIT:?} waiting for {what}")),
+    }
+}
+
+/// A real cookim server with its own runtime, shutdown trigger and data directory. Dropping it
+/// stops the server and waits for its connections to finish.
+pub(crate) struct TestServer {
+    /// Dropped last (see `Drop`): every task of the server runs on it.
+    runtime: Runtime,
+    /// The running node; `None` only while restarting.
+    node: Option<Node>,
+    /// The configuration, reused on restart (same secret, same limits, a fresh port).
+    config: web::Config,
+    /// Holds the store's files; removed when the test ends.
+    data: TempDir,
+    addr: SocketAddr,
+}
+
+struct Node {
+    trigger: ShutdownTrigger,
+    serving: runtime::Task<()>,
+    store: Arc<Embedded>,
+}
+
+impl TestServer {
+    /// A server with default limits.
+    pub(crate) fn start() -> Result<TestServer> {
+        TestServer::start_with(|_| {})
+    }
+
+    /// A server whose configuration `tweak` adjusts (shorter limits for one test).
+    pub(crate) fn start_with(tweak: impl FnOnce(&mut web::Config)) -> Result<TestServer> {
+        let runtime = Runtime::new(2)?;
+        let data = tempfile::tempdir()?;
+        let mut config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
+        tweak(&mut config);
+        let (node, addr) = runtime.block_on(launch(&runtime, data.path(), &config))?;
+        Ok(TestServer {
+            runtime,
+            node: Some(node),
+            config,
+            data,
+            addr,
+        })
+    }
+
+    /// Where the server listens now (it changes on restart).
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Runs a test body on the server's runtime. The body is boxed: a long test's future is
+    /// large in debug builds and would overflow the test thread's stack.
+    pub(crate) fn block_on<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.runtime.block_on(Box::pin(fut))
+    }
+
+    /// Stops the server as `bin` does (signal, wait for every connection, wait for the accept
+    /// loop) and returns the store it used, so a test can check the server let go of it.
+    pub(crate) fn stop(&mut self) -> Result<Arc<Embedded>> {
+        let Some(node) = self.node.take() else {
+            return fail("server is not running");
+        };
+        self.runtime.block_on(async {
+            within(
+                "the server's connections to finish",
+                node.trigger.wait_done(WAIT),
+            )
+            .await??;
+            within("the accept loop to stop", node.serving).await?;
+            Ok(node.store)
+        })
+    }
+
+    /// Starts a server again on the same data directory and secret (after [`stop`]).
+    pub(crate) fn start_again(&mut self) -> Result<()> {
+        if self.node.is_some() {
+            return fail("server is already running");
+        }
+        let (node, addr) =
+            self.runtime
+                .block_on(launch(&self.runtime, self.data.path(), &self.config))?;
+        self.node = Some(node);
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Best effort: a failing test must still release its port and files.
+        if self.node.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+async fn launch(runtime: &Runtime, dir: &Path, config: &web::Config) -> Result<(Node, SocketAddr)> {
+    let store = Arc::new(Embedded::open(dir).await?);
+    let (trigger, shutdown) = runtime::shutdown();
+    let shared: Arc<dyn Store> = store.clone();
+    let server = web::Server::bind(config.clone(), shared, runtime.spawner(), shutdown).await?;
+    let addr = server.local_addr()?;
+    let serving = runtime.spawner().spawn(server.run());
+    Ok((
+        Node {
+            trigger,
+            serving,
+            store,
+        },
+        addr,
+    ))
+}
