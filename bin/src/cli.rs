@@ -65,7 +65,11 @@ pub(crate) struct Cli {
 pub(crate) enum CliError {
     /// A variable holds an unparsable value.
     #[error("environment variable {name}={value:?} is not valid: {reason}")]
-    Env { name: &'static str, value: String, reason: String },
+    Env {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     /// A value is out of range.
     #[error("{0}")]
     Invalid(String),
@@ -91,26 +95,46 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
 }
 
-fn env_parse<T: std::str::FromStr>(env: &dyn Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<T>, CliError>
+fn env_parse<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, CliError>
 where
     T::Err: std::fmt::Display,
 {
     match env(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(value) => value.trim().parse().map(Some).map_err(|e: T::Err| CliError::Env { name, value, reason: e.to_string() }),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e: T::Err| CliError::Env {
+                name,
+                value,
+                reason: e.to_string(),
+            }),
     }
 }
 
 fn list(text: &str) -> Vec<String> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Cli {
     /// Applies the environment (`env` looks a variable up) and defaults, and validates.
-    pub(crate) fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, CliError> {
+    pub(crate) fn resolve(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, CliError> {
         let host_name = match self.host_name {
             Some(h) => h,
-            None => env_parse::<String>(env, "HOST_NAME")?.unwrap_or_else(|| "localhost".to_owned()),
+            None => {
+                env_parse::<String>(env, "HOST_NAME")?.unwrap_or_else(|| "localhost".to_owned())
+            }
         };
         if host_name.trim().is_empty() {
             return Err(CliError::Invalid("--host-name must not be empty".into()));
@@ -123,45 +147,84 @@ impl Cli {
             Some(p) => p,
             None => env_parse(env, "AKKA_PORT")?.unwrap_or(2551),
         };
-        let seeds = self.seed_nodes.or_else(|| env("SEED_NODES")).map(|s| list(&s)).unwrap_or_default();
+        let seeds = self
+            .seed_nodes
+            .or_else(|| env("SEED_NODES"))
+            .map(|s| list(&s))
+            .unwrap_or_default();
         for seed in &seeds {
-            let valid = seed.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            let valid = seed
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             if !valid {
-                return Err(CliError::Invalid(format!("seed node {seed:?} is not host:port")));
+                return Err(CliError::Invalid(format!(
+                    "seed node {seed:?} is not host:port"
+                )));
             }
         }
-        let nat = self.nat || env("COOKIM_NAT").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let nat = self.nat
+            || env("COOKIM_NAT").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
         let bind = match self.bind {
             Some(ip) => ip,
-            None => env_parse(env, "COOKIM_BIND")?
-                .unwrap_or(if nat { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) }),
+            None => env_parse(env, "COOKIM_BIND")?.unwrap_or(if nat {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            }),
         };
         let positive = |name: &str, value: usize| {
-            if value == 0 { Err(CliError::Invalid(format!("--{name} must be greater than 0"))) } else { Ok(value) }
+            if value == 0 {
+                Err(CliError::Invalid(format!(
+                    "--{name} must be greater than 0"
+                )))
+            } else {
+                Ok(value)
+            }
         };
         Ok(Settings {
             host_name,
             web: SocketAddr::new(bind, web_port),
             mesh_port,
             seeds,
-            mongo_uri: self.mongo_uri.or_else(|| env("MONGO_URI")).filter(|s| !s.is_empty()),
+            mongo_uri: self
+                .mongo_uri
+                .or_else(|| env("MONGO_URI"))
+                .filter(|s| !s.is_empty()),
             nat,
-            data_dir: self.data_dir.or_else(|| env("COOKIM_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("cookim-data")),
+            data_dir: self
+                .data_dir
+                .or_else(|| env("COOKIM_DATA_DIR").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("cookim-data")),
             www: self.www.or_else(|| env("COOKIM_WWW").map(PathBuf::from)),
-            jwt_secret: self.jwt_secret.or_else(|| env("JWT_SECRET")).filter(|s| !s.is_empty()),
-            allowed_origins: self.allowed_origins.or_else(|| env("COOKIM_ALLOWED_ORIGINS")).map(|s| list(&s)),
-            max_connections: positive("max-connections", match self.max_connections {
-                Some(v) => v,
-                None => env_parse(env, "COOKIM_MAX_CONNECTIONS")?.unwrap_or(16_384),
-            })?,
-            max_text: positive("max-text", match self.max_text {
-                Some(v) => v,
-                None => env_parse(env, "COOKIM_MAX_TEXT")?.unwrap_or(16 * 1024),
-            })?,
-            max_body: positive("max-body", match self.max_body {
-                Some(v) => v,
-                None => env_parse(env, "COOKIM_MAX_BODY")?.unwrap_or(8 * 1024 * 1024),
-            })?,
+            jwt_secret: self
+                .jwt_secret
+                .or_else(|| env("JWT_SECRET"))
+                .filter(|s| !s.is_empty()),
+            allowed_origins: self
+                .allowed_origins
+                .or_else(|| env("COOKIM_ALLOWED_ORIGINS"))
+                .map(|s| list(&s)),
+            max_connections: positive(
+                "max-connections",
+                match self.max_connections {
+                    Some(v) => v,
+                    None => env_parse(env, "COOKIM_MAX_CONNECTIONS")?.unwrap_or(16_384),
+                },
+            )?,
+            max_text: positive(
+                "max-text",
+                match self.max_text {
+                    Some(v) => v,
+                    None => env_parse(env, "COOKIM_MAX_TEXT")?.unwrap_or(16 * 1024),
+                },
+            )?,
+            max_body: positive(
+                "max-body",
+                match self.max_body {
+                    Some(v) => v,
+                    None => env_parse(env, "COOKIM_MAX_BODY")?.unwrap_or(8 * 1024 * 1024),
+                },
+            )?,
             threads: match self.threads {
                 Some(v) => v,
                 None => env_parse(env, "COOKIM_THREADS")?.unwrap_or(0),
@@ -181,13 +244,32 @@ mod tests {
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, CliError> {
         let cli = Cli::from_args(&["cookim"], args).map_err(|e| CliError::Invalid(e.output))?;
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         cli.resolve(&|name| env.get(name).cloned())
     }
 
     #[test]
     fn cookims_short_flags() {
-        let s = parse(&["-h", "node1", "-w", "9090", "-a", "2552", "-s", "a:2551,b:2552", "-m", "mongodb://x", "-n"], &[]).unwrap();
+        let s = parse(
+            &[
+                "-h",
+                "node1",
+                "-w",
+                "9090",
+                "-a",
+                "2552",
+                "-s",
+                "a:2551,b:2552",
+                "-m",
+                "mongodb://x",
+                "-n",
+            ],
+            &[],
+        )
+        .unwrap();
         assert_eq!(s.host_name, "node1");
         assert_eq!(s.web.port(), 9090);
         assert_eq!(s.mesh_port, 2552);
@@ -200,12 +282,26 @@ mod tests {
     #[test]
     fn environment_and_defaults() {
         let s = parse(&[], &[]).unwrap();
-        assert_eq!((s.host_name.as_str(), s.web.port(), s.mesh_port), ("localhost", 8080, 2551));
+        assert_eq!(
+            (s.host_name.as_str(), s.web.port(), s.mesh_port),
+            ("localhost", 8080, 2551)
+        );
         assert!(s.web.ip().is_loopback());
         assert_eq!(s.data_dir, PathBuf::from("cookim-data"));
-        let env = [("HOST_NAME", "h"), ("WEB_PORT", "81"), ("AKKA_PORT", "82"), ("SEED_NODES", "h:82"), ("MONGO_URI", "mongodb://m"), ("COOKIM_DATA_DIR", "/d"), ("JWT_SECRET", "s")];
+        let env = [
+            ("HOST_NAME", "h"),
+            ("WEB_PORT", "81"),
+            ("AKKA_PORT", "82"),
+            ("SEED_NODES", "h:82"),
+            ("MONGO_URI", "mongodb://m"),
+            ("COOKIM_DATA_DIR", "/d"),
+            ("JWT_SECRET", "s"),
+        ];
         let s = parse(&[], &env).unwrap();
-        assert_eq!((s.host_name.as_str(), s.web.port(), s.mesh_port), ("h", 81, 82));
+        assert_eq!(
+            (s.host_name.as_str(), s.web.port(), s.mesh_port),
+            ("h", 81, 82)
+        );
         assert_eq!(s.seeds, vec!["h:82"]);
         assert_eq!(s.data_dir, PathBuf::from("/d"));
         assert_eq!(s.jwt_secret.as_deref(), Some("s"));
@@ -215,7 +311,13 @@ mod tests {
 
     #[test]
     fn invalid_values_are_explained() {
-        assert!(matches!(parse(&[], &[("WEB_PORT", "http")]), Err(CliError::Env { name: "WEB_PORT", .. })));
+        assert!(matches!(
+            parse(&[], &[("WEB_PORT", "http")]),
+            Err(CliError::Env {
+                name: "WEB_PORT",
+                ..
+            })
+        ));
         assert!(parse(&["-s", "nohost"], &[]).is_err());
         assert!(parse(&["-h", " "], &[]).is_err());
         assert!(parse(&["--max-text", "0"], &[]).is_err());

@@ -35,7 +35,11 @@ enum Error {
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     telemetry::init();
-    match cli.resolve(&|name| std::env::var(name).ok()).map_err(Error::from).and_then(run) {
+    match cli
+        .resolve(&|name| std::env::var(name).ok())
+        .map_err(Error::from)
+        .and_then(run)
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cookim stopped");
@@ -53,7 +57,12 @@ fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, Error> {
     let path = settings.data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
-        Ok(_) => return Err(Error::Unsupported(format!("{} is too short; delete it to generate a new one", path.display()))),
+        Ok(_) => {
+            return Err(Error::Unsupported(format!(
+                "{} is too short; delete it to generate a new one",
+                path.display()
+            )));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
@@ -98,8 +107,15 @@ fn run(settings: Settings) -> Result<(), Error> {
             "clustering is not in this version yet: running as a single node, -a/-s are ignored"
         );
     }
-    if let Some(www) = settings.www.as_ref().filter(|www| !www.join("index.html").is_file()) {
-        return Err(Error::Unsupported(format!("--www {}: no index.html there", www.display())));
+    if let Some(www) = settings
+        .www
+        .as_ref()
+        .filter(|www| !www.join("index.html").is_file())
+    {
+        return Err(Error::Unsupported(format!(
+            "--www {}: no index.html there",
+            www.display()
+        )));
     }
     let secret = jwt_secret(&settings)?;
     let runtime = runtime::Runtime::new(settings.threads)?;
@@ -124,9 +140,16 @@ fn run(settings: Settings) -> Result<(), Error> {
     })
 }
 
-#[expect(clippy::print_stdout, reason = "the URL to open is the program's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the URL to open is the program's output"
+)]
 fn announce(settings: &Settings, addr: std::net::SocketAddr) {
-    let host = if addr.ip().is_unspecified() || settings.nat { settings.host_name.clone() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() || settings.nat {
+        settings.host_name.clone()
+    } else {
+        addr.ip().to_string()
+    };
     println!("cookim started! Open http://{host}:{}/chat/", addr.port());
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "cookim started");
 }

@@ -26,22 +26,40 @@ impl Node {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("cookim started! Open http://127.0.0.1:"), "{line}");
-        let port = line.trim().trim_end_matches("/chat/").rsplit(':').next().unwrap().parse().unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("cookim started! Open http://127.0.0.1:"),
+            "{line}"
+        );
+        let port = line
+            .trim()
+            .trim_end_matches("/chat/")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         Node { child, port }
     }
 
     /// Sends a signal and waits (bounded) for the exit status.
     fn stop(mut self, signal: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "cookim did not stop after {signal}");
+            assert!(
+                Instant::now() < deadline,
+                "cookim did not stop after {signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -57,7 +75,9 @@ impl Drop for Node {
 /// One form POST to `/api/<route>` over a plain socket; returns the body.
 fn post(port: u16, route: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     write!(
         stream,
         "POST /api/{route} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -74,15 +94,28 @@ fn post(port: u16, route: &str, body: &str) -> String {
 fn restart_keeps_data_and_signals_stop_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let registered = post(node.port, "registerUser", "login=a%40b.c&nickname=alice&password=secret1&repassword=secret1&gender=2");
+    let registered = post(
+        node.port,
+        "registerUser",
+        "login=a%40b.c&nickname=alice&password=secret1&repassword=secret1&gender=2",
+    );
     assert!(registered.contains("\"errmsg\":\"\""), "{registered}");
     assert!(node.stop("-TERM").success(), "SIGTERM must exit 0");
 
     let node = Node::start(dir.path());
     let login = post(node.port, "loginUser", "login=a%40b.c&password=secret1");
-    assert!(login.contains("\"errmsg\":\"\"") && login.contains("login in success"), "{login}");
+    assert!(
+        login.contains("\"errmsg\":\"\"") && login.contains("login in success"),
+        "{login}"
+    );
     // The secret was kept in the data dir, so a token from before the restart still verifies.
-    let token = registered.split("\"userToken\":\"").nth(1).unwrap().split('"').next().unwrap();
+    let token = registered
+        .split("\"userToken\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let verified = post(node.port, "verifyUserToken", &format!("userToken={token}"));
     assert!(!verified.contains("\"uid\":\"\""), "{verified}");
     assert!(node.stop("-INT").success(), "SIGINT must exit 0");
@@ -92,10 +125,30 @@ fn restart_keeps_data_and_signals_stop_cleanly() {
 fn help_names_every_flag() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["-h, --host-name", "-w, --web-port", "-a, --akka-port", "-s, --seed-nodes", "-m, --mongo-uri", "-n, --nat", "--data-dir", "--bind", "--www", "--jwt-secret", "--allowed-origins"] {
+    for flag in [
+        "-h, --host-name",
+        "-w, --web-port",
+        "-a, --akka-port",
+        "-s, --seed-nodes",
+        "-m, --mongo-uri",
+        "-n, --nat",
+        "--data-dir",
+        "--bind",
+        "--www",
+        "--jwt-secret",
+        "--allowed-origins",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
     }
-    for var in ["HOST_NAME", "WEB_PORT", "AKKA_PORT", "SEED_NODES", "MONGO_URI", "COOKIM_DATA_DIR", "JWT_SECRET"] {
+    for var in [
+        "HOST_NAME",
+        "WEB_PORT",
+        "AKKA_PORT",
+        "SEED_NODES",
+        "MONGO_URI",
+        "COOKIM_DATA_DIR",
+        "JWT_SECRET",
+    ] {
         assert!(text.contains(var), "--help lacks {var}");
     }
 }
@@ -103,11 +156,25 @@ fn help_names_every_flag() {
 #[test]
 fn bad_configuration_fails_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN).args(["-w", "0", "--data-dir"]).arg(dir.path()).env("WEB_PORT", "x").args(["-s", "nohost"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["-w", "0", "--data-dir"])
+        .arg(dir.path())
+        .env("WEB_PORT", "x")
+        .args(["-s", "nohost"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("seed node") && err.contains("host:port"), "{err}");
-    let out = Command::new(BIN).args(["--data-dir"]).arg(dir.path()).env("WEB_PORT", "http").output().unwrap();
+    assert!(
+        err.contains("seed node") && err.contains("host:port"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .env("WEB_PORT", "http")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("WEB_PORT"));
 }

@@ -78,13 +78,17 @@ pub fn encode(envelope: &Envelope) -> Result<Vec<u8>> {
 /// [`Error::Size`], [`Error::Version`] or [`Error::Malformed`].
 pub fn decode(bytes: &[u8]) -> Result<Envelope> {
     if bytes.is_empty() || bytes.len() > MAX_ENVELOPE {
-        return Err(Error::Size { size: bytes.len(), limit: MAX_ENVELOPE });
+        return Err(Error::Size {
+            size: bytes.len(),
+            limit: MAX_ENVELOPE,
+        });
     }
     let (version, body) = bytes.split_at(1);
     if version != [VERSION] {
         return Err(Error::Version(version.first().copied().unwrap_or_default()));
     }
-    let (envelope, rest) = postcard::take_from_bytes(body).map_err(|e| Error::Malformed(e.to_string()))?;
+    let (envelope, rest) =
+        postcard::take_from_bytes(body).map_err(|e| Error::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(Error::Malformed(format!("{} trailing bytes", rest.len())));
     }
@@ -120,7 +124,10 @@ mod tests {
         bytes[0] = 2;
         assert_eq!(decode(&bytes), Err(Error::Version(2)));
         assert!(matches!(decode(&[]), Err(Error::Size { .. })));
-        assert!(matches!(decode(&vec![VERSION; MAX_ENVELOPE + 1]), Err(Error::Size { .. })));
+        assert!(matches!(
+            decode(&vec![VERSION; MAX_ENVELOPE + 1]),
+            Err(Error::Size { .. })
+        ));
         let mut trailing = encode(&sample("hi".into(), 1)).unwrap();
         trailing.push(0);
         assert!(matches!(decode(&trailing), Err(Error::Malformed(_))));

@@ -75,7 +75,11 @@ impl SubscriptionTable {
 
     /// Nodes with subscribers for `topic`, in name order.
     pub fn nodes_for(&self, topic: &Topic) -> Vec<NodeId> {
-        self.entries.iter().filter(|(_, e)| e.topics.contains(topic)).map(|(n, _)| n.clone()).collect()
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.topics.contains(topic))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// The entry of one node.
@@ -85,7 +89,10 @@ impl SubscriptionTable {
 
     /// What this table knows, as versions.
     pub fn digest(&self) -> Digest {
-        self.entries.iter().map(|(n, e)| (n.clone(), e.version)).collect()
+        self.entries
+            .iter()
+            .map(|(n, e)| (n.clone(), e.version))
+            .collect()
     }
 
     /// The entries this table has that a peer with `theirs` lacks or has older: what to send it.

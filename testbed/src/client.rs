@@ -44,14 +44,22 @@ fn url(addr: SocketAddr, path: &str) -> Result<Url> {
 
 async fn send(addr: SocketAddr, req: Request) -> Result<Value> {
     let stream = TcpStream::connect(addr).await?;
-    let mut res = async_h1::connect(stream, req).await.map_err(|e| Error::Http(e.to_string()))?;
-    let body = res.body_string().await.map_err(|e| Error::Http(e.to_string()))?;
+    let mut res = async_h1::connect(stream, req)
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let body = res
+        .body_string()
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
     Ok(serde_json::from_str(&body)?)
 }
 
 fn check(route: &str, value: Value) -> Result<Value> {
     match value.get("errmsg").and_then(Value::as_str) {
-        Some(errmsg) if !errmsg.is_empty() => Err(Error::Api { route: route.to_owned(), errmsg: errmsg.to_owned() }),
+        Some(errmsg) if !errmsg.is_empty() => Err(Error::Api {
+            route: route.to_owned(),
+            errmsg: errmsg.to_owned(),
+        }),
         _ => Ok(value),
     }
 }
@@ -61,9 +69,14 @@ fn check(route: &str, value: Value) -> Result<Value> {
 /// # Errors
 /// [`Error::Api`] with the server's `errmsg`, or a transport error.
 pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result<Value> {
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let mut req = Request::new(Method::Post, url(addr, &format!("/api/{route}"))?);
-    req.insert_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+    req.insert_header(
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    );
     req.set_body(body);
     check(route, send(addr, req).await?)
 }
@@ -72,11 +85,21 @@ pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result
 ///
 /// # Errors
 /// As [`api`].
-pub async fn api_multipart(addr: SocketAddr, route: &str, form: &[(&str, &str)], file: (&str, &str, &str, &[u8])) -> Result<Value> {
+pub async fn api_multipart(
+    addr: SocketAddr,
+    route: &str,
+    form: &[(&str, &str)],
+    file: (&str, &str, &str, &[u8]),
+) -> Result<Value> {
     const BOUNDARY: &str = "cookimloadboundary7d1f";
     let mut body = Vec::new();
     for (name, value) in form {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
     }
     let (field, file_name, content_type, bytes) = file;
     body.extend_from_slice(
@@ -85,7 +108,10 @@ pub async fn api_multipart(addr: SocketAddr, route: &str, form: &[(&str, &str)],
     body.extend_from_slice(bytes);
     body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     let mut req = Request::new(Method::Post, url(addr, &format!("/api/{route}"))?);
-    req.insert_header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"));
+    req.insert_header(
+        "Content-Type",
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+    );
     req.set_body(body);
     check(route, send(addr, req).await?)
 }
@@ -103,27 +129,46 @@ pub struct User {
 ///
 /// # Errors
 /// As [`api`].
-pub async fn register(addr: SocketAddr, login: &str, nickname: &str, password: &str) -> Result<User> {
+pub async fn register(
+    addr: SocketAddr,
+    login: &str,
+    nickname: &str,
+    password: &str,
+) -> Result<User> {
     let answer = api(
         addr,
         "registerUser",
-        &[("login", login), ("nickname", nickname), ("password", password), ("repassword", password), ("gender", "2")],
+        &[
+            ("login", login),
+            ("nickname", nickname),
+            ("password", password),
+            ("repassword", password),
+            ("gender", "2"),
+        ],
     )
     .await?;
-    Ok(User { uid: field(&answer, "uid"), token: field(&answer, "userToken") })
+    Ok(User {
+        uid: field(&answer, "uid"),
+        token: field(&answer, "userToken"),
+    })
 }
 
 /// A string field of a JSON answer (`""` if absent).
 pub fn field(value: &Value, name: &str) -> String {
-    value.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A 1x1 PNG, for group icons.
 pub const TINY_PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
-    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// A websocket to a cookim node.

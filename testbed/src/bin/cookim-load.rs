@@ -85,9 +85,15 @@ fn main() {
     }
 }
 
-#[expect(clippy::print_stdout, reason = "the JSON result is the program's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the JSON result is the program's output"
+)]
 fn report(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 #[expect(clippy::print_stderr, reason = "progress goes to stderr")]
@@ -97,7 +103,13 @@ fn progress(text: &str) {
 
 /// A tag unique to this run, so repeated runs against one server do not collide.
 fn run_tag() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0))
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0)
+    )
 }
 
 /// Runs `jobs` futures with at most `width` in flight, keeping their order.
@@ -132,7 +144,11 @@ async fn register_many(addr: SocketAddr, count: usize, tag: &str) -> Result<Vec<
 }
 
 /// The connection's first text frame matching `want`, skipping others; fails after `limit`.
-async fn wait_for(socket: &mut Socket, limit: Duration, want: impl Fn(&Value) -> bool) -> Result<Value> {
+async fn wait_for(
+    socket: &mut Socket,
+    limit: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Result<Value> {
     let found = async {
         while let Some(value) = client::next_json(socket).await? {
             if want(&value) {
@@ -154,11 +170,18 @@ async fn fanout(args: Fanout) -> Result<Value> {
     let tag = run_tag();
     progress(&format!("registering {} users", args.members));
     let users = register_many(addr, args.members, &tag).await?;
-    let owner = users.first().cloned().ok_or_else(|| Error::Http("--members must be at least 1".into()))?;
+    let owner = users
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Http("--members must be at least 1".into()))?;
     let created = client::api_multipart(
         addr,
         "createGroupSession",
-        &[("userToken", &owner.token), ("publicType", "1"), ("sessionName", &format!("bench {tag}"))],
+        &[
+            ("userToken", &owner.token),
+            ("publicType", "1"),
+            ("sessionName", &format!("bench {tag}")),
+        ],
         ("sessionIcon", "icon.png", "image/png", client::TINY_PNG),
     )
     .await?;
@@ -169,7 +192,15 @@ async fn fanout(args: Fanout) -> Result<Value> {
         .skip(1)
         .map(|u| {
             let (token, sid) = (u.token.clone(), sid.clone());
-            async move { client::api(addr, "joinGroupSession", &[("userToken", &token), ("sessionid", &sid)]).await.map(|_| ()) }
+            async move {
+                client::api(
+                    addr,
+                    "joinGroupSession",
+                    &[("userToken", &token), ("sessionid", &sid)],
+                )
+                .await
+                .map(|_| ())
+            }
         })
         .collect();
     bounded(16, joins).await?;
@@ -191,10 +222,15 @@ async fn fanout(args: Fanout) -> Result<Value> {
         })
         .collect();
     let connections = bounded(32, connects).await?;
-    progress(&format!("sending {} msg/s for {} s", args.rate, args.duration));
+    progress(&format!(
+        "sending {} msg/s for {} s",
+        args.rate, args.duration
+    ));
 
     let start = Instant::now();
-    let histogram = Arc::new(Mutex::new(latency_histogram().map_err(|e| Error::Http(e.to_string()))?));
+    let histogram = Arc::new(Mutex::new(
+        latency_histogram().map_err(|e| Error::Http(e.to_string()))?,
+    ));
     let delivered = Arc::new(AtomicU64::new(0));
     let rejects = Arc::new(AtomicU64::new(0));
     let total = args.rate * args.duration;
@@ -203,19 +239,28 @@ async fn fanout(args: Fanout) -> Result<Value> {
     let mut senders = Vec::new();
     for (i, (user, session_token, socket)) in connections.into_iter().enumerate() {
         let (mut sink, mut stream) = socket.split();
-        let (histogram, delivered, rejects) = (histogram.clone(), delivered.clone(), rejects.clone());
+        let (histogram, delivered, rejects) =
+            (histogram.clone(), delivered.clone(), rejects.clone());
         readers.push(smol::spawn(async move {
             use futures_util::StreamExt;
             // Every member receives every message once (its own as the echo).
             let mut seen = 0;
             while seen < total {
-                let Some(Ok(message)) = stream.next().await else { break };
-                let async_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+                let Some(Ok(message)) = stream.next().await else {
+                    break;
+                };
+                let async_tungstenite::tungstenite::Message::Text(text) = message else {
+                    continue;
+                };
                 let value: Value = serde_json::from_str(&text)?;
                 match value["msgType"].as_str() {
                     Some("text") => {
                         seen += 1;
-                        let sent_us: u64 = value["content"].as_str().and_then(|c| c.split(':').nth(1)).and_then(|t| t.parse().ok()).unwrap_or(0);
+                        let sent_us: u64 = value["content"]
+                            .as_str()
+                            .and_then(|c| c.split(':').nth(1))
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0);
                         let now_us = start.elapsed().as_micros() as u64;
                         if let Ok(mut h) = histogram.lock() {
                             let _ = h.record(now_us.saturating_sub(sent_us).max(1));
@@ -231,7 +276,8 @@ async fn fanout(args: Fanout) -> Result<Value> {
             Ok::<(), Error>(())
         }));
         if i < args.senders {
-            let per_sender = total / args.senders as u64 + u64::from((i as u64) < total % args.senders as u64);
+            let per_sender =
+                total / args.senders as u64 + u64::from((i as u64) < total % args.senders as u64);
             let interval = Duration::from_secs_f64(args.senders as f64 / args.rate.max(1) as f64);
             let token = user.token.clone();
             senders.push(smol::spawn(async move {
@@ -271,7 +317,10 @@ async fn fanout(args: Fanout) -> Result<Value> {
         .is_ok();
     let elapsed = start.elapsed().as_secs_f64();
     drop(sinks);
-    let histogram = histogram.lock().map(|h| h.clone()).map_err(|_| Error::Http("histogram lock poisoned".into()))?;
+    let histogram = histogram
+        .lock()
+        .map(|h| h.clone())
+        .map_err(|_| Error::Http("histogram lock poisoned".into()))?;
     let delivered = delivered.load(Ordering::Relaxed);
     Ok(json!({
         "profile": "fanout",
@@ -296,15 +345,25 @@ async fn idle(args: Idle) -> Result<Value> {
     let addr = args.addr;
     let tag = run_tag();
     let users = register_many(addr, 10, &tag).await?;
-    let before = rss_kib(args.pid).ok_or_else(|| Error::Http(format!("cannot read RSS of pid {}", args.pid)))?;
-    progress(&format!("opening {} /ws-push connections", args.connections));
+    let before = rss_kib(args.pid)
+        .ok_or_else(|| Error::Http(format!("cannot read RSS of pid {}", args.pid)))?;
+    progress(&format!(
+        "opening {} /ws-push connections",
+        args.connections
+    ));
     let jobs = (0..args.connections)
         .map(|i| {
-            let token = users.get(i % users.len()).map(|u| u.token.clone()).unwrap_or_default();
+            let token = users
+                .get(i % users.len())
+                .map(|u| u.token.clone())
+                .unwrap_or_default();
             async move {
                 let mut socket = client::connect(addr, "/ws-push").await?;
                 client::send_json(&mut socket, &json!({"userToken": token})).await?;
-                wait_for(&mut socket, Duration::from_secs(60), |v| v["msgType"] == "accept").await?;
+                wait_for(&mut socket, Duration::from_secs(60), |v| {
+                    v["msgType"] == "accept"
+                })
+                .await?;
                 Ok(socket)
             }
         })
