@@ -17,8 +17,18 @@ pub struct Config {
     pub token_ttl: Duration,
     /// Largest HTTP request body. Default 8 MiB, as CookIM (413 above).
     pub max_body: usize,
-    /// Largest websocket message (text or binary). Default 4 MiB + 64 KiB of header room.
+    /// Largest websocket message (text or binary). Default 8 MiB + 64 KiB of header room.
     pub max_ws_message: usize,
+    /// Largest uploaded file (image, file, voice) over `/ws-chat`. Default 8 MiB, as CookIM's
+    /// server accepts (its client stops at 4 MiB). Larger uploads get a `reject`.
+    pub max_file: usize,
+    /// Decode limits for images (thumbnails, avatars, icons): default 8192x8192 pixels, 40
+    /// megapixels, 256 MiB of decoder memory. A larger image is refused, not decoded.
+    pub image_limits: protocol::thumbnail::Limits,
+    /// Thumbnails made at once on this node (CPU work off the executor). Default 2. Uploads on
+    /// one connection are handled one after another, in arrival order (§8.7), so one
+    /// connection never has more than one upload in progress.
+    pub max_thumbnail_jobs: usize,
     /// Longest text message, in bytes. Default 16 KiB.
     pub max_text: usize,
     /// Longest nickname, in characters. Default 40.
@@ -71,7 +81,10 @@ impl Config {
             jwt_secret,
             token_ttl: Duration::from_secs(15 * 60),
             max_body: 8 * 1024 * 1024,
-            max_ws_message: 4 * 1024 * 1024 + 64 * 1024,
+            max_ws_message: 8 * 1024 * 1024 + 64 * 1024,
+            max_file: 8 * 1024 * 1024,
+            image_limits: protocol::thumbnail::Limits::default(),
+            max_thumbnail_jobs: 2,
             max_text: 16 * 1024,
             max_nickname: 40,
             max_session_name: 60,

@@ -46,12 +46,14 @@ impl Server {
         let listener = TcpListener::bind(config.bind).await?;
         let defaults = seed_default_avatars(store.as_ref()).await?;
         let tokens = Tokens::new(&config.jwt_secret, config.token_ttl);
+        let config_jobs = config.max_thumbnail_jobs.max(1);
         let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone());
         let app = Arc::new(App {
             hub,
             tokens,
             defaults,
             login_failures: Mutex::default(),
+            thumbnail_jobs: async_lock::Semaphore::new(config_jobs),
         });
         Ok(Server {
             listener,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use futures_lite::FutureExt;
 use protocol::chat::{self, ChatDown, ChatKind, FileFields, Sender};
-use protocol::ids::{MessageId, SessionId, UserId};
+use protocol::ids::{FileId, MessageId, SessionId, UserId};
 use protocol::push::{PushDown, PushSession};
 use protocol::time::timestr;
 use runtime::{Inbox, Mailbox, Reply, Shutdown};
@@ -38,7 +38,7 @@ pub(crate) struct SessionHandle {
 
 impl SessionHandle {
     /// Posts a text message from `who`; answers once it is stored (and fanned out).
-    pub(crate) async fn post(&self, who: &UserIdentity, content: String) -> Result<Message> {
+    pub(crate) async fn post(&self, who: &UserIdentity, content: Post) -> Result<Message> {
         self.tx
             .request(|reply| SessionMsg::Post {
                 who: who.clone(),
@@ -55,6 +55,20 @@ impl SessionHandle {
     }
 }
 
+/// What a member posts: text, or an upload already stored.
+#[derive(Clone, Debug)]
+pub(crate) enum Post {
+    /// A text message.
+    Text(String),
+    /// A stored upload (and its thumbnail for images).
+    File {
+        file_name: String,
+        file_type: String,
+        fileid: FileId,
+        thumbid: Option<FileId>,
+    },
+}
+
 pub(crate) enum SessionMsg {
     Online {
         conn: ConnId,
@@ -67,7 +81,7 @@ pub(crate) enum SessionMsg {
     },
     Post {
         who: UserIdentity,
-        content: String,
+        content: Post,
         reply: Reply<Result<Message>>,
     },
     Join {
@@ -312,17 +326,17 @@ impl SessionActor {
         self.broadcast(&down);
     }
 
-    async fn post(&mut self, who: UserIdentity, content: String) -> Result<Message> {
+    async fn post(&mut self, who: UserIdentity, content: Post) -> Result<Message> {
         self.load().await?;
         if !self.is_member(&who.uid) {
             return Err(Error::Denied("no privilege in this session".into()));
         }
-        let message = NewMessage {
+        let mut message = NewMessage {
             id: MessageId::from_random(rand::random()),
             session_id: self.sid.clone(),
             uid: who.uid.clone(),
             msg_type: ChatKind::Text.as_str().to_owned(),
-            content,
+            content: String::new(),
             file_name: String::new(),
             file_type: String::new(),
             fileid: None,
@@ -330,6 +344,21 @@ impl SessionActor {
             dateline: now_ms(),
             client_id: None,
         };
+        match content {
+            Post::Text(text) => message.content = text,
+            Post::File {
+                file_name,
+                file_type,
+                fileid,
+                thumbid,
+            } => {
+                message.msg_type = ChatKind::File.as_str().to_owned();
+                message.file_name = file_name;
+                message.file_type = file_type;
+                message.fileid = Some(fileid);
+                message.thumbid = thumbid;
+            }
+        }
         let stored = self
             .shared
             .store

@@ -6,7 +6,6 @@ use protocol::ids::{FileId, SessionId, UserId};
 use protocol::rest::{
     AuthAnswer, Outcome, RefreshAnswer, SessionTokenAnswer, TokenIdentity, utf16_len,
 };
-use protocol::thumbnail;
 use store::model::{AvatarKind, FileOwner, Gender, NewFile, NewUser, ProfileUpdate, User};
 
 use super::{App, ensure};
@@ -238,10 +237,7 @@ pub(super) async fn session_token(app: &App, form: &Form) -> Result<SessionToken
 /// non-image is an error rather than an empty avatar (§6.1 Note).
 pub(super) async fn store_picture(app: &App, uid: &UserId, part: &FilePart) -> Result<FileId> {
     ensure(!part.bytes.is_empty(), "please select an image file")?;
-    let bytes = part.bytes.clone();
-    let png =
-        blocking::unblock(move || thumbnail::thumbnail(&bytes, &thumbnail::Limits::default()))
-            .await?;
+    let png = app.thumbnail(part.bytes.clone()).await?;
     let meta = app
         .store()
         .put_file(NewFile {

@@ -505,9 +505,10 @@ async fn new_group_for(app: &App, caller: &User, invitees: &[UserId]) -> Result<
                 .unwrap_or_default(),
         );
     }
+    let limits = app.config().image_limits;
     let png = blocking::unblock(move || {
         let refs: Vec<&[u8]> = pictures.iter().map(Vec::as_slice).collect();
-        thumbnail::compose_icon(&refs, &thumbnail::Limits::default())
+        thumbnail::compose_icon(&refs, &limits)
     })
     .await?;
     let icon = app

@@ -35,6 +35,8 @@ pub(crate) struct App {
     pub(crate) defaults: DefaultAvatars,
     /// Recent failed logins per login name: (count, first failure).
     pub(crate) login_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Bounds the thumbnails made at once (`max_thumbnail_jobs`).
+    pub(crate) thumbnail_jobs: async_lock::Semaphore,
 }
 
 /// The three default avatar files, seeded at start-up.
@@ -66,6 +68,14 @@ impl App {
 
     pub(crate) fn timestr(&self, ms: i64) -> String {
         timestr(ms, self.config().utc_offset_secs)
+    }
+
+    /// Makes a 200x200 PNG thumbnail on the blocking pool, at most `max_thumbnail_jobs` at once,
+    /// so large images never stall the executor or each other's chats.
+    pub(crate) async fn thumbnail(&self, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let _permit = self.thumbnail_jobs.acquire().await;
+        let limits = self.config().image_limits;
+        Ok(blocking::unblock(move || protocol::thumbnail::thumbnail(&bytes, &limits)).await?)
     }
 
     /// The caller's identity and current record, or `Denied(reason)`: the token must verify,

@@ -5,9 +5,12 @@
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use http_types::upgrade::Connection;
+use protocol::binary;
 use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, UpKind};
-use protocol::ids::SessionId;
+use protocol::ids::{FileId, SessionId};
+use protocol::thumbnail;
 use runtime::Shutdown;
+use store::model::{FileOwner, NewFile};
 
 use super::{ReadEnd, Stream, finish_with, next_frame, race, websocket, write_loop};
 use crate::auth::UserIdentity;
@@ -15,7 +18,7 @@ use crate::clock::now_ms;
 use crate::error::Error;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
-use crate::session::SessionHandle;
+use crate::session::{Post, SessionHandle};
 
 /// Serves one `/ws-chat` connection until it closes.
 pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
@@ -54,10 +57,7 @@ impl ChatConn<'_> {
         loop {
             match next_frame(&mut stream).await {
                 Ok(Message::Text(text)) => self.on_text(&text).await,
-                Ok(Message::Binary(_)) => {
-                    self.reject("file messages are not supported by this server yet")
-                        .await;
-                }
+                Ok(Message::Binary(bytes)) => self.on_binary(&bytes).await,
                 Ok(_) => {}
                 Err(ReadEnd::Closed) => return,
                 Err(ReadEnd::PeerClosed) => {
@@ -84,10 +84,119 @@ impl ChatConn<'_> {
     }
 
     /// Checks both tokens: the user token, and a session token issued to that same user.
-    fn authorize(&self, up: &ChatUp) -> Option<(UserIdentity, SessionId)> {
-        let who = self.app.tokens.verify_user(&up.user_token)?;
-        let grant = self.app.tokens.verify_session(&up.session_token)?;
+    fn authorize(
+        &self,
+        user_token: &str,
+        session_token: &str,
+    ) -> Option<(UserIdentity, SessionId)> {
+        let who = self.app.tokens.verify_user(user_token)?;
+        let grant = self.app.tokens.verify_session(session_token)?;
         (grant.uid == who.uid).then_some((who, grant.sid))
+    }
+
+    /// The actor of the session this connection is online in, if `sid` is that session.
+    fn bound_to(&self, sid: &SessionId) -> Result<SessionHandle, &'static str> {
+        match &self.bound {
+            Some((bound, handle)) if bound == sid => Ok(handle.clone()),
+            Some(_) => Err("this connection belongs to another session"),
+            None => Err("send online first"),
+        }
+    }
+
+    /// An upload (§8.4): checked, stored (with a thumbnail for images), then posted as a
+    /// `file` message, which every member receives once it is stored. A header that lies about
+    /// the size or the image type stores nothing and gets a `reject` saying why.
+    async fn on_binary(&mut self, frame: &[u8]) {
+        match self.upload(frame).await {
+            Ok(()) => {}
+            Err(reason) => self.reject(&reason).await,
+        }
+    }
+
+    async fn upload(&mut self, frame: &[u8]) -> Result<(), String> {
+        let config = self.app.config();
+        let upload = binary::decode(frame, config.max_ws_message)
+            .map_err(|e| format!("invalid file message: {e}"))?;
+        let header = &upload.header;
+        let (who, sid) = self
+            .authorize(&header.user_token, &header.session_token)
+            .ok_or_else(|| REJECT_TEXT.to_owned())?;
+        let handle = self.bound_to(&sid).map_err(str::to_owned)?;
+        let size = upload.payload.len();
+        if size > config.max_file {
+            return Err(format!(
+                "file too large: {size} bytes, the limit is {} bytes",
+                config.max_file
+            ));
+        }
+        if size == 0 {
+            return Err("file is empty".to_owned());
+        }
+        let file_name = clean_field(
+            header.file_name.as_deref().unwrap_or_default(),
+            MAX_FILE_NAME,
+        );
+        let file_type = clean_field(&header.file_type, MAX_FILE_TYPE);
+        let thumbid = if thumbnail::is_thumbnailable(&file_type) {
+            let png = self
+                .app
+                .thumbnail(upload.payload.to_vec())
+                .await
+                .map_err(|e| format!("file is not a usable {file_type}: {}", e.client_message()))?;
+            Some(
+                self.store_file(
+                    &who,
+                    format!("{file_name}.thumb.png"),
+                    "image/png".to_owned(),
+                    png,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let fileid = self
+            .store_file(
+                &who,
+                file_name.clone(),
+                file_type.clone(),
+                upload.payload.to_vec(),
+            )
+            .await?;
+        handle
+            .post(
+                &who,
+                Post::File {
+                    file_name,
+                    file_type,
+                    fileid,
+                    thumbid,
+                },
+            )
+            .await
+            .map_err(|e| e.client_message())?;
+        Ok(())
+    }
+
+    async fn store_file(
+        &self,
+        who: &UserIdentity,
+        file_name: String,
+        file_type: String,
+        bytes: Vec<u8>,
+    ) -> Result<FileId, String> {
+        let file = NewFile {
+            id: FileId::from_random(rand::random()),
+            file_name,
+            file_type,
+            owner: FileOwner::User(who.uid.clone()),
+            dateline: now_ms(),
+            bytes,
+        };
+        match self.app.store().put_file(file).await {
+            Ok(meta) => Ok(meta.id),
+            Err(e) => Err(Error::from(e).client_message()),
+        }
     }
 
     async fn on_text(&mut self, text: &str) {
@@ -99,7 +208,7 @@ impl ChatConn<'_> {
                     .await;
             }
         };
-        let Some((who, sid)) = self.authorize(&up) else {
+        let Some((who, sid)) = self.authorize(&up.user_token, &up.session_token) else {
             return self.reject(REJECT_TEXT).await;
         };
         if let Some((bound, _)) = &self.bound
@@ -155,8 +264,18 @@ impl ChatConn<'_> {
                 .await;
         }
         let handle = handle.clone();
-        if let Err(e) = handle.post(&who, content.to_owned()).await {
+        if let Err(e) = handle.post(&who, Post::Text(content.to_owned())).await {
             self.reject(&e.client_message()).await;
         }
     }
+}
+
+/// Longest stored file name, in characters.
+const MAX_FILE_NAME: usize = 255;
+/// Longest stored content type, in characters.
+const MAX_FILE_TYPE: usize = 127;
+
+/// A header string as stored: control characters dropped, cut to `max` characters.
+fn clean_field(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
