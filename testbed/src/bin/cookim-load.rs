@@ -29,6 +29,32 @@ struct Args {
 enum Command {
     Fanout(Fanout),
     Idle(Idle),
+    Upload(Upload),
+}
+
+/// Uploads into one group while another group chats: upload throughput for plain files,
+/// thumbnails per second for images, and the text latency of the other chat meanwhile.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "upload")]
+struct Upload {
+    /// server address (host:port)
+    #[argh(option)]
+    addr: SocketAddr,
+    /// members of the uploading group, all online (default 10)
+    #[argh(option, default = "10")]
+    members: usize,
+    /// members that upload at the same time (default 2)
+    #[argh(option, default = "2")]
+    uploaders: usize,
+    /// files (and images) each uploader sends (default 20)
+    #[argh(option, default = "20")]
+    files: usize,
+    /// size of each plain file in KiB (default 1024)
+    #[argh(option, default = "1024")]
+    size_kib: usize,
+    /// text messages per second in the other chat (default 20)
+    #[argh(option, default = "20")]
+    chat_rate: u64,
 }
 
 /// One group of N members; senders post at a fixed total rate; every member receives every
@@ -74,6 +100,7 @@ fn main() {
         match args.command {
             Command::Fanout(f) => fanout(f).await,
             Command::Idle(i) => idle(i).await,
+            Command::Upload(u) => upload(u).await,
         }
     });
     match outcome {
@@ -165,28 +192,32 @@ async fn wait_for(
     found.ok_or_else(|| Error::Http("timed out waiting for an expected frame".into()))
 }
 
-async fn fanout(args: Fanout) -> Result<Value> {
-    let addr = args.addr;
+/// A group of `members` fresh users, all with a `/ws-chat` online in it: the group id and, per
+/// member, the user, its session token and its socket (own online event already seen).
+async fn online_group(
+    addr: SocketAddr,
+    members: usize,
+    name: &str,
+) -> Result<(String, Vec<(User, String, Socket)>)> {
     let tag = run_tag();
-    progress(&format!("registering {} users", args.members));
-    let users = register_many(addr, args.members, &tag).await?;
+    progress(&format!("registering {members} users for {name:?}"));
+    let users = register_many(addr, members, &tag).await?;
     let owner = users
         .first()
         .cloned()
-        .ok_or_else(|| Error::Http("--members must be at least 1".into()))?;
+        .ok_or_else(|| Error::Http("a group needs at least 1 member".into()))?;
     let created = client::api_multipart(
         addr,
         "createGroupSession",
         &[
             ("userToken", &owner.token),
             ("publicType", "1"),
-            ("sessionName", &format!("bench {tag}")),
+            ("sessionName", &format!("{name} {tag}")),
         ],
         ("sessionIcon", "icon.png", "image/png", client::TINY_PNG),
     )
     .await?;
     let sid = field(&created, "sessionid");
-    progress("joining the group");
     let joins = users
         .iter()
         .skip(1)
@@ -204,7 +235,6 @@ async fn fanout(args: Fanout) -> Result<Value> {
         })
         .collect();
     bounded(16, joins).await?;
-    progress("connecting /ws-chat");
     let connects = users
         .iter()
         .map(|u| {
@@ -221,7 +251,12 @@ async fn fanout(args: Fanout) -> Result<Value> {
             }
         })
         .collect();
-    let connections = bounded(32, connects).await?;
+    Ok((sid, bounded(32, connects).await?))
+}
+
+async fn fanout(args: Fanout) -> Result<Value> {
+    let addr = args.addr;
+    let (_, connections) = online_group(addr, args.members, "fanout").await?;
     progress(&format!(
         "sending {} msg/s for {} s",
         args.rate, args.duration
@@ -385,5 +420,252 @@ async fn idle(args: Idle) -> Result<Value> {
         "rss_before_kib": before,
         "rss_after_kib": after,
         "rss_per_connection_kib": per_connection_kib,
+    }))
+}
+
+/// A noisy RGB PNG of about `bytes` bytes (noise does not compress), for thumbnail work.
+fn noise_png(bytes: usize) -> Result<Vec<u8>> {
+    let side = ((bytes / 3) as f64).sqrt() as u32;
+    let pixels: Vec<u8> = (0..side * side * 3).map(|_| rand::random::<u8>()).collect();
+    let image = image::RgbImage::from_raw(side, side, pixels)
+        .ok_or_else(|| Error::Http("image buffer".into()))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error::Http(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+/// Latency of a background chat: a sender at `rate` and every member's receipts.
+struct BackgroundChat {
+    histogram: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<smol::Task<Result<()>>>,
+}
+
+fn background_chat(members: Vec<(User, String, Socket)>, rate: u64) -> Result<BackgroundChat> {
+    use futures_util::StreamExt;
+    let start = Instant::now();
+    let histogram = Arc::new(Mutex::new(
+        latency_histogram().map_err(|e| Error::Http(e.to_string()))?,
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (i, (user, session_token, socket)) in members.into_iter().enumerate() {
+        let (mut sink, mut stream) = socket.split();
+        let histogram = histogram.clone();
+        tasks.push(smol::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                let async_tungstenite::tungstenite::Message::Text(text) = message else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(&text)?;
+                if value["msgType"] == "text" {
+                    let sent_us: u64 = value["content"]
+                        .as_str()
+                        .and_then(|c| c.split(':').nth(1))
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    let now_us = start.elapsed().as_micros() as u64;
+                    if let Ok(mut h) = histogram.lock() {
+                        let _ = h.record(now_us.saturating_sub(sent_us).max(1));
+                    }
+                }
+            }
+            Ok(())
+        }));
+        if i == 0 {
+            let stop = stop.clone();
+            let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+            tasks.push(smol::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let content = format!("{n}:{}", start.elapsed().as_micros());
+                    let up = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "text", "content": content});
+                    sink.send(async_tungstenite::tungstenite::Message::Text(up.to_string().into())).await?;
+                    n += 1;
+                    smol::Timer::after(interval).await;
+                }
+                Ok(())
+            }));
+        } else {
+            // Keep the sending half alive so the socket stays open.
+            tasks.push(smol::spawn(async move {
+                smol::Timer::never().await;
+                drop(sink);
+                Ok(())
+            }));
+        }
+    }
+    Ok(BackgroundChat {
+        histogram,
+        stop,
+        tasks,
+    })
+}
+
+impl BackgroundChat {
+    /// The latency recorded since the last call, and a fresh start.
+    fn take(&self) -> Percentiles {
+        match self.histogram.lock() {
+            Ok(mut h) => {
+                let p = Percentiles::of(&h);
+                h.reset();
+                p
+            }
+            Err(_) => Percentiles::default(),
+        }
+    }
+}
+
+/// Sends `count` uploads from each uploader and waits for every echo; returns the seconds from
+/// the first send to the last echo.
+type Halves = (
+    User,
+    String,
+    async_tungstenite::WebSocketSender<async_net::TcpStream>,
+    async_tungstenite::WebSocketReceiver<async_net::TcpStream>,
+);
+
+async fn upload_phase(
+    group: &mut Vec<Halves>,
+    uploaders: usize,
+    count: usize,
+    file_type: &str,
+    payload: &[u8],
+) -> Result<f64> {
+    use futures_util::StreamExt;
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    let mut readers = Vec::new();
+    let members = std::mem::take(group);
+    for (i, (user, session_token, mut sink, mut stream)) in members.into_iter().enumerate() {
+        let expected = uploaders * count;
+        let own = user.uid.clone();
+        // Every member reads every upload (uploads come back to the uploader as its echo).
+        readers.push(smol::spawn(async move {
+            let mut seen = 0;
+            let mut own_seen = 0;
+            while seen < expected {
+                let Some(Ok(message)) = stream.next().await else {
+                    break;
+                };
+                let async_tungstenite::tungstenite::Message::Text(text) = message else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(&text)?;
+                match value["msgType"].as_str() {
+                    Some("file") => {
+                        seen += 1;
+                        if value["uid"] == own.as_str() {
+                            own_seen += 1;
+                        }
+                    }
+                    Some("reject") => {
+                        return Err(Error::Http(format!(
+                            "upload rejected: {}",
+                            value["content"]
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Ok((stream, own_seen))
+        }));
+        if i < uploaders {
+            let header = protocol::binary::BinaryHeader {
+                user_token: user.token.clone(),
+                session_token: session_token.clone(),
+                msg_type: "file".into(),
+                file_name: Some(format!("load-{i}.bin")),
+                file_size: payload.len() as u64,
+                file_type: file_type.to_owned(),
+            };
+            let frame = protocol::binary::encode(&header, payload);
+            jobs.push(smol::spawn(async move {
+                for _ in 0..count {
+                    sink.send(async_tungstenite::tungstenite::Message::Binary(
+                        frame.clone().into(),
+                    ))
+                    .await?;
+                }
+                Ok::<_, Error>((user, session_token, sink))
+            }));
+        } else {
+            jobs.push(smol::spawn(async move { Ok((user, session_token, sink)) }));
+        }
+    }
+    let mut halves = Vec::new();
+    for job in jobs {
+        halves.push(job.await?);
+    }
+    let mut streams = Vec::new();
+    for reader in readers {
+        streams.push(reader.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for ((user, token, sink), (stream, _)) in halves.into_iter().zip(streams) {
+        group.push((user, token, sink, stream));
+    }
+    Ok(elapsed)
+}
+
+async fn upload(args: Upload) -> Result<Value> {
+    let addr = args.addr;
+    let (_, uploads) = online_group(addr, args.members, "uploads").await?;
+    let mut uploads: Vec<Halves> = uploads
+        .into_iter()
+        .map(|(user, token, socket)| {
+            let (sink, stream) = socket.split();
+            (user, token, sink, stream)
+        })
+        .collect();
+    let (_, chat) = online_group(addr, 10, "chat").await?;
+    let chat = background_chat(chat, args.chat_rate)?;
+    let file: Vec<u8> = (0..args.size_kib * 1024)
+        .map(|_| rand::random::<u8>())
+        .collect();
+    let uploaders = args.uploaders.clamp(1, args.members);
+    progress(&format!(
+        "{uploaders} uploaders x {} files of {} KiB",
+        args.files, args.size_kib
+    ));
+    chat.take();
+    let files_secs = upload_phase(
+        &mut uploads,
+        uploaders,
+        args.files,
+        "application/octet-stream",
+        &file,
+    )
+    .await?;
+    let chat_during_files = chat.take();
+    let image = noise_png(args.size_kib * 1024)?;
+    progress(&format!(
+        "{uploaders} uploaders x {} PNG images of {} KiB",
+        args.files,
+        image.len() / 1024
+    ));
+    let images_secs =
+        upload_phase(&mut uploads, uploaders, args.files, "image/png", &image).await?;
+    let chat_during_images = chat.take();
+    chat.stop.store(true, Ordering::Relaxed);
+    drop(chat.tasks);
+    let total_files = (uploaders * args.files) as f64;
+    Ok(json!({
+        "profile": "upload",
+        "members": args.members,
+        "uploaders": uploaders,
+        "files_per_uploader": args.files,
+        "file_bytes": file.len(),
+        "upload_seconds": files_secs,
+        "upload_mb_per_s": total_files * file.len() as f64 / files_secs / 1e6,
+        "deliveries_mb_per_s": total_files * file.len() as f64 * args.members as f64 / files_secs / 1e6,
+        "image_bytes": image.len(),
+        "image_seconds": images_secs,
+        "thumbnails_per_s": total_files / images_secs,
+        "chat_rate": args.chat_rate,
+        "chat_latency_during_files": chat_during_files,
+        "chat_latency_during_images": chat_during_images,
     }))
 }
