@@ -14,10 +14,10 @@
 //! # Example
 //! ```no_run
 //! # smol::block_on(async {
-//! let addr = "127.0.0.1:8080".parse()?;
+//! let addr: std::net::SocketAddr = "127.0.0.1:8080".parse()?;
 //! let user = cookim_testbed::client::register(addr, "bench@example.com", "bench", "secret1").await?;
 //! println!("registered {}", user.uid);
-//! # Ok::<(), cookim_testbed::client::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 
