@@ -10,52 +10,52 @@ use argh::FromArgs;
 /// the environment variable named in its description; a flag wins over the variable.
 #[derive(FromArgs, Debug, Default, PartialEq)]
 pub(crate) struct Cli {
-    /// host name other nodes and browsers use to reach this node [HOST_NAME] (default: localhost)
+    /// host name other nodes and browsers use to reach this node, env HOST_NAME (default: localhost)
     #[argh(option, short = 'h')]
     pub(crate) host_name: Option<String>,
-    /// the HTTP and websocket port [WEB_PORT] (default: 8080; 0 picks a free port)
+    /// the HTTP and websocket port, env WEB_PORT (default: 8080; 0 picks a free port)
     #[argh(option, short = 'w')]
     pub(crate) web_port: Option<u16>,
-    /// cluster (mesh) port [AKKA_PORT] (default: 2551)
+    /// cluster (mesh) port, env AKKA_PORT (default: 2551)
     #[argh(option, short = 'a')]
     pub(crate) akka_port: Option<u16>,
-    /// comma-separated host:port seed nodes of the cluster [SEED_NODES]
+    /// comma-separated host:port seed nodes of the cluster, env SEED_NODES
     #[argh(option, short = 's')]
     pub(crate) seed_nodes: Option<String>,
-    /// the MongoDB URI of a cluster's shared store [MONGO_URI]; absent: the embedded store
+    /// the MongoDB URI of a cluster's shared store, env MONGO_URI; absent: the embedded store
     #[argh(option, short = 'm')]
     pub(crate) mongo_uri: Option<String>,
-    /// container or NAT mode: bind all interfaces, advertise the host name [COOKIM_NAT=1]
+    /// container or NAT mode: bind all interfaces, advertise the host name, env COOKIM_NAT=1
     #[argh(switch, short = 'n')]
     pub(crate) nat: bool,
-    /// directory of the embedded store and generated secret [COOKIM_DATA_DIR] (default: ./cookim-data)
+    /// directory of the embedded store and generated secret, env COOKIM_DATA_DIR (default: ./cookim-data)
     #[argh(option)]
     pub(crate) data_dir: Option<PathBuf>,
-    /// address to bind the web port on [COOKIM_BIND] (default: 127.0.0.1, or 0.0.0.0 with --nat)
+    /// address to bind the web port on, env COOKIM_BIND (default: 127.0.0.1, or 0.0.0.0 with --nat)
     #[argh(option)]
     pub(crate) bind: Option<IpAddr>,
-    /// a web client folder to serve under /chat/, e.g. CookIM's www/ [COOKIM_WWW]
+    /// a web client folder to serve under /chat/, e.g. CookIM's www/, env COOKIM_WWW
     #[argh(option)]
     pub(crate) www: Option<PathBuf>,
-    /// token signing secret, the same on every node [JWT_SECRET] (default: generated once into the data dir)
+    /// token signing secret, the same on every node, env JWT_SECRET (default: generated once into the data dir)
     #[argh(option)]
     pub(crate) jwt_secret: Option<String>,
-    /// comma-separated Origins allowed to open websockets [COOKIM_ALLOWED_ORIGINS] (default: any)
+    /// comma-separated Origins allowed to open websockets, env COOKIM_ALLOWED_ORIGINS (default: any)
     #[argh(option)]
     pub(crate) allowed_origins: Option<String>,
-    /// most simultaneous connections [COOKIM_MAX_CONNECTIONS] (default: 16384)
+    /// most simultaneous connections, env COOKIM_MAX_CONNECTIONS (default: 16384)
     #[argh(option)]
     pub(crate) max_connections: Option<usize>,
-    /// longest text message in bytes [COOKIM_MAX_TEXT] (default: 16384)
+    /// longest text message in bytes, env COOKIM_MAX_TEXT (default: 16384)
     #[argh(option)]
     pub(crate) max_text: Option<usize>,
-    /// largest HTTP request body in bytes [COOKIM_MAX_BODY] (default: 8388608)
+    /// largest HTTP request body in bytes, env COOKIM_MAX_BODY (default: 8388608)
     #[argh(option)]
     pub(crate) max_body: Option<usize>,
-    /// executor threads [COOKIM_THREADS] (default: one per CPU)
+    /// executor threads, env COOKIM_THREADS (default: one per CPU)
     #[argh(option)]
     pub(crate) threads: Option<usize>,
-    /// seconds allowed for a graceful stop [COOKIM_SHUTDOWN_TIMEOUT] (default: 10)
+    /// seconds allowed for a graceful stop, env COOKIM_SHUTDOWN_TIMEOUT (default: 10)
     #[argh(option)]
     pub(crate) shutdown_timeout: Option<u64>,
 }
