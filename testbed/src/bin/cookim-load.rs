@@ -592,7 +592,10 @@ async fn upload_phase(
                         let stamp = [(i as u64).to_le_bytes(), (n as u64).to_le_bytes()].concat();
                         frame[tail..].copy_from_slice(&stamp);
                     }
-                    sink.send(async_tungstenite::tungstenite::Message::Binary(frame.clone().into())).await?;
+                    sink.send(async_tungstenite::tungstenite::Message::Binary(
+                        frame.clone().into(),
+                    ))
+                    .await?;
                 }
                 Ok::<_, Error>((user, session_token, sink))
             }));
