@@ -4,6 +4,12 @@
 //! The header ends where its JSON object ends, and the marker must follow at once. That is the
 //! "careful server" reading of the spec: a file name containing the marker text cannot break
 //! the split, and a header that is not one complete JSON object is refused.
+//!
+//! Like mini-redis's `Frame::check`, [`decode`] tells bytes that stop early
+//! ([`Error::Incomplete`]: a prefix of a message that could still be valid) from bytes that can
+//! never be a message (every other error), and it checks sizes before looking further: the
+//! whole message against the caller's limit, then the header against [`MAX_HEADER`]. The
+//! payload is borrowed, never copied, so decoding allocates only for the (bounded) header.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,6 +20,17 @@ use crate::error::{Error, Result};
 /// The separator between header and payload: `<#BinaryInfo#>`.
 pub const MARKER: &[u8; 14] = b"<#BinaryInfo#>";
 
+/// The longest JSON header accepted, in bytes (16 KiB).
+///
+/// The stock client's header is two tokens (a few hundred bytes each), a file name, a MIME type
+/// and a number: well under 2 KiB. 16 KiB leaves room for long names in any script while
+/// keeping what the JSON parser may allocate per upload small. A header longer than this is
+/// refused by looking only at its first `MAX_HEADER` bytes.
+pub const MAX_HEADER: usize = 16 * 1024;
+
+/// The only `msgType` an upload may carry.
+pub const FILE_MSG_TYPE: &str = "file";
+
 /// The JSON header of an upload.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BinaryHeader {
@@ -23,13 +40,14 @@ pub struct BinaryHeader {
     /// The session token.
     #[serde(rename = "sessionToken")]
     pub session_token: String,
-    /// Always `file` from the stock client.
+    /// Always [`FILE_MSG_TYPE`]; [`decode`] refuses anything else.
     #[serde(rename = "msgType")]
     pub msg_type: String,
     /// Original name; absent for voice recordings.
     #[serde(rename = "fileName", skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    /// Declared size in bytes.
+    /// Size in bytes. After [`decode`] it always equals the payload length: a declared size
+    /// that differs is refused, and a missing one is filled in from the payload.
     #[serde(rename = "fileSize")]
     pub file_size: u64,
     /// Declared MIME type (`""` if the browser did not know).
@@ -59,31 +77,49 @@ pub struct Upload<'a> {
 
 /// Decodes one binary message of at most `limit` bytes.
 ///
+/// Checks run cheapest first, and none reads past what the previous one allowed: the total
+/// size, then the header within its first [`MAX_HEADER`] bytes, then the header's fields, the
+/// marker, and last the declared size against the payload.
+///
 /// # Errors
-/// [`Error::TooLarge`] before looking at the bytes if the message exceeds `limit`;
-/// [`Error::Json`] if it does not start with a JSON object; [`Error::NoMarker`] if the marker
-/// does not follow the object; [`Error::InvalidField`] for a negative or fractional size.
+/// - [`Error::TooLarge`] if the message exceeds `limit`, before looking at any byte;
+/// - [`Error::HeaderTooLarge`] if the JSON object does not end within [`MAX_HEADER`] bytes;
+/// - [`Error::Json`] if the message does not start with a JSON object;
+/// - [`Error::InvalidField`] if `msgType` is not `"file"` or `fileSize` is not a whole
+///   number of bytes;
+/// - [`Error::NoMarker`] if anything but the marker follows the object;
+/// - [`Error::SizeMismatch`] if `fileSize` is present and differs from the payload length;
+/// - [`Error::Incomplete`] if the message stops before the marker is complete but every byte
+///   so far could still begin a valid upload (empty, header cut short, marker cut short).
+///   A message cut inside its payload shows as [`Error::SizeMismatch`] with `actual < declared`.
 pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
     if frame.len() > limit {
-        return Err(Error::TooLarge { size: frame.len(), limit });
+        return Err(Error::TooLarge {
+            size: frame.len(),
+            limit,
+        });
     }
-    let mut values = serde_json::Deserializer::from_slice(frame).into_iter::<Map<String, Value>>();
-    let object = match values.next() {
-        Some(object) => object?,
+    let (object, header_len) = header(frame)?;
+    if string_field(&object, "msgType") != FILE_MSG_TYPE {
+        return Err(Error::InvalidField {
+            field: "msgType",
+            reason: "an upload's msgType must be \"file\"",
+        });
+    }
+    let declared = declared_size(&object)?;
+    let rest = frame.get(header_len..).unwrap_or_default();
+    let payload = match rest.strip_prefix(MARKER.as_slice()) {
+        Some(payload) => payload,
+        None if MARKER.starts_with(rest) => return Err(Error::Incomplete),
         None => return Err(Error::NoMarker),
     };
-    let end = values.byte_offset();
-    let rest = frame.get(end..).unwrap_or_default();
-    let payload = rest.strip_prefix(MARKER.as_slice()).ok_or(Error::NoMarker)?;
-    let file_size = match object.get("fileSize") {
-        None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) => n.as_u64().ok_or(Error::InvalidField {
-            field: "fileSize",
-            reason: "not a whole number of bytes",
-        })?,
-        Some(_) => {
-            return Err(Error::InvalidField { field: "fileSize", reason: "not a number" });
+    let actual = payload.len();
+    let file_size = match declared {
+        Some(declared) if usize::try_from(declared) != Ok(actual) => {
+            return Err(Error::SizeMismatch { declared, actual });
         }
+        // usize fits in u64 on every target Rust supports.
+        _ => actual as u64,
     };
     let file_name = match object.get("fileName") {
         Some(Value::String(s)) => Some(s.clone()),
@@ -93,7 +129,7 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
         header: BinaryHeader {
             user_token: string_field(&object, "userToken"),
             session_token: string_field(&object, "sessionToken"),
-            msg_type: string_field(&object, "msgType"),
+            msg_type: FILE_MSG_TYPE.to_owned(),
             file_name,
             file_size,
             file_type: string_field(&object, "fileType"),
@@ -102,7 +138,55 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
     })
 }
 
+/// Parses the header object, looking at no more than the first [`MAX_HEADER`] bytes; returns
+/// the object and the number of bytes it took.
+fn header(frame: &[u8]) -> Result<(Map<String, Value>, usize)> {
+    let window = frame.get(..MAX_HEADER).unwrap_or(frame);
+    // More bytes follow the window: running out inside it means the header is too long, not
+    // that the message stopped early.
+    let cut = window.len() < frame.len();
+    // serde_json reports a value of the wrong type only after reading it, so a cut-short
+    // string would look like "need more bytes"; anything but `{` is refused here instead.
+    match window.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(Error::Json(serde::de::Error::custom(
+                "the header is not a JSON object",
+            )));
+        }
+        None if cut => return Err(Error::HeaderTooLarge { limit: MAX_HEADER }),
+        None => return Err(Error::Incomplete),
+    }
+    let mut values = serde_json::Deserializer::from_slice(window).into_iter::<Map<String, Value>>();
+    match values.next() {
+        Some(Ok(object)) => Ok((object, values.byte_offset())),
+        Some(Err(e)) if e.is_eof() && cut => Err(Error::HeaderTooLarge { limit: MAX_HEADER }),
+        Some(Err(e)) if e.is_eof() => Err(Error::Incomplete),
+        Some(Err(e)) => Err(Error::Json(e)),
+        // Unreachable after the `{` check above; kept total rather than asserted.
+        None => Err(Error::Incomplete),
+    }
+}
+
+/// `fileSize` as sent: `None` when absent or `null` (nothing to check against).
+fn declared_size(object: &Map<String, Value>) -> Result<Option<u64>> {
+    match object.get("fileSize") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(Error::InvalidField {
+            field: "fileSize",
+            reason: "not a whole number of bytes",
+        }),
+        Some(_) => Err(Error::InvalidField {
+            field: "fileSize",
+            reason: "not a number",
+        }),
+    }
+}
+
 /// Encodes an upload as the stock client does (`JSON.stringify(header)` + marker + bytes).
+///
+/// The header is written as given; [`decode`] accepts the result only if `header.msg_type` is
+/// `"file"` and `header.file_size` equals `payload.len()`.
 pub fn encode(header: &BinaryHeader, payload: &[u8]) -> Vec<u8> {
     // A struct of strings and an integer always serializes.
     let json = serde_json::to_vec(header).unwrap_or_default();
@@ -114,64 +198,4 @@ pub fn encode(header: &BinaryHeader, payload: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn header(name: Option<&str>) -> BinaryHeader {
-        BinaryHeader {
-            user_token: "u".into(),
-            session_token: "s".into(),
-            msg_type: "file".into(),
-            file_name: name.map(str::to_owned),
-            file_size: 3,
-            file_type: "image/png".into(),
-        }
-    }
-
-    #[test]
-    fn spec_example_splits() -> Result<()> {
-        let frame = b"{\"userToken\":\"eyJ\",\"sessionToken\":\"eyJ\",\"msgType\":\"file\",\"fileName\":\"cat.png\",\"fileSize\":3,\"fileType\":\"image/png\"}<#BinaryInfo#>\x89PN";
-        let up = decode(frame, 1 << 20)?;
-        assert_eq!(up.header.file_name.as_deref(), Some("cat.png"));
-        assert_eq!(up.header.file_type, "image/png");
-        assert_eq!(up.payload, b"\x89PN");
-        Ok(())
-    }
-
-    #[test]
-    fn marker_inside_file_name_does_not_split() -> Result<()> {
-        let frame = encode(&header(Some("a<#BinaryInfo#>b")), b"xyz");
-        let up = decode(&frame, 1 << 20)?;
-        assert_eq!(up.header.file_name.as_deref(), Some("a<#BinaryInfo#>b"));
-        assert_eq!(up.payload, b"xyz");
-        Ok(())
-    }
-
-    #[test]
-    fn refusals() {
-        assert!(matches!(decode(b"{\"a\":1}", 100), Err(Error::NoMarker)));
-        assert!(matches!(decode(b"<#BinaryInfo#>abc", 100), Err(Error::Json(_))));
-        assert!(matches!(decode(b"", 100), Err(Error::NoMarker)));
-        assert!(matches!(decode(b"{\"fileSize\":-1}<#BinaryInfo#>", 100), Err(Error::InvalidField { .. })));
-        let frame = encode(&header(None), &[0; 50]);
-        assert!(matches!(decode(&frame, frame.len() - 1), Err(Error::TooLarge { .. })));
-        assert!(decode(&frame, frame.len()).is_ok());
-    }
-
-    proptest! {
-        #[test]
-        fn round_trip(name in proptest::option::of(".*"), payload in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let h = header(name.as_deref());
-            let frame = encode(&h, &payload);
-            let up = decode(&frame, usize::MAX).unwrap();
-            prop_assert_eq!(up.header, h);
-            prop_assert_eq!(up.payload, payload.as_slice());
-        }
-
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&bytes, 128);
-        }
-    }
-}
+mod tests;

@@ -130,7 +130,10 @@ impl ChatKind {
 
     /// Whether the event is persisted and counted as unread (§10.2).
     pub fn is_stored(&self) -> bool {
-        matches!(self, ChatKind::Text | ChatKind::File | ChatKind::Join | ChatKind::Leave)
+        matches!(
+            self,
+            ChatKind::Text | ChatKind::File | ChatKind::Join | ChatKind::Leave
+        )
     }
 }
 
@@ -254,7 +257,9 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() -> Result<()> {
-        let up = ChatUp::from_text(r#"{"userToken":"SECRET","msgType":"text","content":"private words"}"#)?;
+        let up = ChatUp::from_text(
+            r#"{"userToken":"SECRET","msgType":"text","content":"private words"}"#,
+        )?;
         let shown = format!("{up:?}");
         assert!(!shown.contains("SECRET") && !shown.contains("private words"));
         Ok(())

@@ -117,7 +117,14 @@ mod tests {
         let id = UserId::from_random([0xab; 12]);
         assert_eq!(id.as_str(), "abababababababababababab");
         assert_eq!(UserId::parse(id.as_str())?, id);
-        for bad in ["", "ABABABABABABABABABABABAB", "../etc/passwd", "abababababababababababa", "ababababababababababababa", "%2e%2e%2fababababababababa"] {
+        for bad in [
+            "",
+            "ABABABABABABABABABABABAB",
+            "../etc/passwd",
+            "abababababababababababa",
+            "ababababababababababababa",
+            "%2e%2e%2fababababababababa",
+        ] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
         }
         let file = FileId::from_random([7; 16]);

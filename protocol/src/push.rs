@@ -26,7 +26,9 @@ impl PushUp {
     /// [`crate::Error::Json`] if the frame is not a JSON object.
     pub fn from_text(text: &str) -> Result<PushUp> {
         let object: Map<String, Value> = serde_json::from_str(text)?;
-        Ok(PushUp { user_token: string_field(&object, "userToken") })
+        Ok(PushUp {
+            user_token: string_field(&object, "userToken"),
+        })
     }
 }
 
@@ -79,18 +81,31 @@ pub struct PushDown {
 impl PushDown {
     /// P1: the subscription was accepted.
     pub fn accept(subscriber: Sender, dateline: String) -> PushDown {
-        let content = format!("User {} subscribe all session push accepted", subscriber.nickname);
+        let content = format!(
+            "User {} subscribe all session push accepted",
+            subscriber.nickname
+        );
         PushDown::system(subscriber, ChatKind::Accept, content, dateline)
     }
 
     /// P2: the subscription was refused.
     pub fn reject(dateline: String) -> PushDown {
-        PushDown::system(Sender::default(), ChatKind::Reject, REJECT_TEXT.to_owned(), dateline)
+        PushDown::system(
+            Sender::default(),
+            ChatKind::Reject,
+            REJECT_TEXT.to_owned(),
+            dateline,
+        )
     }
 
     /// P3: nothing was sent for 50 s.
     pub fn keepalive(dateline: String) -> PushDown {
-        PushDown::system(Sender::default(), ChatKind::Keepalive, String::new(), dateline)
+        PushDown::system(
+            Sender::default(),
+            ChatKind::Keepalive,
+            String::new(),
+            dateline,
+        )
     }
 
     fn system(sender: Sender, msg_type: ChatKind, content: String, dateline: String) -> PushDown {

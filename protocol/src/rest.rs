@@ -345,11 +345,17 @@ mod tests {
     #[test]
     fn failure_keeps_shape() -> Result<(), serde_json::Error> {
         let json = serde_json::to_value(UserInfoAnswer::failure("user not exist"))?;
-        assert_eq!(json, serde_json::json!({"errmsg": "user not exist", "successmsg": "", "userInfo": null}));
+        assert_eq!(
+            json,
+            serde_json::json!({"errmsg": "user not exist", "successmsg": "", "userInfo": null})
+        );
         let json = serde_json::to_value(NotificationCountAnswer::failure("x"))?;
         assert_eq!(json, serde_json::json!({"errmsg": "x", "rsCount": 0}));
         let json = serde_json::to_value(JoinedUsersAnswer::failure("x"))?;
-        assert_eq!(json, serde_json::json!({"errmsg": "x", "onlineUsers": [], "offlineUsers": []}));
+        assert_eq!(
+            json,
+            serde_json::json!({"errmsg": "x", "onlineUsers": [], "offlineUsers": []})
+        );
         Ok(())
     }
 

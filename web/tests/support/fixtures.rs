@@ -241,3 +241,71 @@ pub(crate) fn png_size(bytes: &[u8]) -> Result<(u32, u32)> {
     let picture = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)?;
     Ok((picture.width(), picture.height()))
 }
+
+/// `len` pseudo-random bytes from `seed` (xorshift64*): incompressible, different per seed,
+/// and the same on every run.
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A `width`x`height` gradient picture encoded as `format`.
+fn picture(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = Cursor::new(Vec::new());
+    // Encoding an in-memory RGB image cannot fail short of running out of memory; an empty
+    // result would fail the test that uses it.
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut out, format)
+        .unwrap_or_default();
+    out.into_inner()
+}
+
+/// A `width`x`height` JPEG, built in memory.
+pub(crate) fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    picture(width, height, image::ImageFormat::Jpeg)
+}
+
+/// A `width`x`height` GIF (one frame), built in memory.
+pub(crate) fn gif(width: u32, height: u32) -> Vec<u8> {
+    picture(width, height, image::ImageFormat::Gif)
+}
+
+/// A mono 16-bit 8 kHz WAV of `samples` samples (a square wave), as a browser records voice.
+pub(crate) fn wav(samples: u32) -> Vec<u8> {
+    let data_len = samples * 2;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&8000u32.to_le_bytes()); // sample rate
+    out.extend_from_slice(&16_000u32.to_le_bytes()); // byte rate
+    out.extend_from_slice(&2u16.to_le_bytes()); // block align
+    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let sample: i16 = if i / 20 % 2 == 0 { 8000 } else { -8000 };
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes an image of any supported format; its dimensions.
+pub(crate) fn image_size(bytes: &[u8]) -> Result<(u32, u32)> {
+    let picture = image::load_from_memory(bytes)?;
+    Ok((picture.width(), picture.height()))
+}

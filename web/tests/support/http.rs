@@ -52,10 +52,25 @@ pub(crate) async fn request(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Result<Reply> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|value| ("Content-Type", value))
+        .into_iter()
+        .collect();
+    request_with(addr, method, path, &headers, body).await
+}
+
+/// [`request`] with any request headers.
+pub(crate) async fn request_with(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply> {
     let url = Url::parse(&format!("http://{addr}{path}"))?;
     let mut req = Request::new(method, url);
-    if let Some(content_type) = content_type {
-        req.insert_header("Content-Type", content_type);
+    for (name, value) in headers {
+        req.insert_header(*name, *value);
     }
     if method != Method::Get {
         req.set_body(body);
@@ -89,6 +104,15 @@ pub(crate) async fn request(
 /// `GET path`.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> Result<Reply> {
     request(addr, Method::Get, path, None, Vec::new()).await
+}
+
+/// `GET path` with these request headers (`Range`, `If-None-Match`...).
+pub(crate) async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply> {
+    request_with(addr, Method::Get, path, headers, Vec::new()).await
 }
 
 /// Encodes form fields as `application/x-www-form-urlencoded`.

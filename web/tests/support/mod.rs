@@ -1,7 +1,7 @@
 //! Helpers shared by the web crate's integration tests: a real server on `127.0.0.1:0` backed
 //! by an embedded store in a temporary directory ([`TestServer`]), a small HTTP client for the
-//! API ([`http`]), a websocket client ([`ws`]), and fixtures: users, groups, pictures
-//! ([`fixtures`]).
+//! API ([`http`]), a websocket client ([`ws`]), fixtures: users, groups, pictures
+//! ([`fixtures`]), and checks of uploads and served files ([`files`]).
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a reply, a frame) and the
 //! deadline ([`within`]) only turns a missing event into an error naming what never came.
@@ -9,6 +9,7 @@
 // Each test binary compiles these modules and uses a different subset of them.
 #![allow(dead_code)]
 
+pub(crate) mod files;
 pub(crate) mod fixtures;
 pub(crate) mod http;
 pub(crate) mod ws;

@@ -9,6 +9,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_lite::StreamExt;
+use protocol::binary::{self, BinaryHeader};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 
@@ -227,6 +228,38 @@ impl Chat {
         self.send("text", content).await
     }
 
+    /// Uploads a file as the stock client does (§8.4): a header with both tokens, the marker,
+    /// then `bytes`. `file_name` is `None` for a voice message (the client's header has none).
+    pub(crate) async fn upload(
+        &mut self,
+        file_name: Option<&str>,
+        file_type: &str,
+        bytes: &[u8],
+    ) -> Result {
+        let frame = upload_frame(
+            &self.user.token,
+            &self.session_token,
+            file_name,
+            file_type,
+            bytes,
+        );
+        self.ws.send_binary(frame).await
+    }
+
+    /// Waits for the next `file` message from anyone.
+    pub(crate) async fn expect_file(&mut self, what: &str) -> Result<Frame> {
+        self.ws
+            .next_frame_where(what, |v| v["msgType"] == "file")
+            .await
+    }
+
+    /// The next text or file message, whatever it is (skips online events and keepalives).
+    pub(crate) async fn next_post(&mut self, what: &str) -> Result<Frame> {
+        self.ws
+            .next_frame_where(what, |v| v["msgType"] == "text" || v["msgType"] == "file")
+            .await
+    }
+
     /// Waits for the text message `content` from anyone.
     pub(crate) async fn expect_text(&mut self, content: &str) -> Result<Frame> {
         self.ws
@@ -235,6 +268,25 @@ impl Chat {
             })
             .await
     }
+}
+
+/// The binary frame of an upload (§8.4), with `fileSize` the length of `bytes`.
+pub(crate) fn upload_frame(
+    user_token: &str,
+    session_token: &str,
+    file_name: Option<&str>,
+    file_type: &str,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let header = BinaryHeader {
+        user_token: user_token.to_owned(),
+        session_token: session_token.to_owned(),
+        msg_type: "file".to_owned(),
+        file_name: file_name.map(str::to_owned),
+        file_size: bytes.len() as u64,
+        file_type: file_type.to_owned(),
+    };
+    binary::encode(&header, bytes)
 }
 
 /// A `/ws-push` connection whose subscription was accepted.

@@ -1,0 +1,4 @@
+//! Fuzz target `push_up`: see `cookim_protocol_fuzz::push_up`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cookim_protocol_fuzz::push_up(data));
