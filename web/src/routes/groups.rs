@@ -46,6 +46,18 @@ async fn other_participant(
     Ok(stored.into_iter().flatten().find(|u| u != viewer))
 }
 
+/// The `ouid` the client is shown: the other participant of a private chat (CookIM sent the
+/// stored invitee, which is the viewer themself for one of the two, §6.3 Note); `""` for groups.
+async fn ouid_for(app: &App, session: &Session, viewer: &UserId) -> Result<String> {
+    Ok(match session.session_type {
+        SessionType::Private => other_participant(app, session, viewer)
+            .await?
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        SessionType::Group => String::new(),
+    })
+}
+
 /// Name and icon of a session for `viewer` (§6.3): stored for groups, the other person's
 /// nickname and avatar for private chats (empty if that person is gone).
 async fn resolve(app: &App, session: &Session, viewer: &UserId) -> Result<(String, String)> {
@@ -219,24 +231,12 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<SessionListAnswer> {
         .iter()
         .filter_map(|l| l.last_message.as_ref().map(|m| m.uid.clone()))
         .collect();
-    let senders: HashMap<UserId, User> = app
-        .store()
-        .users(&sender_ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
+    let senders = app.users_by_id(&sender_ids).await?;
     let mut sessions = Vec::with_capacity(listings.len());
     for listing in &listings {
         let s = &listing.session;
         let (name, icon) = resolve(app, s, &who.uid).await?;
-        let ouid = match s.session_type {
-            SessionType::Private => other_participant(app, s, &who.uid)
-                .await?
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            SessionType::Group => String::new(),
-        };
+        let ouid = ouid_for(app, s, &who.uid).await?;
         sessions.push(SessionItem {
             sessionid: s.id.to_string(),
             createuid: s.createuid.to_string(),
@@ -299,13 +299,7 @@ pub(super) async fn menu(app: &App, form: &Form) -> Result<SessionMenuAnswer> {
     let session = load_session(app, &sid, DENIED).await?;
     ensure(may_view(app, &session, &who.uid).await?, DENIED)?;
     let joined = app.store().is_member(&sid, &who.uid).await?;
-    let ouid = match session.session_type {
-        SessionType::Private => other_participant(app, &session, &who.uid)
-            .await?
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-        SessionType::Group => String::new(),
-    };
+    let ouid = ouid_for(app, &session, &who.uid).await?;
     Ok(SessionMenuAnswer {
         errmsg: String::new(),
         session: Some(SessionMenu {
@@ -335,13 +329,7 @@ pub(super) async fn header(app: &App, form: &Form) -> Result<SessionHeaderAnswer
     ensure(app.store().is_member(&sid, &who.uid).await?, MISSING)?;
     let (name, icon) = resolve(app, &session, &who.uid).await?;
     ensure(!name.is_empty(), MISSING)?;
-    let ouid = match session.session_type {
-        SessionType::Private => other_participant(app, &session, &who.uid)
-            .await?
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-        SessionType::Group => String::new(),
-    };
+    let ouid = ouid_for(app, &session, &who.uid).await?;
     Ok(SessionHeaderAnswer {
         errmsg: String::new(),
         session: Some(SessionHeader {
@@ -365,13 +353,7 @@ pub(super) async fn joined_users(app: &App, form: &Form) -> Result<JoinedUsersAn
     )?;
     let members = app.store().members(&sid).await?;
     let uids: Vec<UserId> = members.iter().map(|m| m.uid.clone()).collect();
-    let users: HashMap<UserId, User> = app
-        .store()
-        .users(&uids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
+    let users = app.users_by_id(&uids).await?;
     let online = app.hub.online_users(&sid).await?;
     let mut answer = JoinedUsersAnswer::default();
     for uid in &uids {

@@ -1,11 +1,8 @@
 //! History (§6.4).
 
-use std::collections::HashMap;
-
 use protocol::chat::{ChatDown, ChatKind, FileFields, Sender};
 use protocol::ids::{SessionId, UserId};
 use protocol::rest::MessagesAnswer;
-use store::model::User;
 
 use super::App;
 use super::auth::session_token_for;
@@ -44,13 +41,7 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
     let mut uids: Vec<UserId> = messages.iter().map(|m| m.uid.clone()).collect();
     uids.sort();
     uids.dedup();
-    let users: HashMap<UserId, User> = app
-        .store()
-        .users(&uids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
+    let users = app.users_by_id(&uids).await?;
     let messages = messages
         .iter()
         .map(|m| {

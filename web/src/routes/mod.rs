@@ -78,6 +78,20 @@ impl App {
         Ok(blocking::unblock(move || protocol::thumbnail::thumbnail(&bytes, &limits)).await?)
     }
 
+    /// The users with these ids that exist, by id (missing ones are simply absent).
+    pub(crate) async fn users_by_id(
+        &self,
+        uids: &[protocol::ids::UserId],
+    ) -> Result<HashMap<protocol::ids::UserId, User>> {
+        Ok(self
+            .store()
+            .users(uids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect())
+    }
+
     /// The caller's identity and current record, or `Denied(reason)`: the token must verify,
     /// the user must exist, and the token must not predate a logout or password change.
     pub(crate) async fn caller(&self, form: &Form, reason: &str) -> Result<(UserIdentity, User)> {

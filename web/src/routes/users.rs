@@ -1,13 +1,11 @@
 //! Users, friends and notifications (§6.2, §6.5).
 
-use std::collections::HashMap;
-
 use protocol::ids::{NotificationId, UserId};
 use protocol::rest::{
     Friend, FriendsAnswer, NotificationCountAnswer, NotificationItem, NotificationsAnswer, Outcome,
     UserInfo, UserInfoAnswer, UserMenu, UserMenuAnswer, UserSearchAnswer, UserSearchHit,
 };
-use store::model::{NoticeType, Notification, User};
+use store::model::{NoticeType, Notification};
 
 use super::{App, ensure};
 use crate::clock::now_ms;
@@ -201,13 +199,7 @@ pub(super) async fn notifications(app: &App, form: &Form) -> Result<Notification
     let mut senders: Vec<UserId> = list.iter().map(|n| n.senduid.clone()).collect();
     senders.sort();
     senders.dedup();
-    let users: HashMap<UserId, User> = app
-        .store()
-        .users(&senders)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
+    let users = app.users_by_id(&senders).await?;
     let mut items = Vec::with_capacity(list.len());
     for n in &list {
         let sender = users.get(&n.senduid);

@@ -3,7 +3,6 @@
 //! text is acknowledged only by its echo, which comes after it is stored.
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use http_types::upgrade::Connection;
 use protocol::binary;
 use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, UpKind};
@@ -12,7 +11,7 @@ use protocol::thumbnail;
 use runtime::Shutdown;
 use store::model::{FileOwner, NewFile};
 
-use super::{ReadEnd, Stream, finish_with, next_frame, race, websocket, write_loop};
+use super::{Stream, end_reading, next_frame, race, websocket, write_loop};
 use crate::auth::UserIdentity;
 use crate::clock::now_ms;
 use crate::error::Error;
@@ -59,17 +58,7 @@ impl ChatConn<'_> {
                 Ok(Message::Text(text)) => self.on_text(&text).await,
                 Ok(Message::Binary(bytes)) => self.on_binary(&bytes).await,
                 Ok(_) => {}
-                Err(ReadEnd::Closed) => return,
-                Err(ReadEnd::PeerClosed) => {
-                    return finish_with(&self.outbox, Outbound::Finish).await;
-                }
-                Err(ReadEnd::TooBig) => {
-                    return finish_with(
-                        &self.outbox,
-                        Outbound::Close(CloseCode::Size, "message too big"),
-                    )
-                    .await;
-                }
+                Err(end) => return end_reading(&self.outbox, end).await,
             }
         }
     }

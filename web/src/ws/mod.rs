@@ -173,6 +173,18 @@ pub(crate) async fn next_frame(stream: &mut Stream) -> Result<Message, ReadEnd> 
     }
 }
 
+/// Ends a connection's reader the way `end` requires: a peer close gets its reply, a message
+/// over the limit a 1009 close; a broken stream just ends.
+pub(crate) async fn end_reading(outbox: &Outbox, end: ReadEnd) {
+    match end {
+        ReadEnd::Closed => {}
+        ReadEnd::PeerClosed => finish_with(outbox, Outbound::Finish).await,
+        ReadEnd::TooBig => {
+            finish_with(outbox, Outbound::Close(CloseCode::Size, "message too big")).await
+        }
+    }
+}
+
 /// Hands the end of a connection to its writer: queues `last` (`Outbound::Close` or
 /// `Outbound::Finish`) and parks, so the writer sends it and ends the [`race`].
 pub(crate) async fn finish_with(outbox: &Outbox, last: Outbound) {

@@ -2,14 +2,13 @@
 //! member of, as memberships are now (subscriptions follow joins and leaves).
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use http_types::upgrade::Connection;
 use protocol::chat::Sender;
 use protocol::ids::UserId;
 use protocol::push::{PushDown, PushUp};
 use runtime::Shutdown;
 
-use super::{ReadEnd, Stream, finish_with, next_frame, race, websocket, write_loop};
+use super::{Stream, end_reading, next_frame, race, websocket, write_loop};
 use crate::clock::now_ms;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
@@ -52,17 +51,7 @@ impl PushConn<'_> {
                 Ok(Message::Text(text)) => self.on_text(&text).await,
                 Ok(Message::Binary(_)) => self.reject().await,
                 Ok(_) => {}
-                Err(ReadEnd::Closed) => return,
-                Err(ReadEnd::PeerClosed) => {
-                    return finish_with(&self.outbox, Outbound::Finish).await;
-                }
-                Err(ReadEnd::TooBig) => {
-                    return finish_with(
-                        &self.outbox,
-                        Outbound::Close(CloseCode::Size, "message too big"),
-                    )
-                    .await;
-                }
+                Err(end) => return end_reading(&self.outbox, end).await,
             }
         }
     }
