@@ -118,6 +118,7 @@ fn run(settings: Settings) -> Result<(), Error> {
         )));
     }
     let secret = jwt_secret(&settings)?;
+    raise_file_limit(settings.max_connections);
     let runtime = runtime::Runtime::new(settings.threads)?;
     let (trigger, shutdown) = runtime::shutdown();
     let spawner = runtime.spawner();
@@ -138,6 +139,23 @@ fn run(settings: Settings) -> Result<(), Error> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Raises the soft limit on open files towards the hard limit, so `--max-connections`
+/// connections (plus files and the store) fit; says so when the hard limit is too low.
+fn raise_file_limit(max_connections: usize) {
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections,
+            "open-file limit is below --max-connections; raise it (ulimit -n) or lower --max-connections"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
 }
 
 #[expect(
