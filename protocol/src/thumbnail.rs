@@ -44,10 +44,10 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// 40 megapixels: a 7296x5472 (40 MP) camera photo decodes (160 MB as RGBA, within the
-    /// default 256 MiB), while a full 8192x8192 square (67 MP) does not. 48 MP phone photos
-    /// are refused; phones save 12 MP unless asked otherwise.
-    pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+    /// 50 megapixels: a full-resolution 48 MP (8000x6000) phone photo decodes (192 MB as
+    /// RGBA, within the default 256 MiB), while a full 8192x8192 square (67 MP) does not.
+    /// A refused image is refused as an upload, so this must cover the cameras people use.
+    pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
 
     /// Checks an image's declared dimensions against the limits.
     ///

@@ -22,7 +22,7 @@ pub struct Config {
     /// Largest uploaded file (image, file, voice) over `/ws-chat`. Default 8 MiB, as CookIM's
     /// server accepts (its client stops at 4 MiB). Larger uploads get a `reject`.
     pub max_file: usize,
-    /// Decode limits for images (thumbnails, avatars, icons): default 8192x8192 pixels, 40
+    /// Decode limits for images (thumbnails, avatars, icons): default 8192x8192 pixels, 50
     /// megapixels, 256 MiB of decoder memory. A larger image is refused, not decoded.
     pub image_limits: protocol::thumbnail::Limits,
     /// Thumbnails made at once on this node (CPU work off the executor). Default 2. Uploads on
