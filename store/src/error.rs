@@ -13,6 +13,10 @@ pub enum Error {
     /// The embedded database failed; the operation's transaction was rolled back.
     #[error("embedded database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// MongoDB refused or failed an operation (not a connection problem: those are
+    /// [`Error::Unavailable`]).
+    #[error("MongoDB error: {0}")]
+    Mongo(mongodb::error::Error),
     /// Reading or writing the data directory failed.
     #[error("data directory error: {0}")]
     Io(#[from] std::io::Error),
@@ -29,6 +33,25 @@ pub enum Error {
 impl From<protocol::Error> for Error {
     fn from(e: protocol::Error) -> Self {
         Error::Corrupt(e.to_string())
+    }
+}
+
+impl From<mongodb::error::Error> for Error {
+    /// Server selection and network failures mean "the database is not reachable now":
+    /// [`Error::Unavailable`], which the edge answers as "database unavailable". Duplicate
+    /// keys are mapped where the key is known (`mongo::conflict`); what is left is a bug or a
+    /// server refusal, kept whole for the log.
+    fn from(e: mongodb::error::Error) -> Self {
+        use mongodb::error::ErrorKind;
+        match e.kind.as_ref() {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => {
+                tracing::warn!(error = %e, "MongoDB unreachable");
+                Error::Unavailable
+            }
+            _ => Error::Mongo(e),
+        }
     }
 }
 

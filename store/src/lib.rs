@@ -14,6 +14,7 @@
 //! # Layout
 //! - [`model`]: the records of the spec's data model as typed Rust.
 //! - [`embedded`]: the SQLite backend.
+//! - [`mongo`]: the MongoDB backend ([`Mongo`]), for clusters.
 //! - [`error`]: the crate's error enum.
 //!
 //! # Example
@@ -30,6 +31,7 @@
 pub mod embedded;
 pub mod error;
 pub mod model;
+pub mod mongo;
 
 use std::collections::HashSet;
 
@@ -39,6 +41,7 @@ use protocol::ids::{FileId, SessionId, UserId};
 pub use embedded::Embedded;
 pub use error::{Error, Result};
 use model::*;
+pub use mongo::Mongo;
 
 /// The operations cookim needs from a database. Every method is atomic on its own; methods
 /// that check a precondition do so in the same transaction or conditional update as the write,

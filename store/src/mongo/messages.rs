@@ -1,0 +1,252 @@
+//! `messages` and the numbering, unread counts and membership changes that go with them.
+
+use std::collections::HashSet;
+
+use mongodb::bson::{Document, doc};
+use mongodb::options::{ReturnDocument, WriteConcern};
+use protocol::ids::{FileId, MessageId, SessionId, UserId};
+
+use super::{Db, collect, conflict, docs, page_bounds};
+use crate::error::{Error, Result};
+use crate::model::*;
+
+fn decode(d: &Document) -> Result<Message> {
+    Ok(Message {
+        id: docs::id(d, "_id")?,
+        session_id: docs::id(d, "sessionid")?,
+        seq: docs::int(d, "seq")?,
+        uid: docs::id(d, "uid")?,
+        msg_type: docs::str_or_empty(d, "msgType")?.to_owned(),
+        content: docs::str_or_empty(d, "content")?.to_owned(),
+        file_name: docs::str_or_empty(d, "fileName")?.to_owned(),
+        file_type: docs::str_or_empty(d, "fileType")?.to_owned(),
+        fileid: docs::opt_id::<FileId>(d, "fileid")?,
+        thumbid: docs::opt_id::<FileId>(d, "thumbid")?,
+        dateline: docs::int(d, "dateline")?,
+        client_id: match d.get("clientId") {
+            Some(mongodb::bson::Bson::String(s)) => Some(s.clone()),
+            _ => None,
+        },
+    })
+}
+
+fn document(m: &Message) -> Document {
+    let mut d = doc! {
+        "_id": m.id.as_str(),
+        "uid": m.uid.as_str(),
+        "sessionid": m.session_id.as_str(),
+        "msgType": &m.msg_type,
+        "content": &m.content,
+        "fileName": &m.file_name,
+        "fileType": &m.file_type,
+        "fileid": m.fileid.as_ref().map_or("", FileId::as_str),
+        "thumbid": m.thumbid.as_ref().map_or("", FileId::as_str),
+        "dateline": m.dateline,
+        "seq": m.seq,
+    };
+    if let Some(client_id) = &m.client_id {
+        d.insert("clientId", client_id);
+    }
+    d
+}
+
+/// Numbers `message` (its `seq` is ignored) in its session, moves the session's
+/// `lastMsgid`/`lastUpdate`, adds 1 to the unread count of every member not in `skip` (one
+/// atomic update of the session), then inserts it with write concern `majority`.
+async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<Message> {
+    let skip: Vec<&str> = skip.iter().copied().collect();
+    let session = db
+        .sessions
+        .find_one_and_update(
+            doc! { "_id": message.session_id.as_str() },
+            doc! {
+                "$inc": { "nextSeq": 1_i64, "usersStatus.$[m].newCount": 1_i32 },
+                "$set": { "lastMsgid": message.id.as_str(), "lastUpdate": message.dateline },
+            },
+        )
+        .array_filters(vec![doc! { "m.uid": { "$nin": skip } }])
+        .return_document(ReturnDocument::After)
+        .projection(doc! { "nextSeq": 1 })
+        .await?
+        .ok_or(Error::NotFound("session"))?;
+    message.seq = docs::int(&session, "nextSeq")?;
+    db.messages
+        .insert_one(document(&message))
+        .write_concern(WriteConcern::majority())
+        .await
+        .map_err(|e| conflict(e, &[("clientId", "client id"), ("_id", "message")]))?;
+    Ok(message)
+}
+
+fn event(change: MembershipChange, kind: &str) -> Message {
+    Message {
+        id: change.message_id,
+        session_id: change.session_id,
+        seq: 0,
+        uid: change.uid,
+        msg_type: kind.to_owned(),
+        content: change.content,
+        file_name: String::new(),
+        file_type: String::new(),
+        fileid: None,
+        thumbid: None,
+        dateline: change.dateline,
+        client_id: None,
+    }
+}
+
+async fn session_exists(db: &Db, sid: &SessionId) -> Result<bool> {
+    Ok(db
+        .sessions
+        .count_documents(doc! { "_id": sid.as_str() })
+        .await?
+        > 0)
+}
+
+pub(super) async fn join(
+    db: &Db,
+    change: MembershipChange,
+    online: &HashSet<UserId>,
+) -> Result<Option<Message>> {
+    let uid = change.uid.as_str().to_owned();
+    // The newcomer's own count starts at what the join message gives them.
+    let first_count = i32::from(!online.contains(&change.uid));
+    let pushed = db
+        .sessions
+        .update_one(
+            doc! { "_id": change.session_id.as_str(), "usersStatus.uid": { "$ne": &uid } },
+            doc! { "$push": { "usersStatus": { "uid": &uid, "online": false, "newCount": first_count } } },
+        )
+        .await?;
+    if pushed.matched_count == 0 {
+        return if session_exists(db, &change.session_id).await? {
+            Ok(None)
+        } else {
+            Err(Error::NotFound("session"))
+        };
+    }
+    let mut skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
+    skip.insert(&uid);
+    Ok(Some(record(db, event(change, "join"), &skip).await?))
+}
+
+pub(super) async fn leave(
+    db: &Db,
+    change: MembershipChange,
+    online: &HashSet<UserId>,
+) -> Result<Option<Message>> {
+    let pulled = db
+        .sessions
+        .update_one(
+            doc! { "_id": change.session_id.as_str(), "usersStatus.uid": change.uid.as_str() },
+            doc! { "$pull": { "usersStatus": { "uid": change.uid.as_str() } } },
+        )
+        .await?;
+    if pulled.matched_count == 0 {
+        return if session_exists(db, &change.session_id).await? {
+            Ok(None)
+        } else {
+            Err(Error::NotFound("session"))
+        };
+    }
+    let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
+    Ok(Some(record(db, event(change, "leave"), &skip).await?))
+}
+
+async fn by_client_id(db: &Db, new: &NewMessage, client_id: &str) -> Result<Option<Message>> {
+    db.messages
+        .find_one(doc! {
+            "sessionid": new.session_id.as_str(),
+            "uid": new.uid.as_str(),
+            "clientId": client_id,
+        })
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
+
+pub(super) async fn append(db: &Db, new: NewMessage, online: &HashSet<UserId>) -> Result<Message> {
+    if let Some(client_id) = &new.client_id
+        && let Some(first) = by_client_id(db, &new, client_id).await?
+    {
+        return Ok(first);
+    }
+    let message = Message {
+        id: new.id.clone(),
+        session_id: new.session_id.clone(),
+        seq: 0,
+        uid: new.uid.clone(),
+        msg_type: new.msg_type.clone(),
+        content: new.content.clone(),
+        file_name: new.file_name.clone(),
+        file_type: new.file_type.clone(),
+        fileid: new.fileid.clone(),
+        thumbid: new.thumbid.clone(),
+        dateline: new.dateline,
+        client_id: new.client_id.clone(),
+    };
+    let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
+    match record(db, message, &skip).await {
+        // A concurrent retry won the race (see the module doc on the gap this leaves).
+        Err(Error::Conflict("client id")) => {
+            let client_id = new.client_id.as_deref().unwrap_or_default();
+            by_client_id(db, &new, client_id)
+                .await?
+                .ok_or(Error::Conflict("message"))
+        }
+        other => other,
+    }
+}
+
+pub(super) async fn by_ids(db: &Db, ids: &[&MessageId]) -> Result<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    let found = collect(db.messages.find(doc! { "_id": { "$in": ids } }).await?).await?;
+    found.iter().map(decode).collect()
+}
+
+pub(super) async fn page(db: &Db, sid: &SessionId, page: u32, count: u32) -> Result<Vec<Message>> {
+    let (skip, limit) = page_bounds(page, count);
+    let found = db
+        .messages
+        .find(doc! { "sessionid": sid.as_str() })
+        .sort(doc! { "sessionid": 1, "seq": -1 })
+        .skip(skip)
+        .limit(limit)
+        .await?;
+    let mut messages: Vec<Message> = collect(found)
+        .await?
+        .iter()
+        .map(decode)
+        .collect::<Result<_>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+pub(super) async fn after(
+    db: &Db,
+    sid: &SessionId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let found = db
+        .messages
+        .find(doc! { "sessionid": sid.as_str(), "seq": { "$gt": after } })
+        .sort(doc! { "sessionid": 1, "seq": 1 })
+        .limit(i64::from(limit))
+        .await?;
+    collect(found).await?.iter().map(decode).collect()
+}
+
+pub(super) async fn reset_unread(db: &Db, sid: &SessionId, uid: &UserId) -> Result<()> {
+    db.sessions
+        .update_one(
+            doc! { "_id": sid.as_str(), "usersStatus.uid": uid.as_str() },
+            doc! { "$set": { "usersStatus.$.newCount": 0_i32 } },
+        )
+        .await?;
+    Ok(())
+}

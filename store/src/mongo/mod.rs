@@ -1,0 +1,399 @@
+//! The MongoDB backend: CookIM's collections (../shared/cookim-api.md §11) shared by every node
+//! of a cluster, through the official `mongodb` driver.
+//!
+//! The driver runs on tokio; cookim runs on smol. Every [`Store`] method runs its whole body
+//! (every driver future, cursors collected inside) in one `async_compat::Compat`, which
+//! provides a tokio context (its own small runtime when none exists); nothing above `store/`
+//! knows tokio is there.
+//!
+//! # Documents
+//! Collections and field names are CookIM's, so a CookIM database is recognisable: `users`,
+//! `sessions`, `messages`, `onlines`, `notifications`, GridFS bucket `fs`; `_id`s of the five
+//! application collections are strings of 24 hex characters (our ids are the same shape).
+//! Where we deviate or add:
+//! - `users.password` holds an argon2id PHC string (a 40-hex SHA-1 from CookIM still reads);
+//!   `users.tokenGeneration` (long, missing reads as 0) is bumped by logout and password change.
+//! - Membership and unread counts live in `sessions.usersStatus`, CookIM's array of
+//!   `{uid, online}`, each element with an added `newCount` (int). Array order is join order
+//!   (`$push` appends, a rejoin is a `$pull` then a `$push`). CookIM's
+//!   `users.sessionsStatus` (the same counts seen from the user) is written empty and not
+//!   maintained: keeping two copies equal needs a multi-document transaction on every message;
+//!   one copy can be updated atomically with the message's sequence number (below). "Sessions
+//!   of a user" is a query on the multikey index `usersStatus.uid` instead.
+//! - `sessions.nextSeq` (long): the last sequence number handed out; `messages.seq` (long) is
+//!   each message's number, from 1 per session. An append `$inc`s `nextSeq`, sets
+//!   `lastMsgid`/`lastUpdate` and `$inc`s the unread counts of offline members in one
+//!   `findOneAndUpdate` on the session, then inserts the message (write concern `majority`).
+//! - `sessions.pairKey` (private chats only): both uids sorted, `"a:b"`, unique: two nodes
+//!   opening the same private chat at once agree on one session.
+//! - `messages.clientId` (only when the sender gave one): unique per (session, sender), so a
+//!   retried send is stored once and the retry returns the first message.
+//! - `onlines._id` is the uid itself (one row per user, upserted without making an id).
+//! - Files: our file ids are 128-bit hex strings, not ObjectIds, so `fs.files._id` and
+//!   `fs.chunks.files_id` are strings. Identical bytes are stored once: the first upload of some
+//!   content gets GridFS chunks under its own id and `metadata.sha256` (hex); a later upload of
+//!   the same bytes is an `fs.files` document whose `metadata.bytesOf` names the file holding
+//!   the chunks. `metadata.uid` / `metadata.avatar` are CookIM's. `uploadDate` is the caller's
+//!   `dateline`. No `md5` (deprecated in GridFS).
+//!
+//! Indexes are created at start-up ([`indexes`]); creating an existing one is a no-op.
+//!
+//! # Consistency
+//! Each precondition is in the filter of the write it guards (`$ne` on a member before a
+//! `$push`, the expected hash in a password swap), never read first. Two known gaps, both
+//! needing transactions to close: an append that fails between numbering and inserting leaves a
+//! `seq` gap (and counted unreads) behind; two concurrent retries with one client id both take a
+//! number, the loser then returns the winner's message, leaving a gap.
+//!
+//! # Layout
+//! - `indexes`: start-up index creation.
+//! - `docs`: reading fields out of BSON documents.
+//! - `users`, `sessions`, `messages`, `notifications`, `files`: the operations.
+
+mod docs;
+mod files;
+mod indexes;
+mod messages;
+mod notifications;
+mod sessions;
+mod users;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use async_compat::Compat;
+use async_trait::async_trait;
+use mongodb::bson::{Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection, Cursor, Database};
+use protocol::ids::{FileId, SessionId, UserId};
+
+use crate::Store;
+use crate::error::{Error, Result};
+use crate::model::*;
+
+/// How long an operation waits for a usable server before failing with
+/// [`Error::Unavailable`] (unless the URI sets `serverSelectionTimeoutMS`).
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// MongoDB's duplicate-key error code.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The MongoDB store (see the module doc). Share it as an `Arc<dyn Store>`.
+pub struct Mongo {
+    db: Db,
+}
+
+impl fmt::Debug for Mongo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mongo")
+            .field("database", &self.db.database.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The collections, as untyped documents (fields are read by `docs`).
+struct Db {
+    database: Database,
+    users: Collection<Document>,
+    sessions: Collection<Document>,
+    messages: Collection<Document>,
+    onlines: Collection<Document>,
+    notifications: Collection<Document>,
+    files: Collection<Document>,
+    chunks: Collection<Document>,
+}
+
+impl Mongo {
+    /// Connects to `uri`, checks the server answers, and creates missing indexes in
+    /// `database`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] if no server answers within the server selection timeout;
+    /// [`Error::Mongo`] if the URI is malformed or an index cannot be created.
+    pub async fn connect(uri: &str, database: &str) -> Result<Mongo> {
+        Compat::new(async {
+            let mut options = ClientOptions::parse(uri).await?;
+            options
+                .server_selection_timeout
+                .get_or_insert(SERVER_SELECTION_TIMEOUT);
+            options.app_name.get_or_insert_with(|| "cookim".to_owned());
+            let client = Client::with_options(options)?;
+            let database = client.database(database);
+            database.run_command(doc! { "ping": 1 }).await?;
+            let db = Db {
+                users: database.collection("users"),
+                sessions: database.collection("sessions"),
+                messages: database.collection("messages"),
+                onlines: database.collection("onlines"),
+                notifications: database.collection("notifications"),
+                files: database.collection("fs.files"),
+                chunks: database.collection("fs.chunks"),
+                database,
+            };
+            indexes::create_all(&db).await?;
+            tracing::info!(database = %db.database.name(), "MongoDB store connected");
+            Ok(Mongo { db })
+        })
+        .await
+    }
+}
+
+impl Mongo {
+    /// The database this store uses.
+    pub fn database_name(&self) -> &str {
+        self.db.database.name()
+    }
+
+    /// Drops the whole database: for tests and tools, never called by the server.
+    ///
+    /// # Errors
+    /// As any operation.
+    pub async fn drop_database(&self) -> Result<()> {
+        compat(async { Ok(self.db.database.drop().await?) }).await
+    }
+}
+
+/// Runs a store operation with a tokio context for the driver.
+fn compat<T>(f: impl Future<Output = Result<T>>) -> Compat<impl Future<Output = Result<T>>> {
+    Compat::new(f)
+}
+
+/// Every document of a cursor.
+async fn collect(mut cursor: Cursor<Document>) -> Result<Vec<Document>> {
+    let mut out = Vec::new();
+    while cursor.advance().await? {
+        out.push(cursor.deserialize_current()?);
+    }
+    Ok(out)
+}
+
+/// Whether `e` is a duplicate-key error; its message names the index.
+fn duplicate_key(e: &mongodb::error::Error) -> Option<&str> {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY => {
+            Some(&w.message)
+        }
+        ErrorKind::Command(c) if c.code == DUPLICATE_KEY => Some(&c.message),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()?
+            .iter()
+            .find(|w| w.code == DUPLICATE_KEY)
+            .map(|w| w.message.as_str()),
+        _ => None,
+    }
+}
+
+/// Turns a duplicate key into [`Error::Conflict`] named by the first of `keys` whose index
+/// name the server's message mentions (`("_id", "user")` for the primary key); other errors
+/// as [`From`].
+fn conflict(e: mongodb::error::Error, keys: &[(&str, &'static str)]) -> Error {
+    if let Some(message) = duplicate_key(&e)
+        && let Some((_, key)) = keys.iter().find(|(index, _)| message.contains(index))
+    {
+        return Error::Conflict(key);
+    }
+    Error::from(e)
+}
+
+/// Skip and limit of page `page` (from 1; 0 reads as 1) of `count` documents.
+fn page_bounds(page: u32, count: u32) -> (u64, i64) {
+    (
+        u64::from(page.saturating_sub(1)) * u64::from(count),
+        i64::from(count),
+    )
+}
+
+#[async_trait]
+impl Store for Mongo {
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        compat(users::create(&self.db, user)).await
+    }
+
+    async fn user(&self, uid: &UserId) -> Result<Option<User>> {
+        compat(users::by_id(&self.db, uid)).await
+    }
+
+    async fn users(&self, uids: &[UserId]) -> Result<Vec<User>> {
+        compat(users::by_ids(&self.db, uids)).await
+    }
+
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>> {
+        compat(users::by_login(&self.db, login)).await
+    }
+
+    async fn users_by_nickname(&self, nickname: &str, limit: usize) -> Result<Vec<User>> {
+        compat(users::by_nickname(&self.db, nickname, limit)).await
+    }
+
+    async fn record_login(&self, uid: &UserId, now: Millis) -> Result<()> {
+        compat(users::touch(&self.db, uid, now, true)).await
+    }
+
+    async fn touch(&self, uid: &UserId, now: Millis) -> Result<()> {
+        compat(users::touch(&self.db, uid, now, false)).await
+    }
+
+    async fn logout(&self, uid: &UserId) -> Result<()> {
+        compat(users::logout(&self.db, uid)).await
+    }
+
+    async fn recently_active(&self, since: Millis) -> Result<Vec<UserId>> {
+        compat(users::recently_active(&self.db, since)).await
+    }
+
+    async fn update_profile(&self, uid: &UserId, update: ProfileUpdate) -> Result<()> {
+        compat(users::update_profile(&self.db, uid, update)).await
+    }
+
+    async fn replace_password(
+        &self,
+        uid: &UserId,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool> {
+        compat(users::replace_password(
+            &self.db,
+            uid,
+            expected_hash,
+            new_hash,
+        ))
+        .await
+    }
+
+    async fn add_friend(&self, uid: &UserId, fuid: &UserId, _now: Millis) -> Result<bool> {
+        compat(users::add_friend(&self.db, uid, fuid)).await
+    }
+
+    async fn remove_friend(&self, uid: &UserId, fuid: &UserId) -> Result<bool> {
+        compat(users::remove_friend(&self.db, uid, fuid)).await
+    }
+
+    async fn friends(&self, uid: &UserId) -> Result<Vec<User>> {
+        compat(users::friends(&self.db, uid)).await
+    }
+
+    async fn is_friend(&self, uid: &UserId, fuid: &UserId) -> Result<bool> {
+        compat(users::is_friend(&self.db, uid, fuid)).await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<Session> {
+        compat(sessions::create(&self.db, session)).await
+    }
+
+    async fn private_session(&self, new: NewSession) -> Result<(Session, bool)> {
+        compat(sessions::private(&self.db, new)).await
+    }
+
+    async fn session(&self, sid: &SessionId) -> Result<Option<Session>> {
+        compat(sessions::by_id(&self.db, sid)).await
+    }
+
+    async fn update_session(&self, sid: &SessionId, update: SessionUpdate) -> Result<()> {
+        compat(sessions::update(&self.db, sid, update)).await
+    }
+
+    async fn members(&self, sid: &SessionId) -> Result<Vec<Member>> {
+        compat(sessions::members(&self.db, sid)).await
+    }
+
+    async fn is_member(&self, sid: &SessionId, uid: &UserId) -> Result<bool> {
+        compat(sessions::is_member(&self.db, sid, uid)).await
+    }
+
+    async fn public_sessions(&self, uid: &UserId) -> Result<Vec<SessionListing>> {
+        compat(sessions::public(&self.db, uid)).await
+    }
+
+    async fn joined_sessions(&self, uid: &UserId) -> Result<Vec<SessionListing>> {
+        compat(sessions::joined(&self.db, uid)).await
+    }
+
+    async fn join(
+        &self,
+        change: MembershipChange,
+        online: &HashSet<UserId>,
+    ) -> Result<Option<Message>> {
+        compat(messages::join(&self.db, change, online)).await
+    }
+
+    async fn leave(
+        &self,
+        change: MembershipChange,
+        online: &HashSet<UserId>,
+    ) -> Result<Option<Message>> {
+        compat(messages::leave(&self.db, change, online)).await
+    }
+
+    async fn append(&self, message: NewMessage, online: &HashSet<UserId>) -> Result<Message> {
+        compat(messages::append(&self.db, message, online)).await
+    }
+
+    async fn messages(&self, sid: &SessionId, page: u32, count: u32) -> Result<Vec<Message>> {
+        compat(messages::page(&self.db, sid, page, count)).await
+    }
+
+    async fn messages_after(
+        &self,
+        sid: &SessionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        compat(messages::after(&self.db, sid, after, limit)).await
+    }
+
+    async fn reset_unread(&self, sid: &SessionId, uid: &UserId) -> Result<()> {
+        compat(messages::reset_unread(&self.db, sid, uid)).await
+    }
+
+    async fn notify(&self, notification: Notification) -> Result<()> {
+        compat(notifications::insert(&self.db, notification)).await
+    }
+
+    async fn unread_notifications(&self, uid: &UserId) -> Result<i64> {
+        compat(notifications::unread(&self.db, uid)).await
+    }
+
+    async fn take_notifications(
+        &self,
+        uid: &UserId,
+        page: u32,
+        count: u32,
+    ) -> Result<Vec<Notification>> {
+        compat(notifications::take(&self.db, uid, page, count)).await
+    }
+
+    async fn put_file(&self, file: NewFile) -> Result<FileMeta> {
+        compat(files::put(&self.db, file)).await
+    }
+
+    async fn file_meta(&self, id: &FileId) -> Result<Option<FileMeta>> {
+        compat(async { Ok(files::meta(&self.db, id).await?.map(|(meta, _)| meta)) }).await
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<(FileMeta, Vec<u8>)>> {
+        compat(files::get(&self.db, id)).await
+    }
+
+    async fn read_file_chunk(
+        &self,
+        id: &FileId,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        compat(files::read_chunk(&self.db, id, offset, max_len)).await
+    }
+
+    async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>> {
+        compat(files::default_avatar(&self.db, kind)).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // Every write was acknowledged by the server when it returned; nothing is buffered
+        // here.
+        Ok(())
+    }
+}

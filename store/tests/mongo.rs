@@ -1,0 +1,122 @@
+//! The store contract (`support/contract/`) run against MongoDB: every check on a fresh
+//! database (random name) of the server at `MONGO_URI`, dropped afterwards when it passed.
+//!
+//! Start the pinned test server (SecantusDB, a MongoDB-wire server) with
+//! `eval "$(scripts/mongo-test-server start)" && export MONGO_URI`, or point `MONGO_URI` at a
+//! real mongod. Without `MONGO_URI` every test here fails, saying so: a skipped backend must not
+//! look like a passing one.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+mod support;
+
+use cookim_store::{Mongo, Result};
+use support::contract::{self, for_each_check};
+
+/// The server under test, from `MONGO_URI`.
+fn mongo_uri() -> String {
+    match std::env::var("MONGO_URI") {
+        Ok(uri) if !uri.is_empty() => {
+            eprintln!("store tests on MongoDB at {uri}");
+            uri
+        }
+        _ => panic!(
+            "MONGO_URI is not set: these tests need a MongoDB-wire server. Start the test \
+             server with `eval \"$(scripts/mongo-test-server start)\" && export MONGO_URI` \
+             (stop it with `scripts/mongo-test-server stop`), or set MONGO_URI to a mongod."
+        ),
+    }
+}
+
+/// Runs `check` on a new database of the server at `MONGO_URI`.
+fn on_fresh_database<F>(check: impl FnOnce(Mongo) -> F) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    let uri = mongo_uri();
+    let database = format!("cookim_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    smol::block_on(async {
+        let store = Mongo::connect(&uri, &database).await?;
+        check(store).await?;
+        let store = Mongo::connect(&uri, &database).await?;
+        store.drop_database().await
+    })
+}
+
+macro_rules! mongo_checks {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() -> Result<()> {
+                on_fresh_database(|store| async move { contract::$check(&store).await })
+            }
+        )*
+    };
+}
+for_each_check!(mongo_checks);
+
+/// The checks do not depend on an empty store or on each other.
+#[test]
+fn all_checks_in_turn_on_one_store() -> Result<()> {
+    on_fresh_database(|store| async move { contract::run_all(&store).await })
+}
+
+/// Connecting twice creates the indexes twice: a no-op.
+#[test]
+fn start_up_is_idempotent() -> Result<()> {
+    on_fresh_database(|first| async move {
+        let _second = Mongo::connect(&mongo_uri(), first.database_name()).await?;
+        Ok(())
+    })
+}
+
+/// Identical bytes are one set of GridFS chunks, however many files share them.
+#[test]
+fn identical_uploads_share_their_chunks() -> Result<()> {
+    use cookim_store::Store;
+    use cookim_store::model::{FileOwner, NewFile};
+    use protocol::ids::{FileId, UserId};
+    let uri = mongo_uri();
+    on_fresh_database(|store| async move {
+        // Two GridFS chunks' worth.
+        let bytes: Vec<u8> = (0..300_000).map(|_| rand::random::<u8>()).collect();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let id = FileId::from_random(rand::random());
+            store
+                .put_file(NewFile {
+                    id: id.clone(),
+                    file_name: format!("copy {n}.bin"),
+                    file_type: String::new(),
+                    owner: FileOwner::User(UserId::from_random([1; 12])),
+                    dateline: n,
+                    bytes: bytes.clone(),
+                })
+                .await?;
+            ids.push(id);
+        }
+        let name = store.database_name().to_owned();
+        let chunks = async_compat::Compat::new(async move {
+            let client = mongodb::Client::with_uri_str(&uri).await?;
+            client
+                .database(&name)
+                .collection::<mongodb::bson::Document>("fs.chunks")
+                .count_documents(mongodb::bson::doc! {})
+                .await
+        })
+        .await
+        .expect("count chunks");
+        assert_eq!(chunks, 2);
+        for id in &ids {
+            assert_eq!(store.file(id).await?.map(|(_, b)| b), Some(bytes.clone()));
+            let tail = store.read_file_chunk(id, 299_990, 64).await?;
+            assert_eq!(tail.as_deref(), Some(&bytes[299_990..]));
+        }
+        Ok(())
+    })
+}
