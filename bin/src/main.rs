@@ -96,10 +96,10 @@ fn web_config(settings: &Settings, secret: Vec<u8>) -> web::Config {
 }
 
 fn run(settings: Settings) -> Result<(), Error> {
-    if settings.mongo_uri.is_some() {
-        return Err(Error::Unsupported(
-            "the MongoDB store is not in this version yet; omit -m/MONGO_URI to use the embedded store".into(),
-        ));
+    if settings.mongo_uri.is_some() && settings.jwt_secret.is_none() {
+        tracing::warn!(
+            "with -m, give every node the same --jwt-secret/JWT_SECRET, or tokens from one node fail on another"
+        );
     }
     if !settings.seeds.is_empty() {
         tracing::warn!(
@@ -123,7 +123,7 @@ fn run(settings: Settings) -> Result<(), Error> {
     let (trigger, shutdown) = runtime::shutdown();
     let spawner = runtime.spawner();
     runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(store::Embedded::open(&settings.data_dir).await?);
+        let store = open_store(&settings).await?;
         let server = web::Server::bind(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown).await?;
         let addr = server.local_addr()?;
         announce(&settings, addr);
@@ -139,6 +139,51 @@ fn run(settings: Settings) -> Result<(), Error> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The database CookIM keeps everything in (its `mongodb.dbname`).
+const MONGO_DATABASE: &str = "cookim";
+/// Attempts to reach MongoDB at start-up before giving up, one second apart (each attempt
+/// itself waits for the driver's server-selection timeout).
+const MONGO_ATTEMPTS: u32 = 3;
+
+/// The embedded store in the data dir, or MongoDB with `-m` (a few attempts, then a clear
+/// error naming the host, never the credentials).
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
+    let Some(uri) = &settings.mongo_uri else {
+        return Ok(Arc::new(store::Embedded::open(&settings.data_dir).await?));
+    };
+    let shown = redact(uri);
+    let mut attempt = 1;
+    loop {
+        match store::Mongo::connect(uri, MONGO_DATABASE).await {
+            Ok(mongo) => {
+                tracing::info!(uri = %shown, database = MONGO_DATABASE, "MongoDB store open");
+                return Ok(Arc::new(mongo));
+            }
+            Err(e) if attempt < MONGO_ATTEMPTS => {
+                tracing::warn!(uri = %shown, attempt, error = %e, "MongoDB not reachable yet; retrying");
+                runtime::sleep(std::time::Duration::from_secs(1)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(Error::Unsupported(format!(
+                    "cannot use MongoDB at {shown} after {MONGO_ATTEMPTS} attempts: {e}"
+                )));
+            }
+        }
+    }
+}
+
+/// A MongoDB URI with any `user:password@` removed, for messages.
+fn redact(uri: &str) -> String {
+    match (uri.split_once("://"), uri.find('@')) {
+        (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => uri.to_owned(),
+        },
+        _ => uri.to_owned(),
+    }
 }
 
 /// Raises the soft limit on open files towards the hard limit, so `--max-connections`

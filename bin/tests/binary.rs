@@ -17,9 +17,16 @@ struct Node {
 impl Node {
     /// Starts the binary on port 0 and reads the URL it prints.
     fn start(data_dir: &std::path::Path) -> Node {
+        Node::start_with(data_dir, &[])
+    }
+
+    /// Starts the binary with extra arguments; the embedded store unless they say `-m`.
+    fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> Node {
         let mut child = Command::new(BIN)
             .args(["-w", "0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
+            .env_remove("MONGO_URI")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -177,4 +184,73 @@ fn bad_configuration_fails_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("WEB_PORT"));
+}
+
+#[test]
+fn an_unreachable_mongodb_fails_start_up_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["-w", "0", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "-m",
+            "mongodb://user:hunter2pw@127.0.0.1:1/?serverSelectionTimeoutMS=200",
+        ])
+        .env_remove("MONGO_URI")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot use MongoDB at mongodb://***@127.0.0.1:1/")
+            && err.contains("after 3 attempts"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2pw"), "credentials leaked: {err}");
+}
+
+#[test]
+fn runs_on_mongodb_and_keeps_data_across_a_restart() {
+    let Ok(uri) = std::env::var("MONGO_URI") else {
+        panic!(
+            "MONGO_URI is not set: start the test server with eval \"$(scripts/mongo-test-server start)\" && export MONGO_URI (scripts/test does this)"
+        );
+    };
+    eprintln!("binary test on MongoDB at {uri}");
+    let login = format!("m{}%40b.c", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        dir.path(),
+        &[
+            "-m",
+            &uri,
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+        ],
+    );
+    let registered = post(
+        node.port,
+        "registerUser",
+        &format!("login={login}&nickname=alice&password=secret1&repassword=secret1&gender=2"),
+    );
+    assert!(registered.contains("\"errmsg\":\"\""), "{registered}");
+    assert!(node.stop("-TERM").success());
+    // A second node on another data dir: everything it knows comes from MongoDB.
+    let other = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        other.path(),
+        &[
+            "-m",
+            &uri,
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+        ],
+    );
+    let login = post(
+        node.port,
+        "loginUser",
+        &format!("login={login}&password=secret1"),
+    );
+    assert!(login.contains("login in success"), "{login}");
+    assert!(node.stop("-TERM").success());
 }
