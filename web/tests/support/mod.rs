@@ -1,5 +1,6 @@
 //! Helpers shared by the web crate's integration tests: a real server on `127.0.0.1:0` backed
-//! by an embedded store in a temporary directory ([`TestServer`]), a small HTTP client for the
+//! by an embedded store in a temporary directory, or with `COOKIM_TEST_STORE=mongo` by a fresh
+//! database on the MongoDB at `MONGO_URI` ([`TestServer`]), a small HTTP client for the
 //! API ([`http`]), a websocket client ([`ws`]), fixtures: users, groups, pictures
 //! ([`fixtures`]), and checks of uploads and served files ([`files`]).
 //!
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use cookim_web as web;
 use runtime::{Runtime, ShutdownTrigger};
-use store::{Embedded, Store};
+use store::{Embedded, Mongo, Store};
 use tempfile::TempDir;
 
 /// Test results: any error, boxed.
@@ -68,7 +69,7 @@ pub(crate) struct TestServer {
 struct Node {
     trigger: ShutdownTrigger,
     serving: runtime::Task<()>,
-    store: Arc<Embedded>,
+    store: Arc<dyn Store>,
 }
 
 impl TestServer {
@@ -111,7 +112,7 @@ impl TestServer {
 
     /// Stops the server as `bin` does (signal, wait for every connection, wait for the accept
     /// loop) and returns the store it used, so a test can check the server let go of it.
-    pub(crate) fn stop(&mut self) -> Result<Arc<Embedded>> {
+    pub(crate) fn stop(&mut self) -> Result<Arc<dyn Store>> {
         let Some(node) = self.node.take() else {
             return fail("server is not running");
         };
@@ -149,11 +150,34 @@ impl Drop for TestServer {
     }
 }
 
+/// The store a test server runs on: embedded in `dir`, or with `COOKIM_TEST_STORE=mongo` a
+/// database on `MONGO_URI` named after `dir` (so a restart finds the same data).
+async fn open_store(dir: &Path) -> Result<Arc<dyn Store>> {
+    if std::env::var("COOKIM_TEST_STORE").as_deref() != Ok("mongo") {
+        return Ok(Arc::new(Embedded::open(dir).await?));
+    }
+    let Ok(uri) = std::env::var("MONGO_URI") else {
+        return fail(
+            "COOKIM_TEST_STORE=mongo needs MONGO_URI: eval \"$(scripts/mongo-test-server start)\" && export MONGO_URI",
+        );
+    };
+    let name: String = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("x")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    Ok(Arc::new(
+        Mongo::connect(&uri, &format!("cookim_web_{name}")).await?,
+    ))
+}
+
 async fn launch(runtime: &Runtime, dir: &Path, config: &web::Config) -> Result<(Node, SocketAddr)> {
-    let store = Arc::new(Embedded::open(dir).await?);
+    let store = open_store(dir).await?;
     let (trigger, shutdown) = runtime::shutdown();
-    let shared: Arc<dyn Store> = store.clone();
-    let server = web::Server::bind(config.clone(), shared, runtime.spawner(), shutdown).await?;
+    let server =
+        web::Server::bind(config.clone(), store.clone(), runtime.spawner(), shutdown).await?;
     let addr = server.local_addr()?;
     let serving = runtime.spawner().spawn(server.run());
     Ok((
