@@ -36,7 +36,7 @@
 //!   the chunks. `metadata.uid` / `metadata.avatar` are CookIM's. `uploadDate` is the caller's
 //!   `dateline`. No `md5` (deprecated in GridFS).
 //!
-//! Indexes are created at start-up ([`indexes`]); creating an existing one is a no-op.
+//! Indexes are created at start-up (`indexes.rs`); creating an existing one is a no-op.
 //!
 //! # Consistency
 //! Each precondition is in the filter of the write it guards (`$ne` on a member before a
