@@ -277,29 +277,16 @@ async fn fanout(args: Fanout) -> Result<Value> {
         let (histogram, delivered, rejects) =
             (histogram.clone(), delivered.clone(), rejects.clone());
         readers.push(smol::spawn(async move {
-            use futures_util::StreamExt;
             // Every member receives every message once (its own as the echo).
             let mut seen = 0;
             while seen < total {
-                let Some(Ok(message)) = stream.next().await else {
+                let Some(value) = next_value(&mut stream).await? else {
                     break;
                 };
-                let async_tungstenite::tungstenite::Message::Text(text) = message else {
-                    continue;
-                };
-                let value: Value = serde_json::from_str(&text)?;
                 match value["msgType"].as_str() {
                     Some("text") => {
                         seen += 1;
-                        let sent_us: u64 = value["content"]
-                            .as_str()
-                            .and_then(|c| c.split(':').nth(1))
-                            .and_then(|t| t.parse().ok())
-                            .unwrap_or(0);
-                        let now_us = start.elapsed().as_micros() as u64;
-                        if let Ok(mut h) = histogram.lock() {
-                            let _ = h.record(now_us.saturating_sub(sent_us).max(1));
-                        }
+                        record_latency(&histogram, &value, start);
                         delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     Some("reject") => {
@@ -423,6 +410,32 @@ async fn idle(args: Idle) -> Result<Value> {
     }))
 }
 
+/// The next text frame of a split websocket as JSON; `None` once the socket ends.
+async fn next_value(
+    stream: &mut async_tungstenite::WebSocketReceiver<async_net::TcpStream>,
+) -> Result<Option<Value>> {
+    use futures_util::StreamExt;
+    while let Some(Ok(message)) = stream.next().await {
+        if let async_tungstenite::tungstenite::Message::Text(text) = message {
+            return Ok(Some(serde_json::from_str(&text)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Records a text message's end-to-end latency: its content is `<id>:<µs since start when sent>`.
+fn record_latency(histogram: &Mutex<hdrhistogram::Histogram<u64>>, value: &Value, start: Instant) {
+    let sent_us: u64 = value["content"]
+        .as_str()
+        .and_then(|c| c.split(':').nth(1))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let now_us = start.elapsed().as_micros() as u64;
+    if let Ok(mut h) = histogram.lock() {
+        let _ = h.record(now_us.saturating_sub(sent_us).max(1));
+    }
+}
+
 /// A noisy RGB PNG of about `bytes` bytes (noise does not compress), for thumbnail work.
 fn noise_png(bytes: usize) -> Result<Vec<u8>> {
     let side = ((bytes / 3) as f64).sqrt() as u32;
@@ -444,7 +457,6 @@ struct BackgroundChat {
 }
 
 fn background_chat(members: Vec<(User, String, Socket)>, rate: u64) -> Result<BackgroundChat> {
-    use futures_util::StreamExt;
     let start = Instant::now();
     let histogram = Arc::new(Mutex::new(
         latency_histogram().map_err(|e| Error::Http(e.to_string()))?,
@@ -455,21 +467,9 @@ fn background_chat(members: Vec<(User, String, Socket)>, rate: u64) -> Result<Ba
         let (mut sink, mut stream) = socket.split();
         let histogram = histogram.clone();
         tasks.push(smol::spawn(async move {
-            while let Some(Ok(message)) = stream.next().await {
-                let async_tungstenite::tungstenite::Message::Text(text) = message else {
-                    continue;
-                };
-                let value: Value = serde_json::from_str(&text)?;
+            while let Some(value) = next_value(&mut stream).await? {
                 if value["msgType"] == "text" {
-                    let sent_us: u64 = value["content"]
-                        .as_str()
-                        .and_then(|c| c.split(':').nth(1))
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0);
-                    let now_us = start.elapsed().as_micros() as u64;
-                    if let Ok(mut h) = histogram.lock() {
-                        let _ = h.record(now_us.saturating_sub(sent_us).max(1));
-                    }
+                    record_latency(&histogram, &value, start);
                 }
             }
             Ok(())
@@ -534,33 +534,21 @@ async fn upload_phase(
     file_type: &str,
     payload: &[u8],
 ) -> Result<f64> {
-    use futures_util::StreamExt;
     let started = Instant::now();
     let mut jobs = Vec::new();
     let mut readers = Vec::new();
     let members = std::mem::take(group);
     for (i, (user, session_token, mut sink, mut stream)) in members.into_iter().enumerate() {
         let expected = uploaders * count;
-        let own = user.uid.clone();
         // Every member reads every upload (uploads come back to the uploader as its echo).
         readers.push(smol::spawn(async move {
             let mut seen = 0;
-            let mut own_seen = 0;
             while seen < expected {
-                let Some(Ok(message)) = stream.next().await else {
+                let Some(value) = next_value(&mut stream).await? else {
                     break;
                 };
-                let async_tungstenite::tungstenite::Message::Text(text) = message else {
-                    continue;
-                };
-                let value: Value = serde_json::from_str(&text)?;
                 match value["msgType"].as_str() {
-                    Some("file") => {
-                        seen += 1;
-                        if value["uid"] == own.as_str() {
-                            own_seen += 1;
-                        }
-                    }
+                    Some("file") => seen += 1,
                     Some("reject") => {
                         return Err(Error::Http(format!(
                             "upload rejected: {}",
@@ -570,7 +558,7 @@ async fn upload_phase(
                     _ => {}
                 }
             }
-            Ok((stream, own_seen))
+            Ok(stream)
         }));
         if i < uploaders {
             let header = protocol::binary::BinaryHeader {
@@ -612,7 +600,7 @@ async fn upload_phase(
         streams.push(reader.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    for ((user, token, sink), (stream, _)) in halves.into_iter().zip(streams) {
+    for ((user, token, sink), stream) in halves.into_iter().zip(streams) {
         group.push((user, token, sink, stream));
     }
     Ok(elapsed)
