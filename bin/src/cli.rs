@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
+use store::mongo::WriteAck;
 
 /// cookim: a websocket chat server, wire-compatible with CookIM. Every flag can also be set by
 /// the environment variable named in its description; a flag wins over the variable.
@@ -25,6 +26,9 @@ pub(crate) struct Cli {
     /// the MongoDB URI of a cluster's shared store, env MONGO_URI; absent: the embedded store
     #[argh(option, short = 'm')]
     pub(crate) mongo_uri: Option<String>,
+    /// write concern of chat messages on MongoDB (members that must have one before it is echoed): majority or a number, env COOKIM_WRITE_CONCERN (default: majority)
+    #[argh(option)]
+    pub(crate) write_concern: Option<WriteAck>,
     /// container or NAT mode: bind all interfaces, advertise the host name, env COOKIM_NAT=1
     #[argh(switch, short = 'n')]
     pub(crate) nat: bool,
@@ -83,6 +87,7 @@ pub(crate) struct Settings {
     pub(crate) mesh_port: u16,
     pub(crate) seeds: Vec<String>,
     pub(crate) mongo_uri: Option<String>,
+    pub(crate) write_concern: WriteAck,
     pub(crate) nat: bool,
     pub(crate) data_dir: PathBuf,
     pub(crate) www: Option<PathBuf>,
@@ -190,6 +195,10 @@ impl Cli {
                 .mongo_uri
                 .or_else(|| env("MONGO_URI"))
                 .filter(|s| !s.is_empty()),
+            write_concern: match self.write_concern {
+                Some(v) => v,
+                None => env_parse(env, "COOKIM_WRITE_CONCERN")?.unwrap_or_default(),
+            },
             nat,
             data_dir: self
                 .data_dir
@@ -307,6 +316,30 @@ mod tests {
         assert_eq!(s.jwt_secret.as_deref(), Some("s"));
         let s = parse(&["-w", "90"], &env).unwrap();
         assert_eq!(s.web.port(), 90, "a flag wins over the environment");
+    }
+
+    #[test]
+    fn write_concern_from_flag_or_environment() {
+        assert_eq!(parse(&[], &[]).unwrap().write_concern, WriteAck::Majority);
+        let s = parse(&[], &[("COOKIM_WRITE_CONCERN", "1")]).unwrap();
+        assert_eq!(s.write_concern, WriteAck::Nodes(1));
+        let s = parse(
+            &["--write-concern", "majority"],
+            &[("COOKIM_WRITE_CONCERN", "1")],
+        )
+        .unwrap();
+        assert_eq!(s.write_concern, WriteAck::Majority);
+        assert!(
+            parse(&["--write-concern", "0"], &[]).is_err(),
+            "w:0 is refused"
+        );
+        assert!(matches!(
+            parse(&[], &[("COOKIM_WRITE_CONCERN", "some")]),
+            Err(CliError::Env {
+                name: "COOKIM_WRITE_CONCERN",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -156,7 +156,7 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
     let shown = redact(uri);
     let mut attempt = 1;
     loop {
-        match store::Mongo::connect(uri, MONGO_DATABASE).await {
+        match store::Mongo::connect_with(uri, MONGO_DATABASE, settings.write_concern).await {
             Ok(mongo) => {
                 tracing::info!(uri = %shown, database = MONGO_DATABASE, "MongoDB store open");
                 return Ok(Arc::new(mongo));

@@ -144,6 +144,7 @@ fn help_names_every_flag() {
         "--www",
         "--jwt-secret",
         "--allowed-origins",
+        "--write-concern",
     ] {
         assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
     }
@@ -155,6 +156,7 @@ fn help_names_every_flag() {
         "MONGO_URI",
         "COOKIM_DATA_DIR",
         "JWT_SECRET",
+        "COOKIM_WRITE_CONCERN",
     ] {
         assert!(text.contains(var), "--help lacks {var}");
     }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use mongodb::bson::{Document, doc};
-use mongodb::options::{ReturnDocument, WriteConcern};
+use mongodb::options::ReturnDocument;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
 use super::{Db, collect, conflict, docs, page_bounds};
@@ -52,7 +52,7 @@ fn document(m: &Message) -> Document {
 
 /// Numbers `message` (its `seq` is ignored) in its session, moves the session's
 /// `lastMsgid`/`lastUpdate`, adds 1 to the unread count of every member not in `skip` (one
-/// atomic update of the session), then inserts it with write concern `majority`.
+/// atomic update of the session), then inserts it with the configured write concern.
 async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<Message> {
     let skip: Vec<&str> = skip.iter().copied().collect();
     let session = db
@@ -72,7 +72,7 @@ async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<M
     message.seq = docs::int(&session, "nextSeq")?;
     db.messages
         .insert_one(document(&message))
-        .write_concern(WriteConcern::majority())
+        .write_concern(db.message_ack.clone())
         .await
         .map_err(|e| conflict(e, &[("clientId", "client id"), ("_id", "message")]))?;
     Ok(message)

@@ -23,7 +23,8 @@
 //! - `sessions.nextSeq` (long): the last sequence number handed out; `messages.seq` (long) is
 //!   each message's number, from 1 per session. An append `$inc`s `nextSeq`, sets
 //!   `lastMsgid`/`lastUpdate` and `$inc`s the unread counts of offline members in one
-//!   `findOneAndUpdate` on the session, then inserts the message (write concern `majority`).
+//!   `findOneAndUpdate` on the session, then inserts the message (write concern `majority`
+//!   with the journal by default, see [`WriteAck`]).
 //! - `sessions.pairKey` (private chats only): both uids sorted, `"a:b"`, unique: two nodes
 //!   opening the same private chat at once agree on one session.
 //! - `messages.clientId` (only when the sender gave one): unique per (session, sender), so a
@@ -67,7 +68,7 @@ use async_compat::Compat;
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::ClientOptions;
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Cursor, Database};
 use protocol::ids::{FileId, SessionId, UserId};
 
@@ -80,6 +81,59 @@ use crate::model::*;
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
+
+/// How many data-bearing members must have a message before its write is acknowledged (and
+/// so before the message is echoed): MongoDB's write concern `w`, always with the journal.
+///
+/// ```
+/// use cookim_store::mongo::WriteAck;
+/// assert_eq!("majority".parse::<WriteAck>(), Ok(WriteAck::Majority));
+/// assert_eq!("2".parse::<WriteAck>(), Ok(WriteAck::Nodes(2)));
+/// assert!("0".parse::<WriteAck>().is_err()); // unacknowledged writes are refused
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteAck {
+    /// A majority of the replica set (the default): survives a primary failover.
+    #[default]
+    Majority,
+    /// This many members (1 = the primary alone), at least 1.
+    Nodes(u32),
+}
+
+impl WriteAck {
+    fn concern(self) -> WriteConcern {
+        let w = match self {
+            WriteAck::Majority => Acknowledgment::Majority,
+            WriteAck::Nodes(n) => Acknowledgment::Nodes(n),
+        };
+        WriteConcern::builder().w(w).journal(true).build()
+    }
+}
+
+impl fmt::Display for WriteAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteAck::Majority => f.write_str("majority"),
+            WriteAck::Nodes(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for WriteAck {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<WriteAck, String> {
+        if text.eq_ignore_ascii_case("majority") {
+            return Ok(WriteAck::Majority);
+        }
+        match text.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(WriteAck::Nodes(n)),
+            _ => Err(format!(
+                "write concern must be `majority` or a number of members >= 1, not {text:?}"
+            )),
+        }
+    }
+}
 
 /// The MongoDB store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Mongo {
@@ -104,6 +158,8 @@ struct Db {
     notifications: Collection<Document>,
     files: Collection<Document>,
     chunks: Collection<Document>,
+    /// The write concern of message inserts.
+    message_ack: WriteConcern,
 }
 
 impl Mongo {
@@ -114,6 +170,14 @@ impl Mongo {
     /// [`Error::Unavailable`] if no server answers within the server selection timeout;
     /// [`Error::Mongo`] if the URI is malformed or an index cannot be created.
     pub async fn connect(uri: &str, database: &str) -> Result<Mongo> {
+        Mongo::connect_with(uri, database, WriteAck::default()).await
+    }
+
+    /// [`Mongo::connect`], acknowledging messages with `ack` instead of `majority`.
+    ///
+    /// # Errors
+    /// As [`Mongo::connect`].
+    pub async fn connect_with(uri: &str, database: &str, ack: WriteAck) -> Result<Mongo> {
         Compat::new(async {
             let mut options = ClientOptions::parse(uri).await?;
             options
@@ -131,10 +195,11 @@ impl Mongo {
                 notifications: database.collection("notifications"),
                 files: database.collection("fs.files"),
                 chunks: database.collection("fs.chunks"),
+                message_ack: ack.concern(),
                 database,
             };
             indexes::create_all(&db).await?;
-            tracing::info!(database = %db.database.name(), "MongoDB store connected");
+            tracing::info!(database = %db.database.name(), %ack, "MongoDB store connected");
             Ok(Mongo { db })
         })
         .await
