@@ -24,6 +24,8 @@
 
 pub mod envelope;
 pub mod error;
+pub mod identity;
+pub mod reorder;
 pub mod subscriptions;
 
 pub use error::{Error, Result};
