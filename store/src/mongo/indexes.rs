@@ -75,17 +75,14 @@ pub(super) async fn create_all(db: &Db) -> Result<()> {
             index("index-messages-uid", doc! { "uid": 1 }),
             index("index-messages-sessionid", doc! { "sessionid": 1 }),
             index("index-messages-dateline", doc! { "dateline": -1 }),
-            // History pages and resume.
-            unique_where_present(
-                "cookim-messages-seq",
-                doc! { "sessionid": 1, "seq": 1 },
-                "seq",
-            ),
-            // Idempotent retries.
-            unique_where_present(
-                "cookim-messages-client",
+            // History pages and resume. Not partial: every message has a `seq` (CookIM's are
+            // numbered at start-up first), and planners that ignore partial indexes use it.
+            unique("cookim-messages-history", doc! { "sessionid": 1, "seq": 1 }),
+            // Idempotent retries: every message has a `clientId` (its own id if the sender
+            // gave none).
+            unique(
+                "cookim-messages-sender",
                 doc! { "sessionid": 1, "uid": 1, "clientId": 1 },
-                "clientId",
             ),
         ],
     )
@@ -107,6 +104,11 @@ pub(super) async fn create_all(db: &Db) -> Result<()> {
         vec![
             index("index-notifications-recvuid", doc! { "recvuid": 1 }),
             index("index-notifications-dateline", doc! { "dateline": -1 }),
+            // The unread badge (a count).
+            index(
+                "cookim-notifications-unread",
+                doc! { "recvuid": 1, "isRead": 1 },
+            ),
             index(
                 "cookim-notifications-inbox",
                 doc! { "recvuid": 1, "dateline": -1, "_id": -1 },

@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, page_bounds};
+use super::{Db, collect, conflict, docs, page_bounds, plans};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -23,8 +23,10 @@ fn decode(d: &Document) -> Result<Message> {
         fileid: docs::opt_id::<FileId>(d, "fileid")?,
         thumbid: docs::opt_id::<FileId>(d, "thumbid")?,
         dateline: docs::int(d, "dateline")?,
-        client_id: match d.get("clientId") {
-            Some(mongodb::bson::Bson::String(s)) => Some(s.clone()),
+        // A message's own id stands in for a client id the sender did not give.
+        client_id: match (d.get("clientId"), d.get("_id")) {
+            (Some(Bson::String(c)), Some(Bson::String(id))) if c == id => None,
+            (Some(Bson::String(c)), _) => Some(c.clone()),
             _ => None,
         },
     })
@@ -44,9 +46,7 @@ fn document(m: &Message) -> Document {
         "dateline": m.dateline,
         "seq": m.seq,
     };
-    if let Some(client_id) = &m.client_id {
-        d.insert("clientId", client_id);
-    }
+    d.insert("clientId", m.client_id.as_deref().unwrap_or(m.id.as_str()));
     d
 }
 
@@ -155,11 +155,7 @@ pub(super) async fn leave(
 
 async fn by_client_id(db: &Db, new: &NewMessage, client_id: &str) -> Result<Option<Message>> {
     db.messages
-        .find_one(doc! {
-            "sessionid": new.session_id.as_str(),
-            "uid": new.uid.as_str(),
-            "clientId": client_id,
-        })
+        .find_one(plans::by_client_id(&new.session_id, &new.uid, client_id).filter)
         .await?
         .as_ref()
         .map(decode)
@@ -210,10 +206,11 @@ pub(super) async fn by_ids(db: &Db, ids: &[&MessageId]) -> Result<Vec<Message>> 
 
 pub(super) async fn page(db: &Db, sid: &SessionId, page: u32, count: u32) -> Result<Vec<Message>> {
     let (skip, limit) = page_bounds(page, count);
+    let query = plans::history(sid);
     let found = db
         .messages
-        .find(doc! { "sessionid": sid.as_str() })
-        .sort(doc! { "sessionid": 1, "seq": -1 })
+        .find(query.filter)
+        .sort(query.sort)
         .skip(skip)
         .limit(limit)
         .await?;
@@ -232,10 +229,11 @@ pub(super) async fn after(
     after: i64,
     limit: u32,
 ) -> Result<Vec<Message>> {
+    let query = plans::after(sid, after);
     let found = db
         .messages
-        .find(doc! { "sessionid": sid.as_str(), "seq": { "$gt": after } })
-        .sort(doc! { "sessionid": 1, "seq": 1 })
+        .find(query.filter)
+        .sort(query.sort)
         .limit(i64::from(limit))
         .await?;
     collect(found).await?.iter().map(decode).collect()

@@ -27,8 +27,11 @@
 //!   with the journal by default, see [`WriteAck`]).
 //! - `sessions.pairKey` (private chats only): both uids sorted, `"a:b"`, unique: two nodes
 //!   opening the same private chat at once agree on one session.
-//! - `messages.clientId` (only when the sender gave one): unique per (session, sender), so a
-//!   retried send is stored once and the retry returns the first message.
+//! - `messages.clientId`: the id the sender gave the message, or the message's own id when it
+//!   gave none; unique per (session, sender), so a retried send is stored once and the retry
+//!   returns the first message.
+//! - CookIM's messages (no `seq`, no `clientId`) are numbered in time order at start-up
+//!   (`upgrade`), before the unique indexes on both are created.
 //! - `onlines._id` is the uid itself (one row per user, upserted without making an id).
 //! - Files: our file ids are 128-bit hex strings, not ObjectIds, so `fs.files._id` and
 //!   `fs.chunks.files_id` are strings. Identical bytes are stored once: the first upload of some
@@ -48,6 +51,8 @@
 //!
 //! # Layout
 //! - `indexes`: start-up index creation.
+//! - `upgrade`: numbering CookIM's messages.
+//! - `plans`: the queries of history paging and unread counts, and their `explain`.
 //! - `docs`: reading fields out of BSON documents.
 //! - `users`, `sessions`, `messages`, `notifications`, `files`: the operations.
 
@@ -56,7 +61,9 @@ mod files;
 mod indexes;
 mod messages;
 mod notifications;
+mod plans;
 mod sessions;
+mod upgrade;
 mod users;
 
 use std::collections::HashSet;
@@ -71,6 +78,8 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Cursor, Database};
 use protocol::ids::{FileId, SessionId, UserId};
+
+pub use plans::QueryPlan;
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -198,6 +207,7 @@ impl Mongo {
                 message_ack: ack.concern(),
                 database,
             };
+            upgrade::number_old_messages(&db).await?;
             indexes::create_all(&db).await?;
             tracing::info!(database = %db.database.name(), %ack, "MongoDB store connected");
             Ok(Mongo { db })
@@ -210,6 +220,15 @@ impl Mongo {
     /// The database this store uses.
     pub fn database_name(&self) -> &str {
         self.db.database.name()
+    }
+
+    /// How the server runs the queries of history paging and unread counts (from `explain`),
+    /// to check that each is served by an index.
+    ///
+    /// # Errors
+    /// As any operation.
+    pub async fn query_plans(&self) -> Result<Vec<QueryPlan>> {
+        compat(plans::explain_all(&self.db)).await
     }
 
     /// Drops the whole database: for tests and tools, never called by the server.

@@ -3,7 +3,7 @@
 use mongodb::bson::{Document, doc};
 use protocol::ids::{SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, page_bounds};
+use super::{Db, collect, conflict, docs, page_bounds, plans};
 use crate::error::Result;
 use crate::model::*;
 
@@ -39,7 +39,7 @@ pub(super) async fn insert(db: &Db, n: Notification) -> Result<()> {
 pub(super) async fn unread(db: &Db, uid: &UserId) -> Result<i64> {
     let count = db
         .notifications
-        .count_documents(doc! { "recvuid": uid.as_str(), "isRead": 0 })
+        .count_documents(plans::unread_notifications(uid).filter)
         .await?;
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
@@ -51,10 +51,11 @@ pub(super) async fn take(
     count: u32,
 ) -> Result<Vec<Notification>> {
     let (skip, limit) = page_bounds(page, count);
+    let query = plans::notifications(uid);
     let found = db
         .notifications
-        .find(doc! { "recvuid": uid.as_str() })
-        .sort(doc! { "dateline": -1, "_id": -1 })
+        .find(query.filter)
+        .sort(query.sort)
         .skip(skip)
         .limit(limit)
         .await?;

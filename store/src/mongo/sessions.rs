@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use mongodb::bson::{Document, doc};
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, messages};
+use super::{Db, collect, conflict, docs, messages, plans};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -154,13 +154,9 @@ pub(super) async fn is_member(db: &Db, sid: &SessionId, uid: &UserId) -> Result<
 /// Sessions matching `filter`, newest activity first, each with `uid`'s unread count (if a
 /// member) and its last message.
 async fn listings(db: &Db, filter: Document, uid: &UserId) -> Result<Vec<SessionListing>> {
-    let found = collect(
-        db.sessions
-            .find(filter)
-            .sort(doc! { "lastUpdate": -1, "_id": 1 })
-            .await?,
-    )
-    .await?;
+    // Every listing has the order of the joined-sessions query (the one `explain`ed).
+    let order = plans::joined(uid).sort;
+    let found = collect(db.sessions.find(filter).sort(order).await?).await?;
     let mut sessions = Vec::with_capacity(found.len());
     for d in &found {
         let count = docs::docs(d, "usersStatus")?
@@ -205,5 +201,5 @@ pub(super) async fn public(db: &Db, uid: &UserId) -> Result<Vec<SessionListing>>
 }
 
 pub(super) async fn joined(db: &Db, uid: &UserId) -> Result<Vec<SessionListing>> {
-    listings(db, doc! { "usersStatus.uid": uid.as_str() }, uid).await
+    listings(db, plans::joined(uid).filter, uid).await
 }
