@@ -1,22 +1,42 @@
 //! The one error type of this crate.
 
-/// Why an envelope could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// What went wrong in the mesh.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The bytes are empty or longer than the limit; nothing was decoded.
-    #[error("envelope of {size} bytes is outside 1..={limit}")]
+    /// The bytes (an envelope or a link frame) are empty or longer than the limit; nothing was
+    /// decoded.
+    #[error("{size} bytes is outside 1..={limit}")]
     Size {
         /// Bytes offered.
         size: usize,
         /// The limit in force.
         limit: usize,
     },
-    /// The leading version byte is not one this node understands (a newer peer).
-    #[error("unknown envelope version {0}")]
+    /// The leading version byte is not one this node understands (a newer or older peer).
+    #[error("unknown wire version {0}")]
     Version(u8),
-    /// The body is not a valid postcard envelope.
-    #[error("malformed envelope: {0}")]
+    /// The body is not a valid postcard value of the expected type.
+    #[error("malformed: {0}")]
     Malformed(String),
+    /// The configuration is invalid; nothing was started.
+    #[error("invalid mesh configuration: {0}")]
+    Config(String),
+    /// A socket operation failed (binding at start, or one peer's link).
+    #[error("mesh i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// foca refused an input (a bad datagram, or a call in the wrong state); its state is
+    /// unchanged.
+    #[error("swim: {0}")]
+    Swim(String),
+    /// The mesh node actor has stopped.
+    #[error("mesh node stopped")]
+    Closed,
+}
+
+impl From<runtime::Error> for Error {
+    fn from(_: runtime::Error) -> Self {
+        Error::Closed
+    }
 }
 
 /// `Result` with this crate's [`Error`].

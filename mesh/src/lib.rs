@@ -22,9 +22,11 @@
 //! assert_eq!(table.nodes_for(&chat), vec![NodeId::from("node-b")]);
 //! ```
 
+pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod identity;
+pub mod node;
 pub mod reorder;
 pub mod subscriptions;
 
