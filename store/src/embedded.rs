@@ -23,9 +23,11 @@
 //!   group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
 //!   in a transaction on the blocking pool.
 //! - `files`: file metadata rows, each pointing at a blob.
+//! - `dump`: whole-table export and import.
 //! - `blobs`: content-addressed file bytes on disk (atomic writes, ranged reads).
 
 mod blobs;
+mod dump;
 mod files;
 mod friends;
 mod legacy;
@@ -467,6 +469,27 @@ impl Store for Embedded {
 
     async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>> {
         self.read(move |tx| files::default_avatar(tx, kind)).await
+    }
+
+    async fn export(
+        &self,
+        table: crate::dump::Table,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::dump::Record>> {
+        let after = after.map(str::to_owned);
+        self.read(move |tx| dump::export(tx, table, after.as_deref(), limit))
+            .await
+    }
+
+    async fn export_files(&self, after: Option<&FileId>, limit: u32) -> Result<Vec<FileMeta>> {
+        let after = after.cloned();
+        self.read(move |tx| dump::export_files(tx, after.as_ref(), limit))
+            .await
+    }
+
+    async fn import(&self, records: Vec<crate::dump::Record>) -> Result<u64> {
+        self.write(move |tx| dump::import(tx, records)).await
     }
 
     async fn flush(&self) -> Result<()> {

@@ -15,6 +15,7 @@
 //! - [`model`]: the records of the spec's data model as typed Rust.
 //! - [`embedded`]: the SQLite backend.
 //! - [`mongo`]: the MongoDB backend ([`Mongo`]), for clusters.
+//! - [`dump`]: export and import of a whole store (moving a node's data into MongoDB).
 //! - [`error`]: the crate's error enum.
 //!
 //! # Example
@@ -28,6 +29,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod dump;
 pub mod embedded;
 pub mod error;
 pub mod model;
@@ -258,6 +260,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<Vec<u8>>>;
     /// The stored default avatar of this kind, if seeded.
     async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>>;
+
+    // ---- export and import (see [`dump`]) -------------------------------------------
+
+    /// Up to `limit` records of `table` with ids greater than `after`, in id order.
+    async fn export(
+        &self,
+        table: dump::Table,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<dump::Record>>;
+    /// Up to `limit` files' metadata with ids greater than `after`, in id order.
+    async fn export_files(&self, after: Option<&FileId>, limit: u32) -> Result<Vec<FileMeta>>;
+    /// Writes records exactly as exported (ids, `seq` numbers, password hashes, unread
+    /// counts kept), skipping any whose id the store already has; returns how many it wrote.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if a record clashes with another one (a login taken by another
+    /// user).
+    async fn import(&self, records: Vec<dump::Record>) -> Result<u64>;
 
     // ---- lifecycle ----------------------------------------------------------------------
 

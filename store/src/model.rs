@@ -3,9 +3,11 @@
 
 use protocol::ids::{FileId, MessageId, NotificationId, SessionId, UserId};
 pub use protocol::time::Millis;
+use serde::{Deserialize, Serialize};
 
 /// A user's gender as CookIM stores it (int 1 boy, 2 girl, 0 unknown).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Gender {
     /// 0: never stored by registration, accepted from old data.
     Unknown,
@@ -45,7 +47,8 @@ impl Gender {
 }
 
 /// A registered user (`users` collection).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct User {
     /// `_id`.
     pub id: UserId,
@@ -118,7 +121,8 @@ pub struct ProfileUpdate {
 }
 
 /// Group (1) or private (0) chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum SessionType {
     /// 0: exactly two users.
     Private,
@@ -137,7 +141,8 @@ impl SessionType {
 }
 
 /// A chat session (`sessions` collection), without its members.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Session {
     /// `_id`.
     pub id: SessionId,
@@ -194,7 +199,8 @@ pub struct SessionUpdate {
 }
 
 /// One member of a session with their unread count, in join order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Member {
     /// The member.
     pub uid: UserId,
@@ -214,7 +220,8 @@ pub struct SessionListing {
 }
 
 /// A persisted message (`messages` collection) plus its per-session sequence number.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Message {
     /// `_id`.
     pub id: MessageId,
@@ -272,7 +279,8 @@ pub struct NewMessage {
 }
 
 /// The three kinds of notification (`noticeType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum NoticeType {
     /// "X join you as friend".
     JoinFriend,
@@ -303,7 +311,8 @@ impl NoticeType {
 }
 
 /// A notification (`notifications` collection).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// `_id`.
     pub id: NotificationId,
@@ -322,7 +331,8 @@ pub struct Notification {
 }
 
 /// Which default avatar a file is (CookIM seeds three at start-up).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum AvatarKind {
     /// `boy.jpg`.
     Boy,
@@ -353,7 +363,8 @@ impl AvatarKind {
 }
 
 /// Who a stored file belongs to (GridFS `metadata`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum FileOwner {
     /// Uploaded by a user.
     User(UserId),
@@ -362,7 +373,8 @@ pub enum FileOwner {
 }
 
 /// A stored file's metadata.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileMeta {
     /// Id.
     pub id: FileId,

@@ -225,3 +225,18 @@ fn everything_survives_a_reopen() -> Result<()> {
         Ok(())
     })
 }
+
+/// One embedded store moved into another through a dump.
+#[test]
+fn a_dump_moves_everything() -> Result<()> {
+    on_fresh_store(|from| async move {
+        let dir = tempfile::tempdir()?;
+        let to = Embedded::open(dir.path()).await?;
+        contract::a_dump_moves_everything(&from, &to).await
+    })
+}
+
+#[test]
+fn a_bad_dump_is_refused() -> Result<()> {
+    on_fresh_store(|store| async move { contract::a_bad_dump_is_refused(&store).await })
+}

@@ -230,3 +230,27 @@ fn cookims_unnumbered_messages_are_numbered_at_start_up() -> Result<()> {
         Ok(())
     })
 }
+
+/// A single node's embedded store moved into MongoDB through a dump (`cookim export` then
+/// `cookim import`), and back.
+#[test]
+fn an_embedded_store_moves_into_mongodb_and_back() -> Result<()> {
+    on_fresh_database(|mongo| async move {
+        let dir = tempfile::tempdir()?;
+        let embedded = cookim_store::Embedded::open(dir.path()).await?;
+        contract::a_dump_moves_everything(&embedded, &mongo).await?;
+        let back_dir = tempfile::tempdir()?;
+        let back = cookim_store::Embedded::open(back_dir.path()).await?;
+        let (mut there, mut back_again) = (Vec::new(), Vec::new());
+        cookim_store::dump::export(&mongo, &mut there).await?;
+        cookim_store::dump::import(&back, there.as_slice()).await?;
+        cookim_store::dump::export(&back, &mut back_again).await?;
+        assert!(there == back_again, "MongoDB -> embedded changed the dump");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_bad_dump_is_refused() -> Result<()> {
+    on_fresh_database(|store| async move { contract::a_bad_dump_is_refused(&store).await })
+}

@@ -33,7 +33,7 @@ pub(super) fn private(conn: &Connection, new: &NewSession) -> Result<(Session, b
 }
 
 /// The `pair_key` of a private session: both uids sorted, so (a, b) and (b, a) agree.
-fn pair_key(a: &UserId, b: &UserId) -> String {
+pub(super) fn pair_key(a: &UserId, b: &UserId) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     format!("{low}:{high}")
 }

@@ -23,7 +23,7 @@ fn owner_doc(owner: &FileOwner) -> Document {
 }
 
 /// A file's metadata and the id its chunks are stored under.
-fn decode(d: &Document) -> Result<(FileMeta, String)> {
+pub(super) fn decode(d: &Document) -> Result<(FileMeta, String)> {
     let metadata = docs::doc(d, "metadata")?;
     let owner = match (metadata.get("uid"), metadata.get("avatar")) {
         (Some(Bson::String(uid)), _) => FileOwner::User(uid.parse::<UserId>()?),

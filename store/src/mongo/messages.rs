@@ -10,7 +10,7 @@ use super::{Db, collect, conflict, docs, page_bounds, plans};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-fn decode(d: &Document) -> Result<Message> {
+pub(super) fn decode(d: &Document) -> Result<Message> {
     Ok(Message {
         id: docs::id(d, "_id")?,
         session_id: docs::id(d, "sessionid")?,
@@ -32,7 +32,7 @@ fn decode(d: &Document) -> Result<Message> {
     })
 }
 
-fn document(m: &Message) -> Document {
+pub(super) fn document(m: &Message) -> Document {
     let mut d = doc! {
         "_id": m.id.as_str(),
         "uid": m.uid.as_str(),

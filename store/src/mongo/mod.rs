@@ -51,12 +51,14 @@
 //!
 //! # Layout
 //! - `indexes`: start-up index creation.
+//! - `dump`: whole-collection export and import.
 //! - `upgrade`: numbering CookIM's messages.
 //! - `plans`: the queries of history paging and unread counts, and their `explain`.
 //! - `docs`: reading fields out of BSON documents.
 //! - `users`, `sessions`, `messages`, `notifications`, `files`: the operations.
 
 mod docs;
+mod dump;
 mod files;
 mod indexes;
 mod messages;
@@ -473,6 +475,23 @@ impl Store for Mongo {
 
     async fn default_avatar(&self, kind: AvatarKind) -> Result<Option<FileId>> {
         compat(files::default_avatar(&self.db, kind)).await
+    }
+
+    async fn export(
+        &self,
+        table: crate::dump::Table,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::dump::Record>> {
+        compat(dump::export(&self.db, table, after, limit)).await
+    }
+
+    async fn export_files(&self, after: Option<&FileId>, limit: u32) -> Result<Vec<FileMeta>> {
+        compat(dump::export_files(&self.db, after, limit)).await
+    }
+
+    async fn import(&self, records: Vec<crate::dump::Record>) -> Result<u64> {
+        compat(dump::import(&self.db, records)).await
     }
 
     async fn flush(&self) -> Result<()> {

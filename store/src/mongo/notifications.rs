@@ -7,7 +7,7 @@ use super::{Db, collect, conflict, docs, page_bounds, plans};
 use crate::error::Result;
 use crate::model::*;
 
-fn decode(d: &Document) -> Result<Notification> {
+pub(super) fn decode(d: &Document) -> Result<Notification> {
     Ok(Notification {
         id: docs::id(d, "_id")?,
         notice_type: NoticeType::from_stored(docs::str_or_empty(d, "noticeType")?),
@@ -19,8 +19,8 @@ fn decode(d: &Document) -> Result<Notification> {
     })
 }
 
-pub(super) async fn insert(db: &Db, n: Notification) -> Result<()> {
-    let document = doc! {
+pub(super) fn document(n: &Notification) -> Document {
+    doc! {
         "_id": n.id.as_str(),
         "noticeType": n.notice_type.as_str(),
         "senduid": n.senduid.as_str(),
@@ -28,9 +28,12 @@ pub(super) async fn insert(db: &Db, n: Notification) -> Result<()> {
         "sessionid": n.session_id.as_ref().map_or("", SessionId::as_str),
         "isRead": i32::from(n.is_read),
         "dateline": n.dateline,
-    };
+    }
+}
+
+pub(super) async fn insert(db: &Db, n: Notification) -> Result<()> {
     db.notifications
-        .insert_one(document)
+        .insert_one(document(&n))
         .await
         .map_err(|e| conflict(e, &[("_id", "notification")]))?;
     Ok(())

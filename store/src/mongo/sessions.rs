@@ -74,13 +74,7 @@ pub(super) async fn create(db: &Db, new: NewSession) -> Result<Session> {
 }
 
 pub(super) async fn private(db: &Db, new: NewSession) -> Result<(Session, bool)> {
-    let other = new.ouid.as_ref().unwrap_or(&new.createuid);
-    let (low, high) = if new.createuid <= *other {
-        (&new.createuid, other)
-    } else {
-        (other, &new.createuid)
-    };
-    let pair = format!("{low}:{high}");
+    let pair = pair_key(&new.createuid, new.ouid.as_ref().unwrap_or(&new.createuid));
     match db
         .sessions
         .insert_one(document(&new, Some(pair.clone())))
@@ -121,6 +115,51 @@ pub(super) async fn update(db: &Db, sid: &SessionId, update: SessionUpdate) -> R
     Ok(())
 }
 
+/// A private chat's key: both uids sorted, `"a:b"`.
+fn pair_key(a: &UserId, b: &UserId) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("{low}:{high}")
+}
+
+/// A session's whole document as exported (see [`crate::dump`]).
+pub(super) fn full_document(session: &Session, members: &[Member], last_seq: i64) -> Document {
+    let new = NewSession {
+        id: session.id.clone(),
+        createuid: session.createuid.clone(),
+        ouid: session.ouid.clone(),
+        name: session.name.clone(),
+        icon: session.icon.clone(),
+        session_type: session.session_type,
+        public: session.public,
+        dateline: session.dateline,
+    };
+    let pair = match (session.session_type, &session.ouid) {
+        (SessionType::Private, Some(ouid)) => Some(pair_key(&session.createuid, ouid)),
+        _ => None,
+    };
+    let mut d = document(&new, pair);
+    let members: Vec<Document> = members
+        .iter()
+        .map(|m| doc! { "uid": m.uid.as_str(), "online": false, "newCount": m.new_count })
+        .collect();
+    d.insert("usersStatus", members);
+    d.insert(
+        "lastMsgid",
+        session.last_msgid.as_ref().map_or("", MessageId::as_str),
+    );
+    d.insert("lastUpdate", session.last_update);
+    d.insert("nextSeq", last_seq);
+    d
+}
+
+/// The members of a session document, in join order.
+pub(super) fn members_of(d: &Document) -> Result<Vec<Member>> {
+    docs::docs(d, "usersStatus")?
+        .into_iter()
+        .map(member)
+        .collect()
+}
+
 fn member(d: &Document) -> Result<Member> {
     Ok(Member {
         uid: docs::id(d, "uid")?,
@@ -135,10 +174,7 @@ pub(super) async fn members(db: &Db, sid: &SessionId) -> Result<Vec<Member>> {
         .projection(doc! { "usersStatus": 1 })
         .await?;
     match found {
-        Some(d) => docs::docs(&d, "usersStatus")?
-            .into_iter()
-            .map(member)
-            .collect(),
+        Some(d) => members_of(&d),
         None => Ok(Vec::new()),
     }
 }

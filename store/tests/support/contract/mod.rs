@@ -12,6 +12,7 @@
 //!
 //! [`Embedded`]: cookim_store::Embedded
 
+mod dump;
 mod files;
 mod friends;
 mod messages;
@@ -26,6 +27,7 @@ use cookim_store::model::*;
 use cookim_store::{Error, Result, Store};
 use protocol::ids::{FileId, MessageId, NotificationId, SessionId, UserId};
 
+pub(crate) use dump::*;
 pub(crate) use files::*;
 pub(crate) use friends::*;
 pub(crate) use messages::*;
