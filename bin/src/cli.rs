@@ -62,6 +62,35 @@ pub(crate) struct Cli {
     /// seconds allowed for a graceful stop, env COOKIM_SHUTDOWN_TIMEOUT (default: 10)
     #[argh(option)]
     pub(crate) shutdown_timeout: Option<u64>,
+    #[argh(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// Tools run instead of the server, on the store the server would use (the embedded one in
+/// --data-dir, or MongoDB with -m).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub(crate) enum Command {
+    Export(Export),
+    Import(Import),
+}
+
+/// write the whole store (users, chats, history, files) to a dump file, then exit
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "export")]
+pub(crate) struct Export {
+    /// the dump file to write (default: standard output)
+    #[argh(option, short = 'o')]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// read a dump file made by `cookim export` into the store, then exit; records already there are skipped, so it can be run again
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "import")]
+pub(crate) struct Import {
+    /// the dump file to read (default: standard input)
+    #[argh(option, short = 'i')]
+    pub(crate) input: Option<PathBuf>,
 }
 
 /// Why the flags cannot be used.
@@ -316,6 +345,20 @@ mod tests {
         assert_eq!(s.jwt_secret.as_deref(), Some("s"));
         let s = parse(&["-w", "90"], &env).unwrap();
         assert_eq!(s.web.port(), 90, "a flag wins over the environment");
+    }
+
+    #[test]
+    fn export_and_import_are_subcommands() {
+        let cli = Cli::from_args(&["cookim"], &["--data-dir", "d", "export", "-o", "f"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Export(Export {
+                out: Some(PathBuf::from("f"))
+            }))
+        );
+        let cli = Cli::from_args(&["cookim"], &["-m", "mongodb://m", "import"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Import(Import { input: None })));
+        assert_eq!(Cli::from_args(&["cookim"], &[]).unwrap().command, None);
     }
 
     #[test]

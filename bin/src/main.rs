@@ -7,6 +7,7 @@
 
 mod cli;
 mod telemetry;
+mod tools;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use crate::cli::{Cli, Settings};
 
 /// Why the node could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
-enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Cli(#[from] cli::CliError),
     #[error("{0}")]
@@ -33,13 +34,16 @@ enum Error {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = argh::from_env();
+    let mut cli: Cli = argh::from_env();
     telemetry::init();
-    match cli
+    let command = cli.command.take();
+    let settings = cli
         .resolve(&|name| std::env::var(name).ok())
-        .map_err(Error::from)
-        .and_then(run)
-    {
+        .map_err(Error::from);
+    match settings.and_then(|settings| match command {
+        Some(command) => tools::run(command, &settings),
+        None => run(settings),
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cookim stopped");
@@ -149,7 +153,7 @@ const MONGO_ATTEMPTS: u32 = 3;
 
 /// The embedded store in the data dir, or MongoDB with `-m` (a few attempts, then a clear
 /// error naming the host, never the credentials).
-async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
+pub(crate) async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
     let Some(uri) = &settings.mongo_uri else {
         return Ok(Arc::new(store::Embedded::open(&settings.data_dir).await?));
     };

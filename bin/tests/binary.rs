@@ -256,3 +256,68 @@ fn runs_on_mongodb_and_keeps_data_across_a_restart() {
     assert!(login.contains("login in success"), "{login}");
     assert!(node.stop("-TERM").success());
 }
+
+/// `cookim export` on a single node's data dir, `cookim import` into MongoDB (twice: a rerun
+/// skips what is there), then a node on MongoDB knows the users and their passwords.
+#[test]
+fn export_then_import_moves_a_node_into_mongodb() {
+    let Ok(uri) = std::env::var("MONGO_URI") else {
+        panic!(
+            "MONGO_URI is not set: start the test server with eval \"$(scripts/mongo-test-server start)\" && export MONGO_URI (scripts/test does this)"
+        );
+    };
+    let secret = "fedcba9876543210fedcba9876543210";
+    let single = tempfile::tempdir().unwrap();
+    let node = Node::start_with(single.path(), &["--jwt-secret", secret]);
+    let login = format!("moved{}%40b.c", std::process::id());
+    let registered = post(
+        node.port,
+        "registerUser",
+        &format!("login={login}&nickname=mover&password=secret1&repassword=secret1&gender=1"),
+    );
+    assert!(registered.contains("\"errmsg\":\"\""), "{registered}");
+    assert!(node.stop("-TERM").success());
+
+    let dump = single.path().join("cookim.dump");
+    let tool = |args: &[&str], mongo: bool| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--data-dir")
+            .arg(single.path())
+            .env_remove("MONGO_URI");
+        if mongo {
+            command.args(["-m", &uri]);
+        }
+        command.args(args).output().unwrap()
+    };
+    let out = tool(&["export", "-o", dump.to_str().unwrap()], false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.starts_with("{\"header\":{\"format\":1}}\n"));
+    assert!(text.contains(&login.replace("%40", "@")));
+    for _ in 0..2 {
+        let out = tool(&["import", "-i", dump.to_str().unwrap()], true);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = tool(&["import", "-i", "/nonexistent/cookim.dump"], true);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/cookim.dump"));
+
+    let cluster = tempfile::tempdir().unwrap();
+    let node = Node::start_with(cluster.path(), &["-m", &uri, "--jwt-secret", secret]);
+    let answer = post(
+        node.port,
+        "loginUser",
+        &format!("login={login}&password=secret1"),
+    );
+    assert!(answer.contains("login in success"), "{answer}");
+    assert!(node.stop("-TERM").success());
+}
