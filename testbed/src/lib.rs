@@ -1,6 +1,6 @@
 //! Many nodes in one process or many processes; every run reproducible from a seed.
 //!
-//! Today this crate holds the client side of cookim's benchmarks: [`client`], a small HTTP
+//! It holds the deterministic mesh simulation ([`sim`]) and the client side of cookim's benchmarks: [`client`], a small HTTP
 //! and websocket client for cookim's API, and the `cookim-load` binary built on it, which
 //! provisions users and chats through the real API, drives `/ws-chat` and `/ws-push` at a
 //! target rate, and measures delivery latency with an HDR histogram. It is never a dependency
@@ -9,6 +9,9 @@
 //! # Layout
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
 //! - [`stats`]: latency histograms and the JSON result format.
+//! - [`sim`]: the deterministic mesh simulation (many `NodeCore`s, virtual clock, faulty
+//!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
+//! - `src/bin/cookim-sim.rs`: prints the simulation's detection and propagation times.
 //! - `src/bin/cookim-load.rs`: the load generator.
 //!
 //! # Example
@@ -22,4 +25,5 @@
 //! ```
 
 pub mod client;
+pub mod sim;
 pub mod stats;
