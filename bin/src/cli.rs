@@ -38,7 +38,7 @@ pub(crate) struct Cli {
     /// address to bind the web port on, env COOKIM_BIND (default: 127.0.0.1, or 0.0.0.0 with --nat)
     #[argh(option)]
     pub(crate) bind: Option<IpAddr>,
-    /// a web client folder to serve under /chat/, e.g. CookIM's www/, env COOKIM_WWW
+    /// a web client folder to serve under /chat/ instead of the built-in client at /, e.g. CookIM's www/, env COOKIM_WWW
     #[argh(option)]
     pub(crate) www: Option<PathBuf>,
     /// token signing secret, the same on every node, env JWT_SECRET (default: generated once into the data dir)

@@ -217,6 +217,12 @@ fn announce(settings: &Settings, addr: std::net::SocketAddr) {
     } else {
         addr.ip().to_string()
     };
-    println!("cookim started! Open http://{host}:{}/chat/", addr.port());
+    // Our own client is at `/`; a `--www` client lives under `/chat/`, as CookIM's did.
+    let path = if settings.www.is_some() {
+        "/chat/"
+    } else {
+        "/"
+    };
+    println!("cookim started! Open http://{host}:{}{path}", addr.port());
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "cookim started");
 }

@@ -12,6 +12,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_cookim");
 struct Node {
     child: Child,
     port: u16,
+    /// The URL the binary printed.
+    url: String,
 }
 
 impl Node {
@@ -40,15 +42,19 @@ impl Node {
             line.starts_with("cookim started! Open http://127.0.0.1:"),
             "{line}"
         );
-        let port = line
+        let url = line
             .trim()
+            .trim_start_matches("cookim started! Open ")
+            .to_owned();
+        let port = url
             .trim_end_matches("/chat/")
+            .trim_end_matches('/')
             .rsplit(':')
             .next()
             .unwrap()
             .parse()
             .unwrap();
-        Node { child, port }
+        Node { child, port, url }
     }
 
     /// Sends a signal and waits (bounded) for the exit status.
@@ -126,6 +132,55 @@ fn restart_keeps_data_and_signals_stop_cleanly() {
     let verified = post(node.port, "verifyUserToken", &format!("userToken={token}"));
     assert!(!verified.contains("\"uid\":\"\""), "{verified}");
     assert!(node.stop("-INT").success(), "SIGINT must exit 0");
+}
+
+/// One GET; returns the status line and headers, and the body.
+fn get(port: u16, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn the_printed_url_opens_the_built_in_client_or_the_www_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    assert_eq!(node.url, format!("http://127.0.0.1:{}/", node.port));
+    let (head, body) = get(node.port, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
+    assert!(body.contains("<title>cookim</title>"), "{body}");
+    assert!(node.stop("-TERM").success());
+
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<html>CookIM's client</html>").unwrap();
+    let node = Node::start_with(&dir.path().join("data"), &["--www", www.to_str().unwrap()]);
+    assert_eq!(node.url, format!("http://127.0.0.1:{}/chat/", node.port));
+    let (head, body) = get(node.port, "/chat/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("content-security-policy"),
+        "{head}"
+    );
+    assert_eq!(body, "<html>CookIM's client</html>");
+    assert!(node.stop("-TERM").success());
 }
 
 #[test]

@@ -190,7 +190,7 @@ pub fn not_found() -> Response {
 pub fn redirect(location: &str) -> Response {
     let mut res = Response::new(StatusCode::PermanentRedirect);
     res.insert_header("Location", location);
-    res.set_body("<a href=\"chat/\">chat/</a>");
+    res.set_body(format!("<a href=\"{location}\">{location}</a>"));
     res.set_content_type(http_types::mime::HTML);
     res
 }

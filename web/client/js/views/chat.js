@@ -1,0 +1,470 @@
+// One chat: history with "load older", live messages over /ws-chat (reconnecting, nothing
+// missed or shown twice), text, files, images, voice, uploads with progress and cancel,
+// drag-and-drop and paste.
+
+import { auth, authed } from '../api.js';
+import { app } from '../app.js';
+import { ChatSocket } from '../chatsocket.js';
+import { avatar, fileUrl, formatSize, h, icon, linkified, replace } from '../dom.js';
+import { isStored, newerThan, olderThan, withoutEchoes } from '../history.js';
+import { dayLabel, parseTimestr, sameDay, timeElement } from '../time.js';
+import { MAX_SECONDS, canRecord, startRecording } from '../voice.js';
+import { joinedUsers, sessionMenu, userMenu, viewImage } from './dialogs.js';
+
+const PAGE = 30;
+const MAX_PAGE = 500; // the server's largest page
+/** cookim's default upload limit (`max_file`); the server has the last word and says why. */
+const MAX_FILE = 8 * 1024 * 1024;
+
+export function view(main, sid) {
+  app.currentSid = sid;
+  app.clearUnread(sid);
+  const listed = app.sessions.find((s) => s.sessionid === sid);
+  let header = { sessionName: listed?.sessionName ?? '', sessionIcon: listed?.sessionIcon ?? '', ouid: '' };
+  let stored = []; // stored messages shown, oldest first, contiguous up to the newest
+  let hasOlder = false;
+  let syncing = false;
+  let buffer = [];
+  let alive = true;
+
+  // ---- layout ----
+  const titleIcon = h('span', { class: 'chat-title-icon' });
+  const titleName = h('span', { class: 'chat-title-name' });
+  const status = h('span', { class: 'chat-status', role: 'status' }, 'Connecting…');
+  const titleButton = h('button', { class: 'chat-title', type: 'button', onclick: () => openMenu() }, titleIcon, h('span', { class: 'chat-title-text' }, titleName, status));
+  const membersButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Members', title: 'Members', onclick: () => joinedUsers(sid) }, icon('users'));
+  const menuButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Chat options', title: 'Chat options', onclick: () => openMenu() }, icon('more'));
+  const older = h('button', { class: 'button small load-older', type: 'button', hidden: true, onclick: () => loadOlder() }, 'Load older messages');
+  const log = h('ol', { class: 'messages', role: 'log', 'aria-label': 'Messages', 'aria-live': 'polite' });
+  const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
+  const scroller = h('div', { class: 'scroller' }, h('div', { class: 'older-row' }, older), log, uploads);
+  const text = h('textarea', { class: 'composer-input', rows: 1, 'aria-label': 'Message', placeholder: 'Write a message…', maxlength: 16384 });
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', 'aria-label': 'Choose files to send', tabindex: '-1' });
+  const imageInput = h('input', { type: 'file', multiple: true, accept: 'image/*', class: 'visually-hidden', 'aria-label': 'Choose images to send', tabindex: '-1' });
+  const micButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Record a voice message', title: 'Record a voice message', onclick: () => toggleRecording() }, icon('mic'));
+  const recordingBar = h('div', { class: 'recording', hidden: true, role: 'status' });
+  const composer = h('form', { class: 'composer', 'aria-label': 'Send a message' },
+    fileInput, imageInput,
+    h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, icon('attach')),
+    h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Send an image', title: 'Send an image', onclick: () => imageInput.click() }, icon('image')),
+    text,
+    canRecord() ? micButton : null,
+    h('button', { class: 'send-button', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send')));
+  const dropHint = h('div', { class: 'drop-hint', 'aria-hidden': 'true' }, icon('attach'), 'Drop files to send');
+  const section = h('section', { class: 'chat', 'aria-label': 'Chat' },
+    h('header', { class: 'chat-header' },
+      h('a', { class: 'icon-button back', href: '#/chats', 'aria-label': 'Back to chats' }, icon('back')),
+      titleButton, membersButton, menuButton),
+    scroller, recordingBar, composer, dropHint);
+  main.append(section);
+
+  const renderHeader = () => {
+    const name = header.sessionName || 'Chat';
+    replace(titleIcon, avatar(header.sessionIcon, name));
+    titleName.textContent = name;
+    titleButton.setAttribute('aria-label', `${name}: ${header.ouid ? 'person options' : 'chat options'}`);
+    document.title = `${name} · cookim`;
+  };
+  renderHeader();
+
+  function openMenu() {
+    if (header.ouid) userMenu(header.ouid, { privateSid: sid });
+    else sessionMenu(sid);
+  }
+
+  // ---- rendering ----
+  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 150;
+  const toBottom = () => {
+    scroller.scrollTop = scroller.scrollHeight;
+  };
+  let lastShown = null; // the last message rendered in the log (for day separators and runs)
+
+  function messageEl(m, prev) {
+    const date = parseTimestr(m.dateline);
+    const nodes = [];
+    if (date && !(prev && sameDay(parseTimestr(prev.dateline), date))) {
+      nodes.push(h('li', { class: 'day', role: 'separator', 'aria-label': dayLabel(date) }, h('span', null, dayLabel(date))));
+    }
+    if (!(m.msgType === 'text' || m.msgType === 'file')) {
+      nodes.push(h('li', { class: 'notice' }, h('span', null, noticeText(m), ' · ', timeElement(date))));
+      return nodes;
+    }
+    const mine = m.uid === app.me.uid;
+    const prevDate = prev ? parseTimestr(prev.dateline) : null;
+    const continued = prev && prev.uid === m.uid && (prev.msgType === 'text' || prev.msgType === 'file') && date && prevDate && date - prevDate < 5 * 60 * 1000;
+    const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, content(m), timeElement(date, 'msg-time'));
+    const who = mine ? null : continued ? h('span', { class: 'avatar-space' })
+      : h('button', { class: 'avatar-button', type: 'button', 'aria-label': `${m.nickname}: options`, onclick: () => userMenu(m.uid) }, avatar(m.avatar, m.nickname, 'sm'));
+    nodes.push(h('li', { class: `msg${mine ? ' mine' : ''}${continued ? ' continued' : ''}` },
+      who,
+      h('div', { class: 'msg-body' },
+        mine || continued ? null : h('span', { class: 'msg-author' }, m.nickname),
+        bubble)));
+    return nodes;
+  }
+
+  function noticeText(m) {
+    if (m.msgType === 'online') return `${m.nickname} opened the chat`;
+    if (m.msgType === 'offline') return `${m.nickname} left the chat window`;
+    if (m.msgType === 'join') return `${m.nickname} joined${header.ouid ? ' the chat' : ' the group'}`;
+    if (m.msgType === 'leave') return `${m.nickname} left the group`;
+    return m.content;
+  }
+
+  function content(m) {
+    if (m.msgType === 'text') return h('p', { class: 'msg-text' }, linkified(m.content));
+    const name = m.fileName || (m.fileType === 'audio/wav' ? 'Voice message' : 'File');
+    if (m.thumbid) {
+      const img = h('img', { class: 'thumb', src: fileUrl(m.thumbid), alt: `Image ${name}` });
+      img.addEventListener('load', () => {
+        if (pinned) toBottom();
+      });
+      return h('button', { class: 'thumb-button', type: 'button', 'aria-label': `Open image ${name}`, onclick: () => viewImage(m.fileid, m.fileName) }, img);
+    }
+    if (m.fileType === 'audio/wav' || (m.fileType.startsWith('audio/') && !m.fileName)) {
+      return h('div', { class: 'voice' }, icon('mic'), h('audio', { controls: true, preload: 'metadata', src: fileUrl(m.fileid), 'aria-label': `Voice message from ${m.nickname}` }));
+    }
+    const size = h('span', { class: 'file-size muted small' });
+    fetch(`/api/getFileMeta?id=${encodeURIComponent(m.fileid)}`)
+      .then((r) => r.json())
+      .then((meta) => {
+        if (!meta.errmsg) size.textContent = formatSize(meta.fileSize);
+      })
+      .catch(() => {});
+    return h('div', { class: 'file-card' },
+      h('span', { class: 'file-icon' }, icon('file')),
+      h('span', { class: 'file-text' }, h('span', { class: 'file-name' }, name), size),
+      h('a', { class: 'icon-button', href: fileUrl(m.fileid), download: name, 'aria-label': `Download ${name}`, title: 'Download' }, icon('download')));
+  }
+
+  let pinned = true;
+  scroller.addEventListener('scroll', () => {
+    pinned = nearBottom();
+  });
+
+  function appendShown(m) {
+    const stick = nearBottom() || m.uid === app.me.uid;
+    log.append(...messageEl(m, lastShown));
+    lastShown = m;
+    if (stick) {
+      pinned = true;
+      toBottom();
+    }
+  }
+
+  function renderAll() {
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    log.replaceChildren();
+    lastShown = null;
+    for (const m of shown) {
+      log.append(...messageEl(m, lastShown));
+      lastShown = m;
+    }
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    older.hidden = !hasOlder;
+    if (shown.length === 0) log.append(h('li', { class: 'empty-hint' }, 'No messages yet. Say hello!'));
+  }
+
+  let shown = []; // stored messages and live notices, in display order
+
+  function addLive(m) {
+    if (m.msgType === 'online' || m.msgType === 'offline') {
+      if (m.uid !== app.me.uid) {
+        shown.push(m);
+        appendShown(m);
+      }
+      refreshPresence();
+      return;
+    }
+    if (!isStored(m)) return;
+    if (shown.length === 0) log.replaceChildren();
+    stored.push(m);
+    shown.push(m);
+    appendShown(m);
+    if (m.msgType === 'join' || m.msgType === 'leave') refreshPresence();
+  }
+
+  // ---- history ----
+  const list = (page, count) => authed('listMessages', { sessionid: sid, page, count });
+
+  async function sync() {
+    syncing = true;
+    buffer = [];
+    try {
+      const first = stored.length === 0;
+      const count = first ? PAGE : 100;
+      let { messages } = await list(1, count);
+      let { newer, overlap } = newerThan(stored, messages);
+      if (!overlap) {
+        ({ messages } = await list(1, MAX_PAGE));
+        ({ newer, overlap } = newerThan(stored, messages));
+        if (!overlap) {
+          // Away for longer than a page holds: start over from the newest page.
+          stored = [];
+          shown = [];
+          newer = messages.slice(-PAGE);
+          hasOlder = messages.length > PAGE;
+        }
+      }
+      if (!alive) return;
+      if (first) {
+        hasOlder = messages.length === count;
+        stored = newer.slice();
+        shown = newer.slice();
+        renderAll();
+        toBottom();
+      } else if (shown.length === 0) {
+        stored = newer.slice();
+        shown = newer.slice();
+        renderAll();
+        toBottom();
+      } else {
+        for (const m of newer) addLive(m);
+      }
+      app.clearUnread(sid);
+      for (const m of withoutEchoes(buffer, messages)) addLive(m);
+    } catch (e) {
+      if (alive) app.error(e);
+      for (const m of buffer) addLive(m);
+    } finally {
+      buffer = [];
+      syncing = false;
+    }
+  }
+
+  async function loadOlder() {
+    older.disabled = true;
+    try {
+      const have = stored.length;
+      let page;
+      let more;
+      if (have + PAGE <= MAX_PAGE) {
+        ({ messages: page } = await list(1, have + PAGE));
+        more = page.length === have + PAGE;
+      } else {
+        // Two pages of 100 around where our oldest message is now.
+        const p = Math.floor((have - 1) / 100) + 1;
+        const [a, b] = await Promise.all([list(p + 1, 100), list(p, 100)]);
+        page = [...a.messages, ...b.messages];
+        more = a.messages.length === 100;
+      }
+      const earlier = olderThan(stored, page);
+      if (earlier === null) throw new Error('Could not line up older messages; reopen the chat to see them.');
+      hasOlder = more && earlier.length > 0;
+      stored = [...earlier, ...stored];
+      shown = [...earlier, ...shown];
+      renderAll();
+    } catch (e) {
+      app.error(e);
+    } finally {
+      older.disabled = false;
+    }
+  }
+
+  // ---- presence ----
+  let presenceTimer = 0;
+  function refreshPresence() {
+    clearTimeout(presenceTimer);
+    presenceTimer = setTimeout(async () => {
+      try {
+        const { onlineUsers, offlineUsers } = await authed('getJoinedUsers', { sessionid: sid });
+        if (!alive || socket.state !== 'online') return;
+        const total = onlineUsers.length + offlineUsers.length;
+        status.textContent = header.ouid ? (onlineUsers.some((u) => u.uid === header.ouid) ? 'In the chat now' : 'Private chat')
+          : `${total} member${total === 1 ? '' : 's'}, ${onlineUsers.length} here now`;
+      } catch {
+        // Presence is a nicety; the next event tries again.
+      }
+    }, 300);
+  }
+
+  // ---- socket ----
+  const socket = new ChatSocket({
+    uid: app.me.uid,
+    userToken: () => auth.token,
+    sessionToken: async () => (await authed('sessionToken', { sessionid: sid })).sessionToken,
+  });
+  socket.addEventListener('state', (e) => {
+    section.dataset.connection = e.detail;
+    if (e.detail === 'connecting') status.textContent = stored.length ? 'Reconnecting…' : 'Connecting…';
+    else if (e.detail === 'offline') status.textContent = 'Offline, reconnecting…';
+    else refreshPresence();
+  });
+  socket.addEventListener('ready', () => sync());
+  socket.addEventListener('message', (e) => {
+    if (syncing) buffer.push(e.detail);
+    else addLive(e.detail);
+  });
+  socket.addEventListener('rejected', (e) => app.error(`The server refused: ${e.detail}`));
+  socket.addEventListener('error', (e) => app.error(`The server refused: ${e.detail}`));
+  socket.addEventListener('fatal', (e) => {
+    status.textContent = 'Not available';
+    replace(log, h('li', { class: 'empty-state error-text' }, e.detail));
+    app.error(e.detail);
+  });
+  socket.start();
+
+  authed('getSessionHeader', { sessionid: sid }).then(({ session }) => {
+    header = session;
+    renderHeader();
+  }).catch((e) => alive && app.error(e));
+
+  // ---- sending ----
+  function sendText() {
+    const value = text.value.trim();
+    if (!value) return;
+    if (!socket.sendText(value)) {
+      app.error('Not connected yet: your message is kept, send it again in a moment.');
+      return;
+    }
+    text.value = '';
+    grow();
+  }
+
+  function grow() {
+    text.style.height = 'auto';
+    text.style.height = `${Math.min(text.scrollHeight, 160)}px`;
+  }
+
+  composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sendText();
+    text.focus();
+  });
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      sendText();
+    }
+  });
+  text.addEventListener('input', grow);
+  text.addEventListener('paste', (e) => {
+    const files = [...(e.clipboardData?.files ?? [])];
+    if (files.length) {
+      e.preventDefault();
+      files.forEach((f) => sendFile(f));
+    }
+  });
+  for (const input of [fileInput, imageInput]) {
+    input.addEventListener('change', () => {
+      [...input.files].forEach((f) => sendFile(f));
+      input.value = '';
+    });
+  }
+  let dragDepth = 0;
+  section.addEventListener('dragenter', (e) => {
+    if (![...e.dataTransfer.types].includes('Files')) return;
+    e.preventDefault();
+    dragDepth += 1;
+    section.classList.add('dragging');
+  });
+  section.addEventListener('dragover', (e) => {
+    if ([...e.dataTransfer.types].includes('Files')) e.preventDefault();
+  });
+  section.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) section.classList.remove('dragging');
+  });
+  section.addEventListener('drop', (e) => {
+    e.preventDefault();
+    dragDepth = 0;
+    section.classList.remove('dragging');
+    [...(e.dataTransfer?.files ?? [])].forEach((f) => sendFile(f));
+  });
+
+  function sendFile(file, { voice = false } = {}) {
+    const type = file.type || '';
+    const name = voice ? undefined : file.name || (type.startsWith('image/') ? `pasted-image.${type.slice(6) || 'png'}` : 'file');
+    const label = voice ? 'Voice message' : name;
+    if (file.size === 0) return app.error(`${label} is empty.`);
+    if (file.size > MAX_FILE) return app.error(`${label} is too large (${formatSize(file.size)}); the limit is ${formatSize(MAX_FILE)}.`);
+    const upload = socket.upload(file, { fileName: name, fileType: voice ? 'audio/wav' : type });
+    const bar = h('div', { class: 'progress-fill' });
+    const progress = h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Uploading ${label}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, bar);
+    const state = h('span', { class: 'upload-state muted small' }, 'Waiting for the connection…');
+    const cancel = h('button', { class: 'icon-button', type: 'button', 'aria-label': `Cancel upload of ${label}`, title: 'Cancel', onclick: () => upload.cancel() }, icon('close'));
+    const card = h('li', { class: 'upload' }, h('span', { class: 'file-icon' }, icon(voice ? 'mic' : type.startsWith('image/') ? 'image' : 'file')),
+      h('div', { class: 'upload-text' }, h('span', { class: 'file-name' }, label, ' ', h('span', { class: 'muted small' }, formatSize(file.size))), progress, state), cancel);
+    uploads.append(card);
+    if (pinned) toBottom();
+    upload.addEventListener('progress', () => {
+      const pct = upload.size ? Math.round((upload.sent / upload.size) * 100) : 0;
+      progress.setAttribute('aria-valuenow', String(pct));
+      bar.style.width = `${pct}%`;
+      if (upload.state === 'sending') state.textContent = `Sending… ${pct}% (${formatSize(upload.sent)} of ${formatSize(upload.size)})`;
+      if (upload.state === 'processing') {
+        state.textContent = 'Sent; the server is storing it…';
+        cancel.disabled = true;
+        cancel.setAttribute('aria-label', `Upload of ${label} can no longer be cancelled`);
+      }
+    });
+    upload.addEventListener('done', () => card.remove());
+    upload.addEventListener('failed', () => {
+      card.classList.add('failed');
+      progress.remove();
+      state.textContent = upload.error;
+      state.classList.add('error-text');
+      cancel.disabled = false;
+      cancel.setAttribute('aria-label', `Dismiss ${label}`);
+      cancel.onclick = () => card.remove();
+      if (upload.state !== 'cancelled') app.error(`${label}: ${upload.error}`);
+      else setTimeout(() => card.remove(), 4000);
+    });
+  }
+
+  // ---- voice ----
+  let recorder = null;
+  let recordTimer = 0;
+  async function toggleRecording() {
+    if (recorder) return finishRecording(true);
+    try {
+      recorder = await startRecording();
+    } catch (e) {
+      app.error(e);
+      return;
+    }
+    micButton.classList.add('recording-on');
+    micButton.setAttribute('aria-label', 'Stop and send voice message');
+    micButton.replaceChildren(icon('stop'));
+    const clock = h('span', { class: 'recording-clock' }, '0:00');
+    replace(recordingBar, h('span', { class: 'recording-dot', 'aria-hidden': 'true' }), 'Recording ', clock,
+      h('button', { class: 'button small', type: 'button', onclick: () => finishRecording(false) }, 'Discard recording'),
+      h('button', { class: 'button small primary', type: 'button', onclick: () => finishRecording(true) }, 'Send recording'));
+    recordingBar.hidden = false;
+    recordTimer = setInterval(() => {
+      const s = Math.floor(recorder?.elapsed() ?? 0);
+      clock.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+      if (s >= MAX_SECONDS) finishRecording(true);
+    }, 250);
+  }
+
+  async function finishRecording(send) {
+    const rec = recorder;
+    recorder = null;
+    clearInterval(recordTimer);
+    recordingBar.hidden = true;
+    micButton.classList.remove('recording-on');
+    micButton.setAttribute('aria-label', 'Record a voice message');
+    micButton.replaceChildren(icon('mic'));
+    if (!rec) return;
+    if (!send) {
+      rec.cancel();
+      return;
+    }
+    try {
+      const wav = await rec.stop();
+      if (alive) sendFile(wav, { voice: true });
+    } catch (e) {
+      app.error(e);
+    }
+  }
+
+  text.focus();
+  return () => {
+    alive = false;
+    clearTimeout(presenceTimer);
+    if (recorder) finishRecording(false);
+    socket.stop();
+    document.title = 'cookim';
+  };
+}
