@@ -80,11 +80,23 @@ impl TestServer {
 
     /// A server whose configuration `tweak` adjusts (shorter limits for one test).
     pub(crate) fn start_with(tweak: impl FnOnce(&mut web::Config)) -> Result<TestServer> {
+        TestServer::start_on(None, tweak)
+    }
+
+    /// A server on `store` (`None`: the store `COOKIM_TEST_STORE` picks).
+    pub(crate) fn start_on(
+        store: Option<Arc<dyn Store>>,
+        tweak: impl FnOnce(&mut web::Config),
+    ) -> Result<TestServer> {
         let runtime = Runtime::new(2)?;
         let data = tempfile::tempdir()?;
         let mut config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
         tweak(&mut config);
-        let (node, addr) = runtime.block_on(launch(&runtime, data.path(), &config))?;
+        let store = match store {
+            Some(store) => store,
+            None => runtime.block_on(open_store(data.path()))?,
+        };
+        let (node, addr) = runtime.block_on(launch(&runtime, store, &config))?;
         Ok(TestServer {
             runtime,
             node: Some(node),
@@ -132,9 +144,10 @@ impl TestServer {
         if self.node.is_some() {
             return fail("server is already running");
         }
-        let (node, addr) =
-            self.runtime
-                .block_on(launch(&self.runtime, self.data.path(), &self.config))?;
+        let (node, addr) = self.runtime.block_on(async {
+            let store = open_store(self.data.path()).await?;
+            launch(&self.runtime, store, &self.config).await
+        })?;
         self.node = Some(node);
         self.addr = addr;
         Ok(())
@@ -173,8 +186,11 @@ async fn open_store(dir: &Path) -> Result<Arc<dyn Store>> {
     ))
 }
 
-async fn launch(runtime: &Runtime, dir: &Path, config: &web::Config) -> Result<(Node, SocketAddr)> {
-    let store = open_store(dir).await?;
+async fn launch(
+    runtime: &Runtime,
+    store: Arc<dyn Store>,
+    config: &web::Config,
+) -> Result<(Node, SocketAddr)> {
     let (trigger, shutdown) = runtime::shutdown();
     let server =
         web::Server::bind(config.clone(), store.clone(), runtime.spawner(), shutdown).await?;
