@@ -29,6 +29,10 @@ pub struct ChatUp {
     pub kind: UpKind,
     /// The text (`""` if missing).
     pub content: String,
+    /// The sender's own id for a text (`clientId`, an extension CookIM's client never sends):
+    /// a retry with the same id is stored and delivered once. `None` if missing or not a
+    /// string; the server checks its length.
+    pub client_id: Option<String>,
 }
 
 impl std::fmt::Debug for ChatUp {
@@ -37,6 +41,7 @@ impl std::fmt::Debug for ChatUp {
         f.debug_struct("ChatUp")
             .field("kind", &self.kind)
             .field("content_len", &self.content.len())
+            .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +63,10 @@ impl ChatUp {
             session_token: string_field(&object, "sessionToken"),
             kind,
             content: string_field(&object, "content"),
+            client_id: match object.get("clientId") {
+                Some(Value::String(id)) => Some(id.clone()),
+                _ => None,
+            },
         })
     }
 }
@@ -250,6 +259,11 @@ mod tests {
         assert_eq!(up.session_token, "");
         let up = ChatUp::from_text(r#"{"msgType":"join","content":"x"}"#)?;
         assert_eq!(up.kind, UpKind::Other("join".into()));
+        assert_eq!(up.client_id, None);
+        let up = ChatUp::from_text(r#"{"msgType":"text","content":"hi","clientId":"c-1"}"#)?;
+        assert_eq!(up.client_id.as_deref(), Some("c-1"));
+        let up = ChatUp::from_text(r#"{"msgType":"text","clientId":7}"#)?;
+        assert_eq!(up.client_id, None);
         assert!(ChatUp::from_text("not json").is_err());
         assert!(ChatUp::from_text("[1,2]").is_err());
         Ok(())

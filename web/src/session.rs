@@ -37,10 +37,17 @@ pub(crate) struct SessionHandle {
 }
 
 impl SessionHandle {
-    /// Posts a text message from `who`; answers once it is stored (and fanned out).
-    pub(crate) async fn post(&self, who: &UserIdentity, content: Post) -> Result<Message> {
+    /// Posts a message from `who` on connection `conn`; answers once it is stored (and
+    /// fanned out).
+    pub(crate) async fn post(
+        &self,
+        conn: ConnId,
+        who: &UserIdentity,
+        content: Post,
+    ) -> Result<Message> {
         self.tx
             .request(|reply| SessionMsg::Post {
+                conn,
                 who: who.clone(),
                 content,
                 reply,
@@ -58,8 +65,11 @@ impl SessionHandle {
 /// What a member posts: text, or an upload already stored.
 #[derive(Clone, Debug)]
 pub(crate) enum Post {
-    /// A text message.
-    Text(String),
+    /// A text message, with the sender's own id for it if it gave one.
+    Text {
+        content: String,
+        client_id: Option<String>,
+    },
     /// A stored upload (and its thumbnail for images).
     File {
         file_name: String,
@@ -80,6 +90,7 @@ pub(crate) enum SessionMsg {
         conn: ConnId,
     },
     Post {
+        conn: ConnId,
         who: UserIdentity,
         content: Post,
         reply: Reply<Result<Message>>,
@@ -208,10 +219,11 @@ impl SessionActor {
                 reply,
             } => reply.send(self.online(conn, who, outbox).await),
             SessionMsg::Post {
+                conn,
                 who,
                 content,
                 reply,
-            } => reply.send(self.post(who, content).await),
+            } => reply.send(self.post(conn, who, content).await),
             SessionMsg::Join { uid, reply } => reply.send(self.join(uid).await),
             SessionMsg::Leave { uid, reply } => reply.send(self.leave(uid).await),
         }
@@ -326,7 +338,7 @@ impl SessionActor {
         self.broadcast(&down);
     }
 
-    async fn post(&mut self, who: UserIdentity, content: Post) -> Result<Message> {
+    async fn post(&mut self, conn: ConnId, who: UserIdentity, content: Post) -> Result<Message> {
         self.load().await?;
         if !self.is_member(&who.uid) {
             return Err(Error::Denied("no privilege in this session".into()));
@@ -345,7 +357,10 @@ impl SessionActor {
             client_id: None,
         };
         match content {
-            Post::Text(text) => message.content = text,
+            Post::Text { content, client_id } => {
+                message.content = content;
+                message.client_id = client_id;
+            }
             Post::File {
                 file_name,
                 file_type,
@@ -359,12 +374,24 @@ impl SessionActor {
                 message.thumbid = thumbid;
             }
         }
+        let fresh = message.id.clone();
         let stored = self
             .shared
             .store
             .append(message, &self.online_set())
             .await?;
-        self.publish(&stored, sender_of(&who)).await;
+        if stored.id == fresh {
+            self.publish(&stored, sender_of(&who)).await;
+        } else {
+            // A retry of a message stored earlier (same client id): everyone had it then, so
+            // only the retrying connection gets the echo it is waiting for.
+            let frame = Utf8Bytes::from(self.down_of(&stored, sender_of(&who)).to_text());
+            if let Some(subscriber) = self.subscribers.get(&conn)
+                && !offer(&subscriber.outbox, &frame)
+            {
+                self.subscribers.remove(&conn);
+            }
+        }
         Ok(stored)
     }
 
@@ -441,7 +468,22 @@ impl SessionActor {
 
     /// Fans a stored event out to chat subscribers and to every member's push channels.
     async fn publish(&mut self, stored: &Message, sender: Sender) {
-        let down = ChatDown {
+        let down = self.down_of(stored, sender);
+        self.broadcast(&down);
+        let deliveries = self.push_frames(&down);
+        if !deliveries.is_empty() {
+            // The registry only forwards with try_send; waiting here is bounded by its queue.
+            let _ = self
+                .shared
+                .registry
+                .send(RegistryMsg::Push { deliveries })
+                .await;
+        }
+    }
+
+    /// The `/ws-chat` frame of a stored event.
+    fn down_of(&self, stored: &Message, sender: Sender) -> ChatDown {
+        ChatDown {
             sender: sender.clone(),
             msg_type: ChatKind::from_wire(&stored.msg_type),
             content: stored.content.clone(),
@@ -460,16 +502,6 @@ impl SessionActor {
                     .unwrap_or_default(),
             },
             dateline: self.dateline(stored.dateline),
-        };
-        self.broadcast(&down);
-        let deliveries = self.push_frames(&down);
-        if !deliveries.is_empty() {
-            // The registry only forwards with try_send; waiting here is bounded by its queue.
-            let _ = self
-                .shared
-                .registry
-                .send(RegistryMsg::Push { deliveries })
-                .await;
         }
     }
 

@@ -154,6 +154,7 @@ impl ChatConn<'_> {
             .await?;
         handle
             .post(
+                self.conn,
                 &who,
                 Post::File {
                     file_name,
@@ -209,7 +210,7 @@ impl ChatConn<'_> {
         }
         match up.kind {
             UpKind::Online => self.online(who, sid).await,
-            UpKind::Text => self.text(who, up.content).await,
+            UpKind::Text => self.text(who, up.content, up.client_id).await,
             UpKind::Other(kind) => {
                 let kind: String = kind.chars().take(32).collect();
                 self.reject(&format!("unsupported msgType {kind:?}")).await;
@@ -238,7 +239,7 @@ impl ChatConn<'_> {
         }
     }
 
-    async fn text(&mut self, who: UserIdentity, content: String) {
+    async fn text(&mut self, who: UserIdentity, content: String, client_id: Option<String>) {
         let Some((_, handle)) = &self.bound else {
             return self.reject("send online first").await;
         };
@@ -252,8 +253,21 @@ impl ChatConn<'_> {
                 .reject(&format!("message too long: the limit is {limit} bytes"))
                 .await;
         }
+        if let Some(id) = &client_id
+            && !valid_client_id(id)
+        {
+            return self
+                .reject(&format!(
+                    "clientId must be 1 to {MAX_CLIENT_ID} printable characters"
+                ))
+                .await;
+        }
         let handle = handle.clone();
-        if let Err(e) = handle.post(&who, Post::Text(content.to_owned())).await {
+        let post = Post::Text {
+            content: content.to_owned(),
+            client_id,
+        };
+        if let Err(e) = handle.post(self.conn, &who, post).await {
             self.reject(&e.client_message()).await;
         }
     }
@@ -263,6 +277,14 @@ impl ChatConn<'_> {
 const MAX_FILE_NAME: usize = 255;
 /// Longest stored content type, in characters.
 const MAX_FILE_TYPE: usize = 127;
+
+/// Longest `clientId`, in characters: room for a UUID or a 128-bit id in any common encoding.
+const MAX_CLIENT_ID: usize = 64;
+
+/// A client id is 1 to [`MAX_CLIENT_ID`] characters, none a control character.
+fn valid_client_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_CLIENT_ID && !id.chars().any(char::is_control)
+}
 
 /// A header string as stored: control characters dropped, cut to `max` characters.
 fn clean_field(text: &str, max: usize) -> String {

@@ -228,6 +228,18 @@ impl Chat {
         self.send("text", content).await
     }
 
+    /// Sends a text message with the client's own id for it (`clientId`).
+    pub(crate) async fn say_with_id(&mut self, content: &str, client_id: &str) -> Result {
+        let up = json!({
+            "userToken": self.user.token,
+            "sessionToken": self.session_token,
+            "msgType": "text",
+            "content": content,
+            "clientId": client_id,
+        });
+        self.ws.send_json(&up).await
+    }
+
     /// Uploads a file as the stock client does (§8.4): a header with both tokens, the marker,
     /// then `bytes`. `file_name` is `None` for a voice message (the client's header has none).
     pub(crate) async fn upload(
