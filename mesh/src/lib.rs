@@ -26,8 +26,11 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod identity;
+pub mod link;
 pub mod node;
 pub mod reorder;
 pub mod subscriptions;
+pub mod transport;
 
 pub use error::{Error, Result};
+pub use transport::{Mesh, MeshInfo};

@@ -2,7 +2,7 @@
 //! and one ordered timer queue, takes inputs with an explicit `now`, and returns
 //! [`Output`]s for a shell to carry out. It never touches a socket or a clock, so the
 //! simulation in `testbed` drives many of them deterministically and the actor in
-//! [`crate::mesh`] drives one for real.
+//! [`crate::transport`] drives one for real.
 //!
 //! Time is a [`Duration`] since an origin the caller picks (the actor's start, or the
 //! simulation's zero); it must not go backwards.

@@ -1,0 +1,268 @@
+//! Real mesh nodes on loopback (UDP + TCP on port 0): they find each other through a seed,
+//! replicate subscriptions, and deliver envelopes only where subscribers are, in order; a node
+//! that stops leaves and the others notice at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use cookim_mesh::config::MeshConfig;
+use cookim_mesh::envelope::{Envelope, EventKind, PushTarget};
+use cookim_mesh::node::{MemberState, MeshStatus};
+use cookim_mesh::subscriptions::Topic;
+use cookim_mesh::{Mesh, MeshInfo};
+use protocol::ids::{SessionId, UserId};
+use runtime::{Inbox, Runtime, ShutdownTrigger};
+
+type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+
+/// Bounds every wait; a passing run never comes close.
+const WAIT: Duration = Duration::from_secs(15);
+
+struct TestNode {
+    mesh: Mesh,
+    deliveries: Inbox<Envelope>,
+    stop: Option<ShutdownTrigger>,
+}
+
+impl TestNode {
+    async fn start(runtime: &Runtime, seeds: &[&TestNode]) -> Result<TestNode> {
+        let seeds = seeds
+            .iter()
+            .map(|n| n.mesh.id().addr().to_owned())
+            .collect();
+        let config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds);
+        let (trigger, shutdown) = runtime::shutdown();
+        let (mesh, deliveries) = Mesh::start(config, &runtime.spawner(), shutdown).await?;
+        Ok(TestNode {
+            mesh,
+            deliveries,
+            stop: Some(trigger),
+        })
+    }
+
+    async fn info(&self) -> Result<MeshInfo> {
+        Ok(self.mesh.info().await?)
+    }
+
+    /// The next envelope delivered here.
+    async fn next(&mut self, what: &str) -> Result<Envelope> {
+        match runtime::deadline(WAIT, self.deliveries.recv()).await {
+            Ok(Some(envelope)) => Ok(envelope),
+            Ok(None) => Err(format!("{what}: the node stopped").into()),
+            Err(_) => Err(format!("{what}: nothing arrived within {WAIT:?}").into()),
+        }
+    }
+
+    async fn stop(&mut self) -> Result {
+        if let Some(trigger) = self.stop.take() {
+            trigger.wait_done(WAIT).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Polls `check` until it holds; the deadline names what never happened.
+async fn until<F, Fut>(what: &str, mut check: F) -> Result
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}").into());
+        }
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn alive(info: &MeshInfo) -> usize {
+    info.members
+        .iter()
+        .filter(|m| m.state == MemberState::Alive)
+        .count()
+}
+
+fn envelope(sid: &SessionId, seq: i64, content: &str, push_to: Vec<PushTarget>) -> Envelope {
+    Envelope {
+        session_id: sid.clone(),
+        seq,
+        kind: EventKind::Text,
+        uid: "a".repeat(24),
+        nickname: "alice".into(),
+        avatar: String::new(),
+        content: content.into(),
+        file_name: String::new(),
+        file_type: String::new(),
+        fileid: String::new(),
+        thumbid: String::new(),
+        dateline: "2026-11-30 08:00:00".into(),
+        to_chat: true,
+        push_to,
+    }
+}
+
+fn target(uid: &UserId) -> PushTarget {
+    PushTarget {
+        uid: uid.clone(),
+        session_name: "group".into(),
+        session_icon: String::new(),
+    }
+}
+
+#[test]
+fn three_nodes_join_replicate_subscriptions_and_deliver_only_where_needed() -> Result {
+    let runtime = Runtime::new(2)?;
+    runtime.block_on(async {
+        let mut a = TestNode::start(&runtime, &[]).await?;
+        assert_eq!(a.info().await?.status, MeshStatus::Alone);
+        let mut b = TestNode::start(&runtime, &[&a]).await?;
+        let mut c = TestNode::start(&runtime, &[&a]).await?;
+        for node in [&a, &b, &c] {
+            until("every node to see two live members", || async {
+                Ok(alive(&node.info().await?) == 2)
+            })
+            .await?;
+            assert_eq!(node.info().await?.status, MeshStatus::Joined);
+        }
+
+        let chat = SessionId::from_random([1; 12]);
+        let other = SessionId::from_random([2; 12]);
+        let (u1, u2) = (UserId::from_random([3; 12]), UserId::from_random([4; 12]));
+        b.mesh.subscribe(Topic::Chat(chat.clone())).await?;
+        b.mesh.subscribe(Topic::Push(u1.clone())).await?;
+        c.mesh.subscribe(Topic::Chat(other.clone())).await?;
+        c.mesh.subscribe(Topic::Push(u2.clone())).await?;
+        until("A to learn B's and C's subscriptions", || async {
+            Ok(
+                a.mesh.nodes_for(Topic::Chat(chat.clone())).await? == vec![b.mesh.id().clone()]
+                    && a.mesh.nodes_for(Topic::Push(u2.clone())).await?
+                        == vec![c.mesh.id().clone()],
+            )
+        })
+        .await?;
+
+        // One event for `chat`, pushed to u1 and u2: B gets the chat part and u1 only, C
+        // (no subscriber for `chat`) gets only the push to u2.
+        let event = envelope(&chat, 1, "hello", vec![target(&u1), target(&u2)]);
+        a.mesh.publish(event.clone()).await?;
+        let at_b = b.next("B's copy").await?;
+        assert!(at_b.to_chat);
+        assert_eq!(at_b.push_to, vec![target(&u1)]);
+        assert_eq!(at_b.content, "hello");
+        let at_c = c.next("C's copy").await?;
+        assert!(!at_c.to_chat, "C has no subscriber for that chat");
+        assert_eq!(at_c.push_to, vec![target(&u2)]);
+
+        // Nothing for `chat` reaches C: the next thing C sees is an event of `other`.
+        a.mesh
+            .publish(envelope(&chat, 2, "only B", Vec::new()))
+            .await?;
+        a.mesh
+            .publish(envelope(&other, 1, "for C", Vec::new()))
+            .await?;
+        assert_eq!(c.next("C's next").await?.content, "for C");
+        assert_eq!(b.next("B's next").await?.content, "only B");
+
+        // Many events over one link arrive complete and in order.
+        for seq in 3..=1002 {
+            a.mesh
+                .publish(envelope(&chat, seq, "burst", Vec::new()))
+                .await?;
+        }
+        for seq in 3..=1002 {
+            assert_eq!(b.next("the burst").await?.seq, seq);
+        }
+
+        // An unsubscribed chat is no longer sent to B.
+        b.mesh.unsubscribe(Topic::Chat(chat.clone())).await?;
+        until("A to learn B unsubscribed", || async {
+            Ok(a.mesh
+                .nodes_for(Topic::Chat(chat.clone()))
+                .await?
+                .is_empty())
+        })
+        .await?;
+
+        // C stops: it leaves, and A and B drop it (and its subscriptions) at once.
+        let c_id = c.mesh.id().clone();
+        let stopped = Instant::now();
+        c.stop().await?;
+        for node in [&a, &b] {
+            until("C to be gone", || async {
+                Ok(alive(&node.info().await?) == 1)
+            })
+            .await?;
+            assert!(
+                node.mesh
+                    .nodes_for(Topic::Chat(other.clone()))
+                    .await?
+                    .is_empty()
+            );
+            assert!(
+                !node
+                    .info()
+                    .await?
+                    .members
+                    .iter()
+                    .any(|m| m.id == c_id && m.state == MemberState::Alive)
+            );
+        }
+        assert!(stopped.elapsed() < WAIT);
+        let stats = a.info().await?.transport;
+        assert!(stats.envelopes_sent >= 1003, "{stats:?}");
+        assert_eq!(stats.envelopes_dropped, 0, "{stats:?}");
+        a.stop().await?;
+        b.stop().await?;
+        Ok(())
+    })
+}
+
+#[test]
+fn garbage_on_the_link_port_is_refused_and_the_node_goes_on() -> Result {
+    use std::io::Write;
+    let runtime = Runtime::new(2)?;
+    runtime.block_on(async {
+        let mut a = TestNode::start(&runtime, &[]).await?;
+        let mut b = TestNode::start(&runtime, &[&a]).await?;
+        until("A and B to meet", || async {
+            Ok(alive(&a.info().await?) == 1)
+        })
+        .await?;
+        let addr = a.mesh.local_addr();
+        // No hello; a huge length; garbage datagrams.
+        for bytes in [b"GET / HTTP/1.1\r\n\r\n".to_vec(), vec![0xff; 16]] {
+            let mut stream = std::net::TcpStream::connect(addr)?;
+            stream.write_all(&bytes)?;
+        }
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        for _ in 0..100 {
+            udp.send_to(&[0xde, 0xad, 0xbe, 0xef], addr)?;
+        }
+        let chat = SessionId::from_random([9; 12]);
+        a.mesh.subscribe(Topic::Chat(chat.clone())).await?;
+        until("B to learn A's subscription", || async {
+            Ok(!b
+                .mesh
+                .nodes_for(Topic::Chat(chat.clone()))
+                .await?
+                .is_empty())
+        })
+        .await?;
+        b.mesh
+            .publish(envelope(&chat, 1, "still fine", Vec::new()))
+            .await?;
+        assert_eq!(a.next("the envelope").await?.content, "still fine");
+        until("the bad links to be counted", || async {
+            Ok(a.info().await?.transport.bad_frames >= 2)
+        })
+        .await?;
+        assert!(a.info().await?.core.bad_datagrams >= 1);
+        a.stop().await?;
+        b.stop().await?;
+        Ok(())
+    })
+}
