@@ -4,13 +4,20 @@
 //! user id -> that user's `/ws-push` outboxes. Session actors are spawned on first use and
 //! retire after `session_idle` without subscribers. A caller that reaches a retiring actor
 //! gets no answer and simply asks again ([`Hub::call`]), which spawns a fresh one.
+//!
+//! In a cluster the registry tells the mesh which users' push channels are open here, and a
+//! delivery task hands what other nodes publish to the chat's session actor (if it runs
+//! here) and to the targeted users' push channels.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::Utf8Bytes;
+use mesh::Mesh;
+use mesh::envelope::Envelope;
+use mesh::subscriptions::Topic;
 use protocol::ids::{SessionId, UserId};
-use runtime::{Mailbox, Reply, Shutdown, Spawner};
+use runtime::{Inbox, Mailbox, Reply, Shutdown, Spawner};
 use store::Store;
 use store::model::Message;
 
@@ -63,6 +70,17 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) registry: Mailbox<RegistryMsg>,
     pub(crate) spawner: Spawner,
+    /// The mesh, in a cluster.
+    pub(crate) mesh: Option<Mesh>,
+}
+
+/// This node's place in a cluster: the mesh node and what other nodes send it.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The running mesh node.
+    pub mesh: Mesh,
+    /// Envelopes other nodes published for subscribers here.
+    pub deliveries: Inbox<Envelope>,
 }
 
 /// A cheap handle to this node's chats and push channels.
@@ -78,14 +96,23 @@ impl Hub {
         config: Config,
         spawner: Spawner,
         shutdown: Shutdown,
+        cluster: Option<Cluster>,
     ) -> (Hub, runtime::Task<()>) {
         let (registry, inbox) = runtime::mailbox(REGISTRY_CAPACITY);
+        let (mesh, deliveries) = match cluster {
+            Some(cluster) => (Some(cluster.mesh), Some(cluster.deliveries)),
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             store,
             config,
-            registry,
+            registry: registry.clone(),
             spawner: spawner.clone(),
+            mesh,
         });
+        if let Some(deliveries) = deliveries {
+            spawner.detach_with(deliver_remote(registry, deliveries), &shutdown);
+        }
         let task = spawner.spawn_actor(
             "registry",
             run_registry(Arc::downgrade(&shared), inbox, shutdown),
@@ -101,6 +128,11 @@ impl Hub {
     /// The configuration.
     pub(crate) fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The mesh, in a cluster.
+    pub(crate) fn mesh(&self) -> Option<&Mesh> {
+        self.shared.mesh.as_ref()
     }
 
     /// Sends a request to the session actor of `sid`, retrying on a fresh actor if the one it
@@ -263,7 +295,7 @@ async fn run_registry(
         })
         .await;
         let Some(msg) = msg else { break };
-        registry.handle(msg);
+        registry.handle(msg).await;
     }
     // Each session actor holds a handle to itself, so dropping ours would not stop it:
     // closing its mailbox does, once it has drained what is queued.
@@ -274,7 +306,7 @@ async fn run_registry(
 }
 
 impl Registry {
-    fn handle(&mut self, msg: RegistryMsg) {
+    async fn handle(&mut self, msg: RegistryMsg) {
         match msg {
             RegistryMsg::Session { sid, reply } => {
                 if let Some(handle) = self.sessions.get(&sid) {
@@ -312,7 +344,11 @@ impl Registry {
                 accept,
             } => {
                 if offer(&outbox, &accept) {
-                    self.pushes.entry(uid).or_default().push((conn, outbox));
+                    let list = self.pushes.entry(uid.clone()).or_default();
+                    list.push((conn, outbox));
+                    if list.len() == 1 {
+                        self.tell_mesh(Topic::Push(uid), true).await;
+                    }
                 }
             }
             RegistryMsg::PushUnsubscribe { uid, conn } => {
@@ -320,6 +356,7 @@ impl Registry {
                     list.retain(|(c, _)| *c != conn);
                     if list.is_empty() {
                         self.pushes.remove(&uid);
+                        self.tell_mesh(Topic::Push(uid), false).await;
                     }
                 }
             }
@@ -332,6 +369,59 @@ impl Registry {
                     }
                 }
             }
+        }
+    }
+
+    /// Tells the mesh (in a cluster) that this node gained or lost `topic`'s subscribers.
+    async fn tell_mesh(&self, topic: Topic, subscribed: bool) {
+        let Some(mesh) = self.shared.upgrade().and_then(|s| s.mesh.clone()) else {
+            return;
+        };
+        let sent = if subscribed {
+            mesh.subscribe(topic).await
+        } else {
+            mesh.unsubscribe(topic).await
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "push subscription not sent to the mesh");
+        }
+    }
+}
+
+/// Hands envelopes from other nodes to the chat's session actor here (if one runs: it has
+/// the subscribers) and to the targeted users' push channels.
+async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<Envelope>) {
+    while let Some(envelope) = deliveries.recv().await {
+        if !envelope.push_to.is_empty() {
+            let frames = envelope
+                .push_to
+                .iter()
+                .map(|target| {
+                    let frame = Utf8Bytes::from(envelope.push_down(target).to_text());
+                    (target.uid.clone(), frame)
+                })
+                .collect();
+            if registry
+                .send(RegistryMsg::Push { deliveries: frames })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if !envelope.to_chat {
+            continue;
+        }
+        let sid = envelope.session_id.clone();
+        let Ok(handle) = registry
+            .request(|reply| RegistryMsg::Lookup { sid, reply })
+            .await
+        else {
+            return;
+        };
+        if let Some(handle) = handle {
+            // A retiring actor has no subscribers left to deliver to.
+            let _ = handle.tx.send(SessionMsg::Remote(Box::new(envelope))).await;
         }
     }
 }

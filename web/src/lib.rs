@@ -12,6 +12,7 @@
 //! - `routes`: the `/api` routes, one file per area.
 //! - `ws`: the two websockets; `session`: the per-chat actor; `hub`: the registry of chats
 //!   and push channels.
+//! - `health`: `/healthz`, `/readyz`, `/cluster/members`.
 //! - [`auth`]: tokens (HS256 only) and argon2id passwords.
 //! - [`http`]: request bodies and responses.
 //! - [`config`]: limits and settings; [`error`]: the crate's error enum.
@@ -38,6 +39,7 @@ pub mod auth;
 mod clock;
 pub mod config;
 pub mod error;
+mod health;
 pub mod http;
 mod hub;
 mod outbox;
@@ -49,4 +51,5 @@ mod ws;
 
 pub use config::Config;
 pub use error::{Error, Result};
+pub use hub::Cluster;
 pub use server::Server;

@@ -15,10 +15,10 @@ use store::model::{AvatarKind, FileOwner, NewFile};
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::Result;
-use crate::hub::Hub;
+use crate::hub::{Cluster, Hub};
 use crate::routes::{App, DefaultAvatars};
 use crate::ws::{self, Kind};
-use crate::{http, routes, static_files};
+use crate::{health, http, routes, static_files};
 
 /// A bound, not yet running, cookim web server.
 #[derive(Debug)]
@@ -32,7 +32,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listener, seeds the default avatars and starts the registry.
+    /// Binds the listener, seeds the default avatars and starts the registry, for a node on
+    /// its own.
     ///
     /// # Errors
     /// [`crate::Error::Io`] if the address cannot be bound; [`crate::Error::Store`] if the
@@ -43,11 +44,26 @@ impl Server {
         spawner: Spawner,
         shutdown: Shutdown,
     ) -> Result<Server> {
+        Server::bind_in(config, store, spawner, shutdown, None).await
+    }
+
+    /// [`Server::bind`] for a node of a cluster (`Some`): its chats and push channels are
+    /// published to the mesh and it delivers what other nodes publish.
+    ///
+    /// # Errors
+    /// As [`Server::bind`].
+    pub async fn bind_in(
+        config: Config,
+        store: Arc<dyn Store>,
+        spawner: Spawner,
+        shutdown: Shutdown,
+        cluster: Option<Cluster>,
+    ) -> Result<Server> {
         let listener = TcpListener::bind(config.bind).await?;
         let defaults = seed_default_avatars(store.as_ref()).await?;
         let tokens = Tokens::new(&config.jwt_secret, config.token_ttl);
         let config_jobs = config.max_thumbnail_jobs.max(1);
-        let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone());
+        let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone(), cluster);
         let app = Arc::new(App {
             hub,
             tokens,
@@ -191,6 +207,9 @@ async fn handle(app: &App, req: Request, upgrade: &Upgrade) -> Response {
     }
     if let Some(route) = path.strip_prefix("/api/") {
         return routes::dispatch(app, req, route).await;
+    }
+    if let Some(res) = health::serve(app, &req).await {
+        return res;
     }
     if let Some(res) = static_files::serve(&req, app.config().www.as_deref()).await {
         return res;

@@ -5,12 +5,23 @@
 //! (text, join, leave) and only then (2) fans it out: to this chat's `/ws-chat` subscribers
 //! directly with `try_send`, and to every member's `/ws-push` channel through the registry.
 //! Online and offline events are not stored.
+//!
+//! In a cluster it also (3) publishes every event to the mesh, which carries it to the nodes
+//! with subscribers for the chat or its members' push channels, and takes the events other
+//! nodes stored for this chat. Stored events reach local subscribers through a [`Reorder`]
+//! buffer: in `seq` order, exactly once, with gaps read from the store. Members online here
+//! do not keep unread counts that another node's append raised: their counts are reset
+//! shortly after.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use futures_lite::FutureExt;
+use mesh::envelope::{Envelope, EventKind, PushTarget};
+use mesh::reorder::{Reorder, Step};
+use mesh::subscriptions::Topic;
 use protocol::chat::{self, ChatDown, ChatKind, FileFields, Sender};
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 use protocol::push::{PushDown, PushSession};
@@ -27,6 +38,30 @@ use crate::outbox::{ConnId, Outbox, offer};
 /// Requests queued for one chat. Senders wait when it is full, which slows the chat's
 /// posters (backpressure) rather than growing memory.
 const SESSION_CAPACITY: usize = 256;
+
+/// How long stored events from other nodes may wait behind a gap before the gap is read from
+/// the store. Links are ordered, so a gap means two nodes wrote the chat at once (the other
+/// event is milliseconds away) or a frame was lost (then the store has it).
+const REORDER_HOLD: Duration = Duration::from_millis(300);
+
+/// Events held behind one gap at most; one more reads the gap from the store at once.
+const REORDER_MAX_HELD: usize = 512;
+
+/// After another node's message reached members online here, their unread counts (which that
+/// node raised) are reset this much later, once for a whole burst.
+const UNREAD_RESET_DELAY: Duration = Duration::from_millis(200);
+
+/// Messages read from the store at a time when filling a gap.
+const GAP_PAGE: u32 = 500;
+
+/// What woke a session actor.
+enum Wake {
+    Msg(SessionMsg),
+    /// No message for `session_idle`.
+    Idle,
+    /// A reorder gap or an unread reset is due.
+    Due,
+}
 
 /// A handle to a session actor.
 #[derive(Clone, Debug)]
@@ -107,6 +142,8 @@ pub(crate) enum SessionMsg {
         reply: Reply<HashSet<UserId>>,
     },
     Reload,
+    /// An event another node published for this chat.
+    Remote(Box<Envelope>),
 }
 
 /// A member as events show them.
@@ -141,6 +178,15 @@ struct SessionActor {
     members: Vec<MemberView>,
     subscribers: HashMap<ConnId, Subscriber>,
     retiring: bool,
+    /// Stored events in `seq` order for local subscribers; `None` until anchored at the
+    /// chat's latest `seq` when first needed.
+    reorder: Option<Reorder<ChatDown>>,
+    /// Time zero of `reorder`'s clock.
+    origin: Instant,
+    /// Whether the mesh knows this node has subscribers for the chat.
+    subscribed: bool,
+    /// When to reset the unread counts of members online here (see [`UNREAD_RESET_DELAY`]).
+    unread_reset: Option<Instant>,
     /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
     /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
     /// of `shared` (and the store in it).
@@ -163,6 +209,10 @@ pub(crate) fn spawn_session(
         members: Vec::new(),
         subscribers: HashMap::new(),
         retiring: false,
+        reorder: None,
+        origin: Instant::now(),
+        subscribed: false,
+        unread_reset: None,
         _done: done,
     };
     // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
@@ -178,16 +228,27 @@ impl SessionActor {
     async fn run(mut self, mut inbox: Inbox<SessionMsg>) -> Result<()> {
         let idle = self.shared.config.session_idle;
         loop {
-            let next = async { inbox.recv().await.map(Some) }
+            let wake = self.next_wake();
+            let next = async { inbox.recv().await.map(Wake::Msg) }
                 .or(async {
                     runtime::sleep(idle).await;
-                    Some(None)
+                    Some(Wake::Idle)
+                })
+                .or(async {
+                    match wake {
+                        Some(at) => {
+                            runtime::Timer::at(at).await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                    Some(Wake::Due)
                 })
                 .await;
             match next {
                 None => break,
-                Some(Some(msg)) => self.handle(msg).await,
-                Some(None) => {
+                Some(Wake::Msg(msg)) => self.handle(msg).await,
+                Some(Wake::Due) => self.due().await,
+                Some(Wake::Idle) => {
                     if self.subscribers.is_empty() && !self.retiring {
                         self.retiring = true;
                         let msg = RegistryMsg::Retire {
@@ -200,15 +261,70 @@ impl SessionActor {
                     }
                 }
             }
+            self.sync_topic().await;
         }
+        self.subscribers.clear();
+        self.sync_topic().await;
         Ok(())
+    }
+
+    /// The next time [`due`](Self::due) has work: a reorder gap to give up on, or unread
+    /// counts to reset.
+    fn next_wake(&self) -> Option<Instant> {
+        let gap = self
+            .reorder
+            .as_ref()
+            .and_then(Reorder::deadline)
+            .map(|d| self.origin + d);
+        match (gap, self.unread_reset) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn due(&mut self) {
+        let now = self.origin.elapsed();
+        if let Some(reorder) = &mut self.reorder {
+            let steps = reorder.poll(now);
+            self.apply(steps).await;
+        }
+        if self.unread_reset.is_some_and(|at| at <= Instant::now()) {
+            self.unread_reset = None;
+            for uid in self.online_set() {
+                if let Err(e) = self.shared.store.reset_unread(&self.sid, &uid).await {
+                    tracing::debug!(error = %e, "unread count not reset");
+                }
+            }
+        }
+    }
+
+    /// Tells the mesh whether this node has subscribers for the chat, when that changed.
+    async fn sync_topic(&mut self) {
+        let Some(mesh) = &self.shared.mesh else {
+            return;
+        };
+        let want = !self.subscribers.is_empty();
+        if want == self.subscribed {
+            return;
+        }
+        self.subscribed = want;
+        let topic = Topic::Chat(self.sid.clone());
+        let sent = if want {
+            mesh.subscribe(topic).await
+        } else {
+            mesh.unsubscribe(topic).await
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "subscription change not sent to the mesh");
+        }
     }
 
     async fn handle(&mut self, msg: SessionMsg) {
         match msg {
-            SessionMsg::Offline { conn } => self.offline(conn),
+            SessionMsg::Offline { conn } => self.offline(conn).await,
             SessionMsg::OnlineUsers { reply } => reply.send(self.online_set()),
             SessionMsg::Reload => self.session = None,
+            SessionMsg::Remote(envelope) => self.remote(*envelope).await,
             // A retiring actor answers nothing that would give it new work: dropping the reply
             // makes the caller ask the registry again, which spawns a successor.
             _ if self.retiring => {}
@@ -258,6 +374,17 @@ impl SessionActor {
                 .collect();
             self.session = Some(session);
         }
+        if self.reorder.is_none() {
+            // Everything stored so far is history; live delivery starts after it.
+            let latest = self
+                .shared
+                .store
+                .messages(&self.sid, 1, 1)
+                .await?
+                .last()
+                .map_or(0, |m| m.seq);
+            self.reorder = Some(Reorder::new(Some(latest), REORDER_HOLD, REORDER_MAX_HELD));
+        }
         self.session
             .as_ref()
             .ok_or_else(|| Error::Denied("session not exist".into()))
@@ -281,6 +408,11 @@ impl SessionActor {
         who: UserIdentity,
         outbox: Outbox,
     ) -> Result<SessionHandle> {
+        if self.subscribers.is_empty() && self.shared.mesh.is_some() {
+            // Until now this node was not subscribed to the chat, so joins and leaves on other
+            // nodes did not reach it: read the members afresh.
+            self.session = None;
+        }
         self.load().await?;
         if !self.is_member(&who.uid) {
             // Membership may have changed through another path: read it again once.
@@ -305,10 +437,11 @@ impl SessionActor {
             dateline: self.dateline(now_ms()),
         };
         self.broadcast(&down);
+        self.publish_remote(&down, 0, Vec::new()).await;
         Ok(self.me.clone())
     }
 
-    fn offline(&mut self, conn: ConnId) {
+    async fn offline(&mut self, conn: ConnId) {
         let Some(gone) = self.subscribers.remove(&conn) else {
             return;
         };
@@ -336,6 +469,112 @@ impl SessionActor {
             dateline: self.dateline(now_ms()),
         };
         self.broadcast(&down);
+        self.publish_remote(&down, 0, Vec::new()).await;
+    }
+
+    /// An event another node published for this chat.
+    async fn remote(&mut self, envelope: Envelope) {
+        if envelope.session_id != self.sid {
+            return;
+        }
+        let down = envelope.chat_down();
+        if envelope.seq == 0 {
+            // Online and offline are live-only: no order to keep, nothing to repair.
+            self.broadcast(&down);
+            return;
+        }
+        if matches!(envelope.kind, EventKind::Join | EventKind::Leave) {
+            // Membership changed on another node: read members again.
+            self.session = None;
+        }
+        if let Err(e) = self.load().await {
+            tracing::debug!(error = %e, "remote event for a chat that cannot be loaded");
+            return;
+        }
+        self.order(envelope.seq, down).await;
+        if envelope.kind == EventKind::Leave
+            && let Ok(leaver) = UserId::parse(&envelope.uid)
+        {
+            // As for a local leave: the leaver saw it, and gets nothing more of this chat.
+            self.subscribers.retain(|_, s| s.uid != leaver);
+        }
+        if !self.subscribers.is_empty() && self.unread_reset.is_none() {
+            self.unread_reset = Some(Instant::now() + UNREAD_RESET_DELAY);
+        }
+    }
+
+    /// Passes a stored event through the reorder buffer to local subscribers.
+    async fn order(&mut self, seq: i64, down: ChatDown) {
+        let now = self.origin.elapsed();
+        let steps = match &mut self.reorder {
+            Some(reorder) => reorder.push(seq, down, now),
+            None => vec![Step::Deliver(seq, down)],
+        };
+        self.apply(steps).await;
+    }
+
+    async fn apply(&mut self, steps: Vec<Step<ChatDown>>) {
+        for step in steps {
+            match step {
+                Step::Deliver(_, down) => self.broadcast(&down),
+                Step::Missing { after, upto } => self.fill_gap(after, upto).await,
+            }
+        }
+    }
+
+    /// Events `after + 1 ..= upto` never came over the mesh: read them from the store.
+    async fn fill_gap(&mut self, mut after: i64, upto: i64) {
+        while after < upto {
+            let limit = u32::try_from(upto - after)
+                .unwrap_or(u32::MAX)
+                .min(GAP_PAGE);
+            let page = match self
+                .shared
+                .store
+                .messages_after(&self.sid, after, limit)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, after, upto, "gap not read from the store");
+                    return;
+                }
+            };
+            let Some(last) = page.last().map(|m| m.seq) else {
+                return;
+            };
+            for message in page.iter().filter(|m| m.seq <= upto) {
+                let sender = self.sender_for(&message.uid).await;
+                let down = self.down_of(message, sender);
+                self.broadcast(&down);
+            }
+            after = last;
+        }
+    }
+
+    /// How an event shows its sender: from the members, or the store for a former member.
+    async fn sender_for(&self, uid: &UserId) -> Sender {
+        if let Some(member) = self.members.iter().find(|m| &m.uid == uid) {
+            return Sender {
+                uid: member.uid.to_string(),
+                nickname: member.nickname.clone(),
+                avatar: member.avatar.clone(),
+            };
+        }
+        match self.shared.store.user(uid).await {
+            Ok(Some(user)) => {
+                let view = MemberView::from(&user);
+                Sender {
+                    uid: view.uid.to_string(),
+                    nickname: view.nickname,
+                    avatar: view.avatar,
+                }
+            }
+            _ => Sender {
+                uid: uid.to_string(),
+                ..Sender::default()
+            },
+        }
     }
 
     async fn post(&mut self, conn: ConnId, who: UserIdentity, content: Post) -> Result<Message> {
@@ -466,11 +705,12 @@ impl SessionActor {
         self.subscribers.retain(|_, s| offer(&s.outbox, &frame));
     }
 
-    /// Fans a stored event out to chat subscribers and to every member's push channels.
+    /// Fans a stored event out: to every member's push channels here and to the mesh at
+    /// once, and to this node's chat subscribers in `seq` order.
     async fn publish(&mut self, stored: &Message, sender: Sender) {
         let down = self.down_of(stored, sender);
-        self.broadcast(&down);
-        let deliveries = self.push_frames(&down);
+        let targets = self.push_targets();
+        let deliveries = push_frames(&self.sid, &down, &targets);
         if !deliveries.is_empty() {
             // The registry only forwards with try_send; waiting here is bounded by its queue.
             let _ = self
@@ -478,6 +718,22 @@ impl SessionActor {
                 .registry
                 .send(RegistryMsg::Push { deliveries })
                 .await;
+        }
+        self.publish_remote(&down, stored.seq, targets).await;
+        self.order(stored.seq, down).await;
+    }
+
+    /// Hands an event to the mesh (in a cluster), which sends it to the nodes with
+    /// subscribers for this chat or for `push_to`'s push channels.
+    async fn publish_remote(&self, down: &ChatDown, seq: i64, push_to: Vec<PushTarget>) {
+        let Some(mesh) = &self.shared.mesh else {
+            return;
+        };
+        let Some(envelope) = Envelope::from_chat_down(self.sid.clone(), seq, down, push_to) else {
+            return;
+        };
+        if let Err(e) = mesh.publish(envelope).await {
+            tracing::debug!(error = %e, "event not published to the mesh");
         }
     }
 
@@ -505,28 +761,11 @@ impl SessionActor {
         }
     }
 
-    /// One push frame per member, with the session's name and icon resolved for that member.
-    fn push_frames(&self, down: &ChatDown) -> Vec<(UserId, Utf8Bytes)> {
+    /// Every member with the session's name and icon as that member sees it (a private chat
+    /// shows the other member).
+    fn push_targets(&self) -> Vec<PushTarget> {
         let Some(session) = &self.session else {
             return Vec::new();
-        };
-        let file_info =
-            (down.msg_type == ChatKind::File).then(|| PushDown::file_info_for(&down.file.thumbid));
-        let make = |name: String, icon: String| {
-            let push = PushDown {
-                sender: down.sender.clone(),
-                session: PushSession {
-                    sessionid: self.sid.to_string(),
-                    session_name: name,
-                    session_icon: icon,
-                },
-                msg_type: down.msg_type.clone(),
-                content: down.content.clone(),
-                file: down.file.clone(),
-                dateline: down.dateline.clone(),
-                file_info: file_info.clone(),
-            };
-            Utf8Bytes::from(push.to_text())
         };
         match session.session_type {
             SessionType::Group => {
@@ -535,10 +774,13 @@ impl SessionActor {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                let frame = make(session.name.clone(), icon);
                 self.members
                     .iter()
-                    .map(|m| (m.uid.clone(), frame.clone()))
+                    .map(|m| PushTarget {
+                        uid: m.uid.clone(),
+                        session_name: session.name.clone(),
+                        session_icon: icon.clone(),
+                    })
                     .collect()
             }
             SessionType::Private => self
@@ -549,11 +791,53 @@ impl SessionActor {
                     let (name, icon) = other
                         .map(|o| (o.nickname.clone(), o.avatar.clone()))
                         .unwrap_or_default();
-                    (viewer.uid.clone(), make(name, icon))
+                    PushTarget {
+                        uid: viewer.uid.clone(),
+                        session_name: name,
+                        session_icon: icon,
+                    }
                 })
                 .collect(),
         }
     }
+}
+
+/// One `/ws-push` frame per target; targets that see the session alike (every member of a
+/// group) share one serialized frame.
+fn push_frames(
+    sid: &SessionId,
+    down: &ChatDown,
+    targets: &[PushTarget],
+) -> Vec<(UserId, Utf8Bytes)> {
+    let file_info =
+        (down.msg_type == ChatKind::File).then(|| PushDown::file_info_for(&down.file.thumbid));
+    let mut made: HashMap<(&str, &str), Utf8Bytes> = HashMap::new();
+    targets
+        .iter()
+        .map(|target| {
+            let key = (target.session_name.as_str(), target.session_icon.as_str());
+            let frame = made
+                .entry(key)
+                .or_insert_with(|| {
+                    let push = PushDown {
+                        sender: down.sender.clone(),
+                        session: PushSession {
+                            sessionid: sid.to_string(),
+                            session_name: target.session_name.clone(),
+                            session_icon: target.session_icon.clone(),
+                        },
+                        msg_type: down.msg_type.clone(),
+                        content: down.content.clone(),
+                        file: down.file.clone(),
+                        dateline: down.dateline.clone(),
+                        file_info: file_info.clone(),
+                    };
+                    Utf8Bytes::from(push.to_text())
+                })
+                .clone();
+            (target.uid.clone(), frame)
+        })
+        .collect()
 }
 
 fn sender_of(who: &UserIdentity) -> Sender {

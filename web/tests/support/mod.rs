@@ -52,6 +52,25 @@ pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> Resul
     }
 }
 
+/// Polls `check` until it holds, for at most [`WAIT`]: for state that changes with no event
+/// to wait for (another node learning a subscription). The error names `what`.
+pub(crate) async fn until<F, Fut>(what: &str, mut check: F) -> Result
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return fail(format!("timed out after {WAIT:?} waiting for {what}"));
+        }
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A real cookim server with its own runtime, shutdown trigger and data directory. Dropping it
 /// stops the server and waits for its connections to finish.
 pub(crate) struct TestServer {
@@ -64,12 +83,15 @@ pub(crate) struct TestServer {
     /// Holds the store's files; removed when the test ends.
     data: TempDir,
     addr: SocketAddr,
+    /// In a cluster: the mesh seeds (restarts join through them again).
+    seeds: Option<Vec<String>>,
 }
 
 struct Node {
     trigger: ShutdownTrigger,
     serving: runtime::Task<()>,
     store: Arc<dyn Store>,
+    mesh: Option<mesh::Mesh>,
 }
 
 impl TestServer {
@@ -96,14 +118,46 @@ impl TestServer {
             Some(store) => store,
             None => runtime.block_on(open_store(data.path()))?,
         };
-        let (node, addr) = runtime.block_on(launch(&runtime, store, &config))?;
+        let (node, addr) = runtime.block_on(launch(&runtime, store, &config, None))?;
         Ok(TestServer {
             runtime,
             node: Some(node),
             config,
             data,
             addr,
+            seeds: None,
         })
+    }
+
+    /// A cluster node on `store` (shared with the other nodes), with a mesh node on a free
+    /// loopback port joining through `seeds` (the mesh addresses of earlier nodes).
+    pub(crate) fn start_in_cluster(store: Arc<dyn Store>, seeds: &[String]) -> Result<TestServer> {
+        let runtime = Runtime::new(2)?;
+        let data = tempfile::tempdir()?;
+        let config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
+        let seeds = seeds.to_vec();
+        let (node, addr) = runtime.block_on(launch(&runtime, store, &config, Some(&seeds)))?;
+        Ok(TestServer {
+            runtime,
+            node: Some(node),
+            config,
+            data,
+            addr,
+            seeds: Some(seeds),
+        })
+    }
+
+    /// The mesh node, in a cluster.
+    pub(crate) fn mesh(&self) -> Option<&mesh::Mesh> {
+        self.node.as_ref().and_then(|n| n.mesh.as_ref())
+    }
+
+    /// The mesh address other nodes join through.
+    pub(crate) fn mesh_addr(&self) -> Result<String> {
+        match self.mesh() {
+            Some(mesh) => Ok(mesh.id().addr().to_owned()),
+            None => fail("not a cluster node"),
+        }
     }
 
     /// Where the server listens now (it changes on restart).
@@ -144,9 +198,12 @@ impl TestServer {
         if self.node.is_some() {
             return fail("server is already running");
         }
+        if self.seeds.is_some() {
+            return fail("a cluster node restarts with start_in_cluster");
+        }
         let (node, addr) = self.runtime.block_on(async {
             let store = open_store(self.data.path()).await?;
-            launch(&self.runtime, store, &self.config).await
+            launch(&self.runtime, store, &self.config, None).await
         })?;
         self.node = Some(node);
         self.addr = addr;
@@ -190,10 +247,28 @@ async fn launch(
     runtime: &Runtime,
     store: Arc<dyn Store>,
     config: &web::Config,
+    seeds: Option<&[String]>,
 ) -> Result<(Node, SocketAddr)> {
     let (trigger, shutdown) = runtime::shutdown();
-    let server =
-        web::Server::bind(config.clone(), store.clone(), runtime.spawner(), shutdown).await?;
+    let cluster = match seeds {
+        Some(seeds) => {
+            let mesh_config =
+                mesh::config::MeshConfig::new("127.0.0.1:0".parse()?, "", seeds.to_vec());
+            let (mesh, deliveries) =
+                mesh::Mesh::start(mesh_config, &runtime.spawner(), shutdown.clone()).await?;
+            Some(web::Cluster { mesh, deliveries })
+        }
+        None => None,
+    };
+    let mesh = cluster.as_ref().map(|c| c.mesh.clone());
+    let server = web::Server::bind_in(
+        config.clone(),
+        store.clone(),
+        runtime.spawner(),
+        shutdown,
+        cluster,
+    )
+    .await?;
     let addr = server.local_addr()?;
     let serving = runtime.spawner().spawn(server.run());
     Ok((
@@ -201,6 +276,7 @@ async fn launch(
             trigger,
             serving,
             store,
+            mesh,
         },
         addr,
     ))

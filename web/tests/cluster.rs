@@ -1,0 +1,216 @@
+//! Three cookim nodes in one process sharing one store, each with its own mesh node on
+//! loopback: users connected to different nodes chat as on one server. Messages from every
+//! node reach every member exactly once and in the stored order, online events and pushes
+//! cross nodes, unread counts stay right, and a node that stops leaves the others serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mesh::node::MemberState;
+use mesh::subscriptions::Topic;
+use protocol::ids::{SessionId, UserId};
+use serde_json::Value;
+use store::{Embedded, Store};
+use support::fixtures::{User, create_group, history, join_group, new_count, register};
+use support::http::api_ok;
+use support::ws::{Chat, subscribe_push};
+use support::{Result, TestServer, until};
+
+/// Starts `n` nodes on one shared embedded store; the first is everyone's seed.
+fn cluster(n: usize, dir: &std::path::Path) -> Result<Vec<TestServer>> {
+    let runtime = runtime::Runtime::new(1)?;
+    let store: Arc<dyn Store> = Arc::new(runtime.block_on(Embedded::open(dir))?);
+    let first = TestServer::start_in_cluster(store.clone(), &[])?;
+    let seed = first.mesh_addr()?;
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        nodes.push(TestServer::start_in_cluster(
+            store.clone(),
+            std::slice::from_ref(&seed),
+        )?);
+    }
+    Ok(nodes)
+}
+
+/// Waits until every node sees the others alive.
+async fn converged(nodes: &[&TestServer]) -> Result {
+    for node in nodes {
+        let mesh = node.mesh().unwrap().clone();
+        let others = nodes.len() - 1;
+        until("every node to see the others", || {
+            let mesh = mesh.clone();
+            async move {
+                let info = mesh.info().await?;
+                Ok(info
+                    .members
+                    .iter()
+                    .filter(|m| m.state == MemberState::Alive)
+                    .count()
+                    == others)
+            }
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Waits until `node` knows that `count` other nodes have subscribers for `topic`.
+async fn knows(node: &TestServer, topic: Topic, count: usize) -> Result {
+    let mesh = node.mesh().unwrap().clone();
+    until(&format!("{count} nodes subscribed to {topic:?}"), || {
+        let (mesh, topic) = (mesh.clone(), topic.clone());
+        async move { Ok(mesh.nodes_for(topic).await?.len() == count) }
+    })
+    .await
+}
+
+fn chat_topic(sid: &str) -> Topic {
+    Topic::Chat(SessionId::parse(sid).unwrap())
+}
+
+/// The next `n` text contents a chat connection receives.
+async fn texts(chat: &mut Chat, n: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let frame = chat.next_post("a text").await?;
+        out.push(
+            frame.json["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    Ok(out)
+}
+
+async fn stored_texts(addr: SocketAddr, user: &User, sid: &str) -> Result<Vec<String>> {
+    Ok(history(addr, user, sid, 1, 500)
+        .await?
+        .iter()
+        .filter(|m| m["msgType"] == "text")
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .collect())
+}
+
+#[test]
+fn users_on_three_nodes_chat_as_on_one_server() -> Result {
+    let dir = tempfile::tempdir()?;
+    let mut nodes = cluster(3, dir.path())?;
+    let (a, b, c) = (nodes[0].addr(), nodes[1].addr(), nodes[2].addr());
+    nodes[0].block_on(async {
+        converged(&[&nodes[0], &nodes[1], &nodes[2]]).await?;
+        for node in &nodes {
+            let ready = support::http::request(
+                node.addr(),
+                http_types::Method::Get,
+                "/readyz",
+                None,
+                Vec::new(),
+            )
+            .await?;
+            assert_eq!(ready.status, 200, "{}", ready.text());
+            assert!(
+                ready.text().contains("\"mesh\":\"Joined\""),
+                "{}",
+                ready.text()
+            );
+        }
+
+        let alice = register(a, "alice1").await?;
+        let bob = register(b, "bobby").await?;
+        let carol = register(c, "carol").await?;
+        let dave = register(c, "dave1").await?;
+        let sid = create_group(a, &alice, "everywhere", true).await?;
+        join_group(b, &bob, &sid).await?;
+        join_group(c, &carol, &sid).await?;
+        join_group(c, &dave, &sid).await?;
+
+        // Bob's push channel is on B; A must learn it before it can push there.
+        let (mut bob_push, _) = subscribe_push(b, &bob).await?;
+        let mut on_a = Chat::open(a, &alice, &sid).await?;
+        let mut on_b = Chat::open(b, &bob, &sid).await?;
+        knows(&nodes[0], chat_topic(&sid), 1).await?;
+        // Carol coming online on C is announced on A.
+        let mut on_c = Chat::open(c, &carol, &sid).await?;
+        let carol_uid = carol.uid.clone();
+        on_a.ws
+            .next_json_where("carol's online event from C", |v| {
+                v["msgType"] == "online" && v["uid"] == carol_uid.as_str()
+            })
+            .await?;
+        for node in &nodes {
+            knows(node, chat_topic(&sid), 2).await?;
+        }
+        knows(&nodes[0], Topic::Push(UserId::parse(&bob.uid)?), 1).await?;
+
+        // One message each way.
+        on_a.say("hello from A").await?;
+        assert_eq!(texts(&mut on_b, 1).await?, ["hello from A"]);
+        assert_eq!(texts(&mut on_c, 1).await?, ["hello from A"]);
+        let push: Value = bob_push
+            .next_json_where("bob's push from A", |v| v["msgType"] == "text")
+            .await?;
+        assert_eq!(push["content"], "hello from A");
+        assert_eq!(push["sessionid"], sid.as_str());
+        assert_eq!(push["sessionName"], "everywhere");
+        assert_eq!(texts(&mut on_a, 1).await?, ["hello from A"]);
+        on_b.say("hello from B").await?;
+        for chat in [&mut on_a, &mut on_b, &mut on_c] {
+            assert_eq!(texts(chat, 1).await?, ["hello from B"]);
+        }
+
+        // Three nodes write the chat at once: everyone sees the stored order, once each.
+        let per_node = 40;
+        for n in 0..per_node {
+            on_a.say(&format!("a{n}")).await?;
+            on_b.say(&format!("b{n}")).await?;
+            on_c.say(&format!("c{n}")).await?;
+        }
+        let seen_a = texts(&mut on_a, 3 * per_node).await?;
+        let seen_b = texts(&mut on_b, 3 * per_node).await?;
+        let seen_c = texts(&mut on_c, 3 * per_node).await?;
+        let stored = stored_texts(a, &alice, &sid).await?;
+        let burst: Vec<String> = stored.iter().skip(2).cloned().collect();
+        assert_eq!(burst.len(), 3 * per_node);
+        assert_eq!(seen_a, burst, "A's order is the stored order");
+        assert_eq!(seen_b, burst, "B's order is the stored order");
+        assert_eq!(seen_c, burst, "C's order is the stored order");
+
+        // Unread counts: members online somewhere have none; dave (offline) has them all.
+        let total = i64::try_from(stored.len())?;
+        for (addr, user) in [(a, &alice), (b, &bob), (c, &carol)] {
+            let sid = &sid;
+            until(
+                "unread counts of online members to settle at 0",
+                || async move { Ok(new_count(addr, user, sid).await? == 0) },
+            )
+            .await?;
+        }
+        assert!(new_count(c, &dave, &sid).await? >= total);
+
+        // Node C stops: A and B notice at once and go on.
+        let carol_again = api_ok(b, "verifyUserToken", &[("userToken", &carol.token)]).await?;
+        assert_eq!(carol_again["uid"], carol.uid.as_str());
+        Result::<()>::Ok(())
+    })?;
+    nodes[2].stop()?;
+    nodes[0].block_on(async {
+        converged(&[&nodes[0], &nodes[1]]).await?;
+        let members = support::http::request(
+            a,
+            http_types::Method::Get,
+            "/cluster/members",
+            None,
+            Vec::new(),
+        )
+        .await?;
+        assert_eq!(members.status, 200);
+        let body: Value = serde_json::from_slice(&members.body)?;
+        assert_eq!(body["clustered"], true);
+        Result::<()>::Ok(())
+    })?;
+    Ok(())
+}
