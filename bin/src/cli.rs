@@ -17,10 +17,10 @@ pub(crate) struct Cli {
     /// the HTTP and websocket port, env WEB_PORT (default: 8080; 0 picks a free port)
     #[argh(option, short = 'w')]
     pub(crate) web_port: Option<u16>,
-    /// cluster (mesh) port, env AKKA_PORT (default: 2551)
+    /// cluster (mesh) port, UDP for membership and TCP for messages, env AKKA_PORT (default: 2551)
     #[argh(option, short = 'a')]
     pub(crate) akka_port: Option<u16>,
-    /// comma-separated host:port seed nodes of the cluster, env SEED_NODES
+    /// comma-separated seed nodes of the cluster, each as that node's -h:-a (this node's own may be listed); seeds make this a cluster node, which needs -m, env SEED_NODES
     #[argh(option, short = 's')]
     pub(crate) seed_nodes: Option<String>,
     /// the MongoDB URI of a cluster's shared store, env MONGO_URI; absent: the embedded store

@@ -29,6 +29,8 @@ pub(crate) enum Error {
     Store(#[from] store::Error),
     #[error("web: {0}")]
     Web(#[from] web::Error),
+    #[error("mesh: {0}")]
+    Mesh(#[from] mesh::Error),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -105,11 +107,10 @@ fn run(settings: Settings) -> Result<(), Error> {
             "with -m, give every node the same --jwt-secret/JWT_SECRET, or tokens from one node fail on another"
         );
     }
-    if !settings.seeds.is_empty() {
-        tracing::warn!(
-            seeds = ?settings.seeds,
-            "clustering is not in this version yet: running as a single node, -a/-s are ignored"
-        );
+    if !settings.seeds.is_empty() && settings.mongo_uri.is_none() {
+        return Err(Error::Unsupported(
+            "-s/SEED_NODES makes this node part of a cluster, and a cluster's nodes share one MongoDB: give -m/MONGO_URI too".to_owned(),
+        ));
     }
     if let Some(www) = settings
         .www
@@ -128,7 +129,8 @@ fn run(settings: Settings) -> Result<(), Error> {
     let spawner = runtime.spawner();
     runtime.block_on(async {
         let store = open_store(&settings).await?;
-        let server = web::Server::bind(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown).await?;
+        let cluster = start_mesh(&settings, &spawner, trigger.subscribe()).await?;
+        let server = web::Server::bind_in(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown, cluster).await?;
         let addr = server.local_addr()?;
         announce(&settings, addr);
         let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
@@ -143,6 +145,30 @@ fn run(settings: Settings) -> Result<(), Error> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The mesh node, when seeds are given (`-s`): UDP and TCP on the `-a` port of the web
+/// port's address (all interfaces with `--nat`), advertised as `-h:-a`, which is how the
+/// other nodes must list this one in their seeds.
+async fn start_mesh(
+    settings: &Settings,
+    spawner: &runtime::Spawner,
+    shutdown: runtime::Shutdown,
+) -> Result<Option<web::Cluster>, Error> {
+    if settings.seeds.is_empty() {
+        return Ok(None);
+    }
+    if settings.mesh_port == 0 {
+        return Err(Error::Unsupported(
+            "-a/AKKA_PORT 0: a cluster node needs a fixed port that the other nodes can list as a seed".to_owned(),
+        ));
+    }
+    let bind = std::net::SocketAddr::new(settings.web.ip(), settings.mesh_port);
+    let advertise = format!("{}:{}", settings.host_name, settings.mesh_port);
+    let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone());
+    let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;
+    tracing::info!(node = %mesh.id(), %bind, seeds = ?settings.seeds, "cluster node: joining through the seeds");
+    Ok(Some(web::Cluster { mesh, deliveries }))
 }
 
 /// The database CookIM keeps everything in (its `mongodb.dbname`).

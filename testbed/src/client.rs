@@ -2,13 +2,15 @@
 //! and websocket connections, all over real sockets.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_net::TcpStream;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
+use futures_lite::FutureExt;
 use futures_util::StreamExt;
 use http_types::{Method, Request, Url};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,23 @@ pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result
     );
     req.set_body(body);
     check(route, send(addr, req).await?)
+}
+
+/// `GET path` (a health or members endpoint): the status code and the JSON body.
+///
+/// # Errors
+/// A transport error, or a body that is not JSON.
+pub async fn get_json(addr: SocketAddr, path: &str) -> Result<(u16, Value)> {
+    let req = Request::new(Method::Get, url(addr, path)?);
+    let stream = TcpStream::connect(addr).await?;
+    let mut res = async_h1::connect(stream, req)
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let body = res
+        .body_string()
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    Ok((u16::from(res.status()), serde_json::from_str(&body)?))
 }
 
 /// Posts a multipart form with one file part.
@@ -206,4 +225,96 @@ pub async fn next_json(socket: &mut Socket) -> Result<Option<Value>> {
         }
     }
     Ok(None)
+}
+
+/// Creates a public group owned by `owner` (with a tiny icon) and returns its id.
+///
+/// # Errors
+/// As [`api`].
+pub async fn create_group(addr: SocketAddr, owner: &User, name: &str) -> Result<String> {
+    let created = api_multipart(
+        addr,
+        "createGroupSession",
+        &[
+            ("userToken", &owner.token),
+            ("publicType", "1"),
+            ("sessionName", name),
+        ],
+        ("sessionIcon", "icon.png", "image/png", TINY_PNG),
+    )
+    .await?;
+    Ok(field(&created, "sessionid"))
+}
+
+/// Joins `user` to the public group `sid`.
+///
+/// # Errors
+/// As [`api`].
+pub async fn join_group(addr: SocketAddr, user: &User, sid: &str) -> Result<()> {
+    api(
+        addr,
+        "joinGroupSession",
+        &[("userToken", &user.token), ("sessionid", sid)],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Opens a chat as the web client does (`listMessages` for the session token, `/ws-chat`,
+/// `online`) and waits up to `limit` for the user's own online event. Returns the session
+/// token and the socket.
+///
+/// # Errors
+/// As [`api`] and [`connect`]; [`Error::Http`] if the online event does not come in time.
+pub async fn open_chat(
+    addr: SocketAddr,
+    user: &User,
+    sid: &str,
+    limit: Duration,
+) -> Result<(String, Socket)> {
+    let answer = api(
+        addr,
+        "listMessages",
+        &[
+            ("userToken", &user.token),
+            ("sessionid", sid),
+            ("count", "1"),
+        ],
+    )
+    .await?;
+    let session_token = field(&answer, "sessionToken");
+    let mut socket = connect(addr, "/ws-chat").await?;
+    let online = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "online", "content": ""});
+    send_json(&mut socket, &online).await?;
+    let uid = user.uid.clone();
+    wait_for(&mut socket, limit, |v| {
+        v["msgType"] == "online" && v["uid"] == uid.as_str()
+    })
+    .await?;
+    Ok((session_token, socket))
+}
+
+/// The connection's first text frame matching `want`, skipping others; fails after `limit`.
+///
+/// # Errors
+/// [`Error::Http`] on timeout or when the socket closes first; a websocket or JSON error.
+pub async fn wait_for(
+    socket: &mut Socket,
+    limit: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let found = async {
+        while let Some(value) = next_json(socket).await? {
+            if want(&value) {
+                return Ok::<_, Error>(Some(value));
+            }
+        }
+        Ok(None)
+    }
+    .or(async {
+        smol::Timer::after(limit).await;
+        Ok(None)
+    })
+    .await?;
+    found.ok_or_else(|| Error::Http(format!("no expected frame within {limit:?}")))
 }

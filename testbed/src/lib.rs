@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
+//! - [`cluster`]: real `cookim` processes (start, wait for the URL, stop, kill -9).
 //! - [`stats`]: latency histograms and the JSON result format.
 //! - [`sim`]: the deterministic mesh simulation (many `NodeCore`s, virtual clock, faulty
 //!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
@@ -25,5 +26,6 @@
 //! ```
 
 pub mod client;
+pub mod cluster;
 pub mod sim;
 pub mod stats;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use cookim_testbed::client::{self, Error, Result, Socket, User, field};
+use cookim_testbed::client::{self, Error, Result, Socket, User};
 use cookim_testbed::stats::{Percentiles, latency_histogram, rss_kib};
 use futures_lite::FutureExt;
 use serde_json::{Value, json};
@@ -170,28 +170,6 @@ async fn register_many(addr: SocketAddr, count: usize, tag: &str) -> Result<Vec<
     bounded(16, jobs).await
 }
 
-/// The connection's first text frame matching `want`, skipping others; fails after `limit`.
-async fn wait_for(
-    socket: &mut Socket,
-    limit: Duration,
-    want: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    let found = async {
-        while let Some(value) = client::next_json(socket).await? {
-            if want(&value) {
-                return Ok::<_, Error>(Some(value));
-            }
-        }
-        Ok(None)
-    }
-    .or(async {
-        smol::Timer::after(limit).await;
-        Ok(None)
-    })
-    .await?;
-    found.ok_or_else(|| Error::Http("timed out waiting for an expected frame".into()))
-}
-
 /// A group of `members` fresh users, all with a `/ws-chat` online in it: the group id and, per
 /// member, the user, its session token and its socket (own online event already seen).
 async fn online_group(
@@ -206,32 +184,13 @@ async fn online_group(
         .first()
         .cloned()
         .ok_or_else(|| Error::Http("a group needs at least 1 member".into()))?;
-    let created = client::api_multipart(
-        addr,
-        "createGroupSession",
-        &[
-            ("userToken", &owner.token),
-            ("publicType", "1"),
-            ("sessionName", &format!("{name} {tag}")),
-        ],
-        ("sessionIcon", "icon.png", "image/png", client::TINY_PNG),
-    )
-    .await?;
-    let sid = field(&created, "sessionid");
+    let sid = client::create_group(addr, &owner, &format!("{name} {tag}")).await?;
     let joins = users
         .iter()
         .skip(1)
         .map(|u| {
-            let (token, sid) = (u.token.clone(), sid.clone());
-            async move {
-                client::api(
-                    addr,
-                    "joinGroupSession",
-                    &[("userToken", &token), ("sessionid", &sid)],
-                )
-                .await
-                .map(|_| ())
-            }
+            let (user, sid) = (u.clone(), sid.clone());
+            async move { client::join_group(addr, &user, &sid).await }
         })
         .collect();
     bounded(16, joins).await?;
@@ -240,13 +199,8 @@ async fn online_group(
         .map(|u| {
             let (user, sid) = (u.clone(), sid.clone());
             async move {
-                let answer = client::api(addr, "listMessages", &[("userToken", &user.token), ("sessionid", &sid), ("count", "1")]).await?;
-                let session_token = field(&answer, "sessionToken");
-                let mut socket = client::connect(addr, "/ws-chat").await?;
-                let online = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "online", "content": ""});
-                client::send_json(&mut socket, &online).await?;
-                let uid = user.uid.clone();
-                wait_for(&mut socket, Duration::from_secs(30), |v| v["msgType"] == "online" && v["uid"] == uid.as_str()).await?;
+                let (session_token, socket) =
+                    client::open_chat(addr, &user, &sid, Duration::from_secs(30)).await?;
                 Ok((user, session_token, socket))
             }
         })
@@ -382,7 +336,7 @@ async fn idle(args: Idle) -> Result<Value> {
             async move {
                 let mut socket = client::connect(addr, "/ws-push").await?;
                 client::send_json(&mut socket, &json!({"userToken": token})).await?;
-                wait_for(&mut socket, Duration::from_secs(60), |v| {
+                client::wait_for(&mut socket, Duration::from_secs(60), |v| {
                     v["msgType"] == "accept"
                 })
                 .await?;
