@@ -512,7 +512,9 @@ impl NodeActor {
         let found = runtime::deadline(self.config.connect_timeout, async_net::resolve(to)).await;
         match found {
             Ok(Ok(addrs)) => {
-                let addr = *addrs.first()?;
+                // A name may resolve to both families; the socket can use only its own.
+                let ipv4 = self.udp.local_addr().is_ok_and(|a| a.is_ipv4());
+                let addr = *addrs.iter().find(|a| a.is_ipv4() == ipv4)?;
                 self.resolved.insert(to.to_owned(), (addr, Instant::now()));
                 Some(addr)
             }

@@ -228,3 +228,43 @@ async fn next_text_skipping(socket: &mut Socket, want: &str) -> Result<String> {
         }
     }
 }
+
+#[test]
+fn nat_mode_nodes_reach_each_other_by_their_advertised_names() -> Result {
+    let uri = mongo_uri()?;
+    let bin = cookim_binary()?;
+    let root = std::env::temp_dir().join(format!("cookim-nat-{}", rand::random::<u64>()));
+    let ports = [free_mesh_port()?, free_mesh_port()?];
+    // `localhost` is the only name these machines resolve; peers dial it, never an address.
+    let seed = format!("localhost:{}", ports[0]);
+    let options = |i: usize| NodeOptions {
+        data_dir: root.join(format!("node{i}")),
+        host: "localhost".into(),
+        mesh_port: ports[i],
+        seeds: vec![seed.clone()],
+        mongo_uri: Some(uri.clone()),
+        jwt_secret: "nat test secret shared by every node".into(),
+        extra: vec!["--nat".into()],
+    };
+    let nodes: Vec<NodeProcess> = (0..2)
+        .map(|i| NodeProcess::start(&bin, options(i)))
+        .collect::<Result<_, _>>()?;
+    let (a, b) = (nodes[0].web, nodes[1].web);
+    let result = smol::block_on(async {
+        joined(&[a, b], 1).await?;
+        let (_, members) = client::get_json(a, "/cluster/members").await?;
+        let me = members["node"]["me"].to_string();
+        assert!(me.contains(&format!("localhost:{}", ports[0])), "{members}");
+        let tag = rand::random::<u32>();
+        let ann = client::register(a, &format!("ann{tag}@c.test"), "annie", "secret1").await?;
+        let ben = client::register(b, &format!("ben{tag}@c.test"), "benny", "secret1").await?;
+        let sid = client::create_group(a, &ann, &format!("nat {tag}")).await?;
+        client::join_group(b, &ben, &sid).await?;
+        let (ta, mut on_a) = client::open_chat(a, &ann, &sid, WAIT).await?;
+        let (_, mut on_b) = client::open_chat(b, &ben, &sid, WAIT).await?;
+        say_until_heard((&mut on_a, &ann, &ta), &mut on_b, "across NAT").await
+    });
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
