@@ -409,9 +409,11 @@ impl SessionActor {
         outbox: Outbox,
     ) -> Result<SessionHandle> {
         if self.subscribers.is_empty() && self.shared.mesh.is_some() {
-            // Until now this node was not subscribed to the chat, so joins and leaves on other
-            // nodes did not reach it: read the members afresh.
+            // Until now this node was not subscribed to the chat, so joins, leaves and messages
+            // on other nodes did not reach it: read the members afresh, and start live
+            // delivery after the chat's latest message (what came before is history).
             self.session = None;
+            self.reorder = None;
         }
         self.load().await?;
         if !self.is_member(&who.uid) {

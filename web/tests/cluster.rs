@@ -214,3 +214,39 @@ fn users_on_three_nodes_chat_as_on_one_server() -> Result {
     })?;
     Ok(())
 }
+
+#[test]
+fn a_node_that_resubscribes_delivers_only_what_comes_after() -> Result {
+    let dir = tempfile::tempdir()?;
+    let nodes = cluster(2, dir.path())?;
+    let (a, b) = (nodes[0].addr(), nodes[1].addr());
+    nodes[0].block_on(async {
+        converged(&[&nodes[0], &nodes[1]]).await?;
+        let alice = register(a, "alice1").await?;
+        let bob = register(b, "bobby").await?;
+        let sid = create_group(a, &alice, "comings", true).await?;
+        join_group(b, &bob, &sid).await?;
+        let mut on_a = Chat::open(a, &alice, &sid).await?;
+        let on_b = Chat::open(b, &bob, &sid).await?;
+        knows(&nodes[0], chat_topic(&sid), 1).await?;
+        on_a.say("while bob is here").await?;
+        texts(&mut on_a, 1).await?;
+
+        // Bob leaves the chat page; B's session actor stays (idle) but B unsubscribes, so
+        // what alice says now does not reach B.
+        on_b.ws.close().await?;
+        knows(&nodes[0], chat_topic(&sid), 0).await?;
+        for n in 0..5 {
+            on_a.say(&format!("missed {n}")).await?;
+        }
+        assert_eq!(texts(&mut on_a, 5).await?.len(), 5);
+
+        // Bob comes back: history has the five; live delivery starts after them.
+        let mut on_b = Chat::open(b, &bob, &sid).await?;
+        knows(&nodes[0], chat_topic(&sid), 1).await?;
+        on_a.say("after bob is back").await?;
+        assert_eq!(texts(&mut on_b, 1).await?, ["after bob is back"]);
+        assert_eq!(stored_texts(b, &bob, &sid).await?.len(), 7);
+        Result::<()>::Ok(())
+    })
+}
