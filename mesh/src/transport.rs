@@ -139,10 +139,22 @@ pub struct MeshInfo {
     pub status: MeshStatus,
     /// Every member foca knows (this node excluded), with its state.
     pub members: Vec<MemberView>,
+    /// The subscription table's digest: each node's entry version as this node knows it
+    /// (a node's own change has spread once every member shows its new version).
+    pub subscriptions: Vec<SubscriptionVersion>,
     /// Core counters.
     pub core: CoreStats,
     /// Transport counters.
     pub transport: TransportStats,
+}
+
+/// One node's subscription entry version, as another node knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubscriptionVersion {
+    /// The node whose entry it is.
+    pub node: NodeId,
+    /// Its version.
+    pub version: u64,
 }
 
 /// A handle to the running mesh node. Cheap to clone.
@@ -384,6 +396,13 @@ impl NodeActor {
                     .members()
                     .into_iter()
                     .filter(|m| m.id != *self.core.id())
+                    .collect(),
+                subscriptions: self
+                    .core
+                    .table()
+                    .digest()
+                    .into_iter()
+                    .map(|(node, version)| SubscriptionVersion { node, version })
                     .collect(),
                 core: self.core.stats(),
                 transport: self.counters.snapshot(),
