@@ -48,8 +48,9 @@ const REORDER_HOLD: Duration = Duration::from_millis(300);
 const REORDER_MAX_HELD: usize = 512;
 
 /// After another node's message reached members online here, their unread counts (which that
-/// node raised) are reset this much later, once for a whole burst.
-const UNREAD_RESET_DELAY: Duration = Duration::from_millis(200);
+/// node raised) are reset this much later, once for a whole burst: one store write per member
+/// per second at most, however busy the chat.
+const UNREAD_RESET_DELAY: Duration = Duration::from_secs(1);
 
 /// Messages read from the store at a time when filling a gap.
 const GAP_PAGE: u32 = 500;
@@ -187,6 +188,8 @@ struct SessionActor {
     subscribed: bool,
     /// When to reset the unread counts of members online here (see [`UNREAD_RESET_DELAY`]).
     unread_reset: Option<Instant>,
+    /// Set while a reset runs (off the actor, so store writes never delay delivery).
+    resetting: Arc<std::sync::atomic::AtomicBool>,
     /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
     /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
     /// of `shared` (and the store in it).
@@ -213,6 +216,7 @@ pub(crate) fn spawn_session(
         origin: Instant::now(),
         subscribed: false,
         unread_reset: None,
+        resetting: Arc::default(),
         _done: done,
     };
     // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
@@ -290,12 +294,33 @@ impl SessionActor {
         }
         if self.unread_reset.is_some_and(|at| at <= Instant::now()) {
             self.unread_reset = None;
-            for uid in self.online_set() {
-                if let Err(e) = self.shared.store.reset_unread(&self.sid, &uid).await {
+            self.reset_unread();
+        }
+    }
+
+    /// Resets the unread counts of the members online here, in a task of its own; if the last
+    /// one still runs, the next delay starts instead.
+    fn reset_unread(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.resetting.swap(true, Ordering::AcqRel) {
+            self.unread_reset = Some(Instant::now() + UNREAD_RESET_DELAY);
+            return;
+        }
+        let (store, sid, users) = (
+            self.shared.store.clone(),
+            self.sid.clone(),
+            self.online_set(),
+        );
+        let resetting = self.resetting.clone();
+        let reset = async move {
+            for uid in users {
+                if let Err(e) = store.reset_unread(&sid, &uid).await {
                     tracing::debug!(error = %e, "unread count not reset");
                 }
             }
-        }
+            resetting.store(false, Ordering::Release);
+        };
+        self.shared.spawner.detach_with(reset, &self._done);
     }
 
     /// Tells the mesh whether this node has subscribers for the chat, when that changed.
