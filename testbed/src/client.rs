@@ -45,6 +45,11 @@ fn url(addr: SocketAddr, path: &str) -> Result<Url> {
 }
 
 async fn send(addr: SocketAddr, req: Request) -> Result<Value> {
+    Ok(exchange(addr, req).await?.1)
+}
+
+/// One request on a fresh connection: the status and the JSON body.
+async fn exchange(addr: SocketAddr, req: Request) -> Result<(u16, Value)> {
     let stream = TcpStream::connect(addr).await?;
     let mut res = async_h1::connect(stream, req)
         .await
@@ -53,7 +58,7 @@ async fn send(addr: SocketAddr, req: Request) -> Result<Value> {
         .body_string()
         .await
         .map_err(|e| Error::Http(e.to_string()))?;
-    Ok(serde_json::from_str(&body)?)
+    Ok((u16::from(res.status()), serde_json::from_str(&body)?))
 }
 
 fn check(route: &str, value: Value) -> Result<Value> {
@@ -88,16 +93,7 @@ pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result
 /// # Errors
 /// A transport error, or a body that is not JSON.
 pub async fn get_json(addr: SocketAddr, path: &str) -> Result<(u16, Value)> {
-    let req = Request::new(Method::Get, url(addr, path)?);
-    let stream = TcpStream::connect(addr).await?;
-    let mut res = async_h1::connect(stream, req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let body = res
-        .body_string()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    Ok((u16::from(res.status()), serde_json::from_str(&body)?))
+    exchange(addr, Request::new(Method::Get, url(addr, path)?)).await
 }
 
 /// Posts a multipart form with one file part.

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
 //! - [`cluster`]: real `cookim` processes (start, wait for the URL, stop, kill -9).
+//! - [`report`]: progress on stderr, JSON results on stdout.
 //! - [`stats`]: latency histograms and the JSON result format.
 //! - [`sim`]: the deterministic mesh simulation (many `NodeCore`s, virtual clock, faulty
 //!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
@@ -27,5 +28,6 @@
 
 pub mod client;
 pub mod cluster;
+pub mod report;
 pub mod sim;
 pub mod stats;

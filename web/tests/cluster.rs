@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh::node::MemberState;
@@ -14,7 +13,7 @@ use mesh::subscriptions::Topic;
 use protocol::ids::{SessionId, UserId};
 use serde_json::Value;
 use store::{Embedded, Store};
-use support::fixtures::{User, create_group, history, join_group, new_count, register};
+use support::fixtures::{create_group, history_texts, join_group, new_count, register};
 use support::http::api_ok;
 use support::ws::{Chat, subscribe_push};
 use support::{Result, TestServer, until};
@@ -84,15 +83,6 @@ async fn texts(chat: &mut Chat, n: usize) -> Result<Vec<String>> {
         );
     }
     Ok(out)
-}
-
-async fn stored_texts(addr: SocketAddr, user: &User, sid: &str) -> Result<Vec<String>> {
-    Ok(history(addr, user, sid, 1, 500)
-        .await?
-        .iter()
-        .filter(|m| m["msgType"] == "text")
-        .filter_map(|m| m["content"].as_str().map(str::to_owned))
-        .collect())
 }
 
 #[test]
@@ -172,7 +162,7 @@ fn users_on_three_nodes_chat_as_on_one_server() -> Result {
         let seen_a = texts(&mut on_a, 3 * per_node).await?;
         let seen_b = texts(&mut on_b, 3 * per_node).await?;
         let seen_c = texts(&mut on_c, 3 * per_node).await?;
-        let stored = stored_texts(a, &alice, &sid).await?;
+        let stored = history_texts(a, &alice, &sid).await?;
         let burst: Vec<String> = stored.iter().skip(2).cloned().collect();
         assert_eq!(burst.len(), 3 * per_node);
         assert_eq!(seen_a, burst, "A's order is the stored order");
@@ -246,7 +236,7 @@ fn a_node_that_resubscribes_delivers_only_what_comes_after() -> Result {
         knows(&nodes[0], chat_topic(&sid), 1).await?;
         on_a.say("after bob is back").await?;
         assert_eq!(texts(&mut on_b, 1).await?, ["after bob is back"]);
-        assert_eq!(stored_texts(b, &bob, &sid).await?.len(), 7);
+        assert_eq!(history_texts(b, &bob, &sid).await?.len(), 7);
         Result::<()>::Ok(())
     })
 }

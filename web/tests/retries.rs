@@ -5,23 +5,9 @@
 
 mod support;
 
-use support::fixtures::{create_group, history, join_group, register};
+use support::fixtures::{create_group, history_texts, join_group, register};
 use support::ws::Chat;
 use support::{Result, TestServer};
-
-/// The texts of a chat's history, oldest first.
-async fn texts(
-    addr: std::net::SocketAddr,
-    user: &support::fixtures::User,
-    sid: &str,
-) -> Result<Vec<String>> {
-    Ok(history(addr, user, sid, 1, 100)
-        .await?
-        .iter()
-        .filter(|m| m["msgType"] == "text")
-        .filter_map(|m| m["content"].as_str().map(str::to_owned))
-        .collect())
-}
 
 #[test]
 fn a_retried_send_is_stored_and_delivered_once() -> Result {
@@ -67,7 +53,7 @@ fn a_retried_send_is_stored_and_delivered_once() -> Result {
         sender.expect_text("twice").await?;
 
         assert_eq!(
-            texts(addr, &bob, &sid).await?,
+            history_texts(addr, &bob, &sid).await?,
             ["hello", "world", "bob's own", "twice", "twice"]
         );
         Ok(())
@@ -93,7 +79,7 @@ fn a_bad_client_id_is_rejected_and_nothing_is_stored() -> Result {
         }
         chat.say_with_id("stored", &longest).await?;
         chat.expect_text("stored").await?;
-        assert_eq!(texts(addr, &alice, &sid).await?, ["stored"]);
+        assert_eq!(history_texts(addr, &alice, &sid).await?, ["stored"]);
         Ok(())
     })
 }

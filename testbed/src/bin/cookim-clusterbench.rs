@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use cookim_testbed::client::{self, User, field};
 use cookim_testbed::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
+use cookim_testbed::report;
 use cookim_testbed::stats::{Percentiles, latency_histogram};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -84,7 +85,7 @@ async fn run(args: Args) -> Result {
             extra: Vec::new(),
         })
         .collect();
-    progress(format!("starting {} nodes", options.len()));
+    progress(&format!("starting {} nodes", options.len()));
     let mut nodes = Vec::new();
     for o in &options {
         nodes.push(NodeProcess::start(&bin, o.clone())?);
@@ -93,7 +94,7 @@ async fn run(args: Args) -> Result {
     drop(nodes);
     let _ = std::fs::remove_dir_all(&root);
     let out = result?;
-    emit(&out)
+    Ok(report::emit(&out)?)
 }
 
 async fn measure(args: &Args, bin: &std::path::Path, nodes: &mut [NodeProcess]) -> Result<Value> {
@@ -178,7 +179,7 @@ async fn latency_phase(args: &Args, webs: &[SocketAddr]) -> Result<Value> {
     for (node, user) in users.iter().skip(1) {
         client::join_group(*node, user, &sid).await?;
     }
-    progress(format!(
+    progress(&format!(
         "{} members online over {} nodes",
         users.len(),
         webs.len()
@@ -268,7 +269,7 @@ async fn latency_phase(args: &Args, webs: &[SocketAddr]) -> Result<Value> {
     let got = delivered.load(Ordering::Relaxed);
     let envelope_bytes = after.0.saturating_sub(before.0);
     let envelopes = after.2.saturating_sub(before.2);
-    progress(format!(
+    progress(&format!(
         "{total} messages at {}/s: same-node p50 {:.2} ms p99 {:.2} ms; cross-node p50 {:.2} ms p99 {:.2} ms; {got}/{expected} delivered; {} envelope bytes per message",
         args.rate,
         sp.p50_ms,
@@ -351,7 +352,7 @@ async fn subscription_phase(args: &Args, webs: &[SocketAddr]) -> Result<Value> {
         drop(socket);
     }
     let p = Percentiles::of(&histogram);
-    progress(format!(
+    progress(&format!(
         "a new subscription reached all {} nodes: p50 {:.1} ms, max {:.1} ms ({} trials)",
         webs.len(),
         p.p50_ms,
@@ -392,23 +393,13 @@ async fn kill_phase(
         joined(&webs).await?;
     }
     let p = Percentiles::of(&histogram);
-    progress(format!(
+    progress(&format!(
         "kill -9 declared down by every other node: p50 {:.0} ms, max {:.0} ms ({} trials)",
         p.p50_ms, p.max_ms, p.count
     ));
     Ok(json!({ "trials": p.count, "time_to_down_everywhere": p }))
 }
 
-#[expect(clippy::print_stderr, reason = "progress goes to stderr")]
-fn progress(text: String) {
-    eprintln!("cookim-clusterbench: {text}");
-}
-
-#[expect(
-    clippy::print_stdout,
-    reason = "the results are this tool's output, as JSON on stdout"
-)]
-fn emit(out: &Value) -> Result {
-    println!("{}", serde_json::to_string_pretty(out)?);
-    Ok(())
+fn progress(text: &str) {
+    report::progress("cookim-clusterbench", text);
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use argh::FromArgs;
+use cookim_testbed::report;
 use cookim_testbed::stats::{Percentiles, latency_histogram};
 use hdrhistogram::Histogram;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
@@ -95,7 +96,7 @@ async fn run(args: Args) -> Result {
         }
         other => return Err(format!("unknown store {other:?}: embedded or mongo").into()),
     };
-    progress(format!("store: {label}"));
+    progress(&format!("store: {label}"));
     let writers: Vec<u64> = args
         .writers
         .split(',')
@@ -111,7 +112,7 @@ async fn run(args: Args) -> Result {
         None
     };
     let out = json!({ "store": args.store, "writes": writes, "history": history });
-    emit(&out)?;
+    report::emit(&out)?;
     let _ = std::fs::remove_dir_all(&temp);
     Ok(())
 }
@@ -153,7 +154,7 @@ async fn write_phase(store: &Arc<dyn Store>, writers: u64, messages: u64) -> Res
     let total = per_writer * writers;
     let rate = total as f64 / secs;
     let latency = Percentiles::of(&all);
-    progress(format!(
+    progress(&format!(
         "writes: {writers} chat(s), {total} messages in {secs:.1} s = {rate:.0} msg/s; \
          append p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         latency.p50_ms, latency.p99_ms, latency.p999_ms, latency.max_ms
@@ -198,7 +199,7 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
         done += records.len() as u64;
         store.import(records).await?;
         if done.is_multiple_of(100_000) || done == args.history {
-            progress(format!(
+            progress(&format!(
                 "history: {done} messages stored ({:.0} s)",
                 started.elapsed().as_secs_f64()
             ));
@@ -224,7 +225,7 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
             }
         }
         let p = Percentiles::of(&histogram);
-        progress(format!(
+        progress(&format!(
             "history page {page} ({count} per page, skips {}): p50 {:.2} ms, p99 {:.2} ms",
             u64::from(page - 1) * u64::from(count),
             p.p50_ms,
@@ -243,7 +244,7 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
             }
         }
         let p = Percentiles::of(&histogram);
-        progress(format!(
+        progress(&format!(
             "resume after seq {after}: p50 {:.2} ms, p99 {:.2} ms",
             p.p50_ms, p.p99_ms
         ));
@@ -315,18 +316,8 @@ fn text(sid: &SessionId, uid: &UserId, n: u64, content: String) -> NewMessage {
     }
 }
 
-#[expect(clippy::print_stderr, reason = "progress goes to stderr")]
-fn progress(text: String) {
-    eprintln!("cookim-storebench: {text}");
-}
-
-#[expect(
-    clippy::print_stdout,
-    reason = "the results are this tool's output, as JSON on stdout"
-)]
-fn emit(out: &Value) -> Result {
-    println!("{}", serde_json::to_string_pretty(out)?);
-    Ok(())
+fn progress(text: &str) {
+    report::progress("cookim-storebench", text);
 }
 
 fn micros(since: Instant) -> u64 {

@@ -141,6 +141,16 @@ pub(crate) async fn history(
     }
 }
 
+/// The texts of a chat's history (its first 500 messages), oldest first.
+pub(crate) async fn history_texts(addr: SocketAddr, user: &User, sid: &str) -> Result<Vec<String>> {
+    Ok(history(addr, user, sid, 1, 500)
+        .await?
+        .iter()
+        .filter(|m| m["msgType"] == "text")
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .collect())
+}
+
 /// `user`'s unread count for `sid` in the sidebar list (`listJoinedSessions`).
 pub(crate) async fn new_count(addr: SocketAddr, user: &User, sid: &str) -> Result<i64> {
     let answer = api_ok(addr, "listJoinedSessions", &[("userToken", &user.token)]).await?;
