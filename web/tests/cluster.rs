@@ -181,6 +181,31 @@ fn users_on_three_nodes_chat_as_on_one_server() -> Result {
         }
         assert!(new_count(c, &dave, &sid).await? >= total);
 
+        // A member joining and leaving through node C is announced on A and B, in order.
+        let erin = register(c, "erin1").await?;
+        join_group(c, &erin, &sid).await?;
+        api_ok(
+            c,
+            "leaveGroupSession",
+            &[("userToken", &erin.token), ("sessionid", &sid)],
+        )
+        .await?;
+        let erin_uid = erin.uid.clone();
+        for chat in [&mut on_a, &mut on_b] {
+            for kind in ["join", "leave"] {
+                let event = chat
+                    .ws
+                    .next_json_where(&format!("erin's {kind} from C"), |v| {
+                        v["msgType"] == "join" || v["msgType"] == "leave"
+                    })
+                    .await?;
+                assert_eq!(
+                    (event["msgType"].as_str(), event["uid"].as_str()),
+                    (Some(kind), Some(erin_uid.as_str()))
+                );
+            }
+        }
+
         // Node C stops: A and B notice at once and go on.
         let carol_again = api_ok(b, "verifyUserToken", &[("userToken", &carol.token)]).await?;
         assert_eq!(carol_again["uid"], carol.uid.as_str());
