@@ -33,6 +33,10 @@ pub struct ChatUp {
     /// a retry with the same id is stored and delivered once. `None` if missing or not a
     /// string; the server checks its length.
     pub client_id: Option<String>,
+    /// On `online` (an extension, like `client_id`): the last `seq` the client has of this
+    /// chat. The server then sends every stored message after it, then live ones, each with
+    /// its `seq`. `None` if missing, negative or not an integer.
+    pub after: Option<i64>,
 }
 
 impl std::fmt::Debug for ChatUp {
@@ -67,6 +71,12 @@ impl ChatUp {
                 Some(Value::String(id)) => Some(id.clone()),
                 _ => None,
             },
+            after: match object.get("after") {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(text)) => text.trim().parse().ok(),
+                _ => None,
+            }
+            .filter(|after| *after >= 0),
         })
     }
 }
@@ -222,6 +232,31 @@ impl ChatDown {
         // Serializing plain strings into a String cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// The JSON text with the resume extension: the ten fields, then `seq` (the message's
+    /// number in its chat) and, for a message its sender gave one, `clientId`. Sent only to
+    /// clients that asked for it (`after` on `online`, `withSeq` on `listMessages`).
+    pub fn to_text_with_seq(&self, seq: i64, client_id: Option<&str>) -> String {
+        let sequenced = Sequenced {
+            down: self,
+            seq,
+            client_id,
+        };
+        serde_json::to_string(&sequenced).unwrap_or_default()
+    }
+}
+
+/// A stored message's frame with its `seq` (and `clientId`), after CookIM's ten fields.
+#[derive(Debug, Serialize)]
+pub struct Sequenced<'a> {
+    /// The frame.
+    #[serde(flatten)]
+    pub down: &'a ChatDown,
+    /// The message's number in its chat.
+    pub seq: i64,
+    /// The sender's own id for it, if it gave one.
+    #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
 }
 
 /// The content of D1: `User <nickname> online session`.
@@ -264,6 +299,24 @@ mod tests {
         assert_eq!(up.client_id.as_deref(), Some("c-1"));
         let up = ChatUp::from_text(r#"{"msgType":"text","clientId":7}"#)?;
         assert_eq!(up.client_id, None);
+        for (after, want) in [
+            ("12", Some(12)),
+            ("\"7\"", Some(7)),
+            ("-1", None),
+            ("1.5", None),
+            ("null", None),
+        ] {
+            let up = ChatUp::from_text(&format!(r#"{{"msgType":"online","after":{after}}}"#))?;
+            assert_eq!(up.after, want, "{after}");
+        }
+        let down = ChatDown::reject("x", "t".into());
+        let text = down.to_text_with_seq(5, Some("c-1"));
+        assert!(
+            text.starts_with(&down.to_text()[..down.to_text().len() - 1]),
+            "{text}"
+        );
+        assert!(text.ends_with(r#","seq":5,"clientId":"c-1"}"#), "{text}");
+        assert!(down.to_text_with_seq(5, None).ends_with(r#","seq":5}"#));
         assert!(ChatUp::from_text("not json").is_err());
         assert!(ChatUp::from_text("[1,2]").is_err());
         Ok(())

@@ -72,7 +72,7 @@ answers! {
     /// `getPrivateSession`.
     PrivateSessionAnswer { #[doc = "The private session."] sessionid: String }
     /// `listMessages`.
-    MessagesAnswer { #[doc = "Token for `/ws-chat`."] session_token: String, #[doc = "Oldest first."] messages: Vec<ChatDown> }
+    MessagesAnswer { #[doc = "Token for `/ws-chat`."] session_token: String, #[doc = "Oldest first."] messages: Vec<HistoryMessage> }
     /// `getNewNotificationCount`.
     NotificationCountAnswer { #[doc = "Unread notifications."] rs_count: i64 }
     /// `getNotifications`.
@@ -367,4 +367,19 @@ mod tests {
         assert_eq!(cut_width(&"中".repeat(20), 24).chars().count(), 12);
         assert_eq!(utf16_len("😀"), 2);
     }
+}
+
+/// One message of `listMessages`: CookIM's ten fields, then (only when the client asked with
+/// `withSeq`, an extension) its `seq` and the sender's `clientId`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryMessage {
+    /// The frame as `/ws-chat` sends it.
+    #[serde(flatten)]
+    pub down: ChatDown,
+    /// The message's number in its chat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// The sender's own id for it.
+    #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }

@@ -25,7 +25,7 @@ use crate::auth::UserIdentity;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::outbox::{ConnId, Outbox, offer};
-use crate::session::{SessionHandle, SessionMsg, spawn_session};
+use crate::session::{Joined, SessionHandle, SessionMsg, spawn_session};
 
 /// Messages queued for the registry. It only does map lookups and `try_send`s, so a short
 /// queue suffices; senders wait (backpressure) when it is full.
@@ -169,11 +169,13 @@ impl Hub {
         conn: ConnId,
         who: &UserIdentity,
         outbox: &Outbox,
-    ) -> Result<SessionHandle> {
+        after: Option<i64>,
+    ) -> Result<Joined> {
         self.call(sid, |reply| SessionMsg::Online {
             conn,
             who: who.clone(),
             outbox: outbox.clone(),
+            after,
             reply,
         })
         .await?

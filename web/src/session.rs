@@ -55,6 +55,9 @@ const UNREAD_RESET_DELAY: Duration = Duration::from_secs(1);
 /// Messages read from the store at a time when filling a gap.
 const GAP_PAGE: u32 = 500;
 
+/// Live frames held for a connection while it catches up; more cut it (it resumes again).
+const MAX_CATCH_UP_HELD: usize = 1024;
+
 /// What woke a session actor.
 enum Wake {
     Msg(SessionMsg),
@@ -91,6 +94,12 @@ impl SessionHandle {
             .await?
     }
 
+    /// A resuming connection has sent everything up to its watermark.
+    pub(crate) async fn caught_up(&self, conn: ConnId) {
+        // A gone actor has forgotten the connection.
+        let _ = self.tx.send(SessionMsg::CaughtUp { conn }).await;
+    }
+
     /// The connection closed.
     pub(crate) async fn offline(&self, conn: ConnId) {
         // A gone actor has already forgotten every subscriber.
@@ -120,7 +129,13 @@ pub(crate) enum SessionMsg {
         conn: ConnId,
         who: UserIdentity,
         outbox: Outbox,
-        reply: Reply<Result<SessionHandle>>,
+        /// `Some` for a resuming connection.
+        after: Option<i64>,
+        reply: Reply<Result<Joined>>,
+    },
+    /// A resuming connection has sent what it missed: release what was held for it.
+    CaughtUp {
+        conn: ConnId,
     },
     Offline {
         conn: ConnId,
@@ -168,6 +183,34 @@ impl From<&User> for MemberView {
 struct Subscriber {
     uid: UserId,
     outbox: Outbox,
+    /// Whether it resumes (gets `seq` on stored events) and where it stands.
+    resume: Resume,
+}
+
+/// A connection's part in the resume extension (`after` on `online`).
+enum Resume {
+    /// A CookIM client: plain frames.
+    Off,
+    /// Its connection task is still sending the stored messages it missed; live frames (with
+    /// `seq`) wait here, at most [`MAX_CATCH_UP_HELD`].
+    CatchingUp(Vec<Utf8Bytes>),
+    /// Caught up: frames with `seq` go straight to its outbox.
+    Live,
+}
+
+/// A stored event on its way to local subscribers.
+struct Stored {
+    down: ChatDown,
+    /// The sender's own id for it (local messages only; the mesh does not carry it).
+    client_id: Option<String>,
+}
+
+/// What [`SessionHandle::online`] answers: the actor, and for a resuming connection the last
+/// `seq` delivered live so far (it reads everything up to it from the store, then calls
+/// [`SessionHandle::caught_up`]).
+pub(crate) struct Joined {
+    pub(crate) handle: SessionHandle,
+    pub(crate) watermark: i64,
 }
 
 struct SessionActor {
@@ -181,7 +224,7 @@ struct SessionActor {
     retiring: bool,
     /// Stored events in `seq` order for local subscribers; `None` until anchored at the
     /// chat's latest `seq` when first needed.
-    reorder: Option<Reorder<ChatDown>>,
+    reorder: Option<Reorder<Stored>>,
     /// Time zero of `reorder`'s clock.
     origin: Instant,
     /// Whether the mesh knows this node has subscribers for the chat.
@@ -357,8 +400,10 @@ impl SessionActor {
                 conn,
                 who,
                 outbox,
+                after,
                 reply,
-            } => reply.send(self.online(conn, who, outbox).await),
+            } => reply.send(self.online(conn, who, outbox, after).await),
+            SessionMsg::CaughtUp { conn } => self.caught_up(conn),
             SessionMsg::Post {
                 conn,
                 who,
@@ -432,7 +477,8 @@ impl SessionActor {
         conn: ConnId,
         who: UserIdentity,
         outbox: Outbox,
-    ) -> Result<SessionHandle> {
+        after: Option<i64>,
+    ) -> Result<Joined> {
         if self.subscribers.is_empty() && self.shared.mesh.is_some() {
             // Until now this node was not subscribed to the chat, so joins, leaves and messages
             // on other nodes did not reach it: read the members afresh, and start live
@@ -449,13 +495,6 @@ impl SessionActor {
                 return Err(Error::Denied("no privilege in this session".into()));
             }
         }
-        self.subscribers.insert(
-            conn,
-            Subscriber {
-                uid: who.uid.clone(),
-                outbox,
-            },
-        );
         let down = ChatDown {
             sender: sender_of(&who),
             msg_type: ChatKind::Online,
@@ -464,8 +503,40 @@ impl SessionActor {
             dateline: self.dateline(now_ms()),
         };
         self.broadcast(&down);
+        // The newcomer's own online event comes first on its connection (a resuming one gets
+        // what it missed after it): its outbox is empty, so this never fills it.
+        let frame = Utf8Bytes::from(down.to_text());
+        if offer(&outbox, &frame) {
+            self.subscribers.insert(
+                conn,
+                Subscriber {
+                    uid: who.uid.clone(),
+                    outbox,
+                    resume: match after {
+                        Some(_) => Resume::CatchingUp(Vec::new()),
+                        None => Resume::Off,
+                    },
+                },
+            );
+        }
         self.publish_remote(&down, 0, Vec::new()).await;
-        Ok(self.me.clone())
+        Ok(Joined {
+            handle: self.me.clone(),
+            watermark: self.reorder.as_ref().and_then(Reorder::last).unwrap_or(0),
+        })
+    }
+
+    fn caught_up(&mut self, conn: ConnId) {
+        let Some(subscriber) = self.subscribers.get_mut(&conn) else {
+            return;
+        };
+        let Resume::CatchingUp(held) = std::mem::replace(&mut subscriber.resume, Resume::Live)
+        else {
+            return;
+        };
+        if !held.iter().all(|frame| offer(&subscriber.outbox, frame)) {
+            self.subscribers.remove(&conn);
+        }
     }
 
     async fn offline(&mut self, conn: ConnId) {
@@ -518,7 +589,7 @@ impl SessionActor {
             tracing::debug!(error = %e, "remote event for a chat that cannot be loaded");
             return;
         }
-        self.order(envelope.seq, down).await;
+        self.order(envelope.seq, down, None).await;
         if envelope.kind == EventKind::Leave
             && let Ok(leaver) = UserId::parse(&envelope.uid)
         {
@@ -531,19 +602,22 @@ impl SessionActor {
     }
 
     /// Passes a stored event through the reorder buffer to local subscribers.
-    async fn order(&mut self, seq: i64, down: ChatDown) {
+    async fn order(&mut self, seq: i64, down: ChatDown, client_id: Option<String>) {
         let now = self.origin.elapsed();
+        let event = Stored { down, client_id };
         let steps = match &mut self.reorder {
-            Some(reorder) => reorder.push(seq, down, now),
-            None => vec![Step::Deliver(seq, down)],
+            Some(reorder) => reorder.push(seq, event, now),
+            None => vec![Step::Deliver(seq, event)],
         };
         self.apply(steps).await;
     }
 
-    async fn apply(&mut self, steps: Vec<Step<ChatDown>>) {
+    async fn apply(&mut self, steps: Vec<Step<Stored>>) {
         for step in steps {
             match step {
-                Step::Deliver(_, down) => self.broadcast(&down),
+                Step::Deliver(seq, event) => {
+                    self.broadcast_stored(&event.down, seq, event.client_id.as_deref());
+                }
                 Step::Missing { after, upto } => self.fill_gap(after, upto).await,
             }
         }
@@ -573,7 +647,7 @@ impl SessionActor {
             for message in page.iter().filter(|m| m.seq <= upto) {
                 let sender = self.sender_for(&message.uid).await;
                 let down = self.down_of(message, sender);
-                self.broadcast(&down);
+                self.broadcast_stored(&down, message.seq, message.client_id.as_deref());
             }
             after = last;
         }
@@ -726,10 +800,26 @@ impl SessionActor {
         Ok(Some(stored))
     }
 
-    /// Sends a `/ws-chat` frame to every subscriber; a full outbox cuts that one connection.
+    /// Sends a live-only `/ws-chat` frame (online, offline) to every subscriber; a full
+    /// outbox cuts that one connection.
     fn broadcast(&mut self, down: &ChatDown) {
         let frame = Utf8Bytes::from(down.to_text());
-        self.subscribers.retain(|_, s| offer(&s.outbox, &frame));
+        self.subscribers.retain(|_, s| deliver(s, &frame));
+    }
+
+    /// Sends a stored event: CookIM's frame to plain subscribers, the frame with `seq` to
+    /// resuming ones (each serialized once, and only if someone needs it).
+    fn broadcast_stored(&mut self, down: &ChatDown, seq: i64, client_id: Option<&str>) {
+        let mut plain: Option<Utf8Bytes> = None;
+        let mut sequenced: Option<Utf8Bytes> = None;
+        self.subscribers.retain(|_, s| {
+            let frame = match s.resume {
+                Resume::Off => plain.get_or_insert_with(|| Utf8Bytes::from(down.to_text())),
+                Resume::CatchingUp(_) | Resume::Live => sequenced
+                    .get_or_insert_with(|| Utf8Bytes::from(down.to_text_with_seq(seq, client_id))),
+            };
+            deliver(s, frame)
+        });
     }
 
     /// Fans a stored event out: to every member's push channels here and to the mesh at
@@ -747,7 +837,7 @@ impl SessionActor {
                 .await;
         }
         self.publish_remote(&down, stored.seq, targets).await;
-        self.order(stored.seq, down).await;
+        self.order(stored.seq, down, stored.client_id.clone()).await;
     }
 
     /// Hands an event to the mesh (in a cluster), which sends it to the nodes with
@@ -766,26 +856,7 @@ impl SessionActor {
 
     /// The `/ws-chat` frame of a stored event.
     fn down_of(&self, stored: &Message, sender: Sender) -> ChatDown {
-        ChatDown {
-            sender: sender.clone(),
-            msg_type: ChatKind::from_wire(&stored.msg_type),
-            content: stored.content.clone(),
-            file: FileFields {
-                file_name: stored.file_name.clone(),
-                file_type: stored.file_type.clone(),
-                fileid: stored
-                    .fileid
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                thumbid: stored
-                    .thumbid
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            },
-            dateline: self.dateline(stored.dateline),
-        }
+        message_down(stored, sender, self.dateline(stored.dateline))
     }
 
     /// Every member with the session's name and icon as that member sees it (a private chat
@@ -829,6 +900,23 @@ impl SessionActor {
     }
 }
 
+/// Hands a frame to one subscriber: held while it catches up, else offered to its outbox.
+/// False if the subscriber must be dropped (outbox full or closed, or too much held).
+fn deliver(subscriber: &mut Subscriber, frame: &Utf8Bytes) -> bool {
+    match &mut subscriber.resume {
+        Resume::CatchingUp(held) if held.len() < MAX_CATCH_UP_HELD => {
+            held.push(frame.clone());
+            true
+        }
+        Resume::CatchingUp(_) => {
+            tracing::warn!("a resuming connection fell too far behind: closing it");
+            subscriber.outbox.close();
+            false
+        }
+        Resume::Off | Resume::Live => offer(&subscriber.outbox, frame),
+    }
+}
+
 /// One `/ws-push` frame per target; targets that see the session alike (every member of a
 /// group) share one serialized frame.
 fn push_frames(
@@ -865,6 +953,23 @@ fn push_frames(
             (target.uid.clone(), frame)
         })
         .collect()
+}
+
+/// The `/ws-chat` frame of a stored message, as its sender (`sender`) and `dateline` show.
+pub(crate) fn message_down(stored: &Message, sender: Sender, dateline: String) -> ChatDown {
+    let id = |f: &Option<FileId>| f.as_ref().map(ToString::to_string).unwrap_or_default();
+    ChatDown {
+        sender,
+        msg_type: ChatKind::from_wire(&stored.msg_type),
+        content: stored.content.clone(),
+        file: FileFields {
+            file_name: stored.file_name.clone(),
+            file_type: stored.file_type.clone(),
+            fileid: id(&stored.fileid),
+            thumbid: id(&stored.thumbid),
+        },
+        dateline,
+    }
 }
 
 fn sender_of(who: &UserIdentity) -> Sender {

@@ -1,8 +1,8 @@
 //! History (§6.4).
 
-use protocol::chat::{ChatDown, ChatKind, FileFields, Sender};
+use protocol::chat::Sender;
 use protocol::ids::{SessionId, UserId};
-use protocol::rest::MessagesAnswer;
+use protocol::rest::{HistoryMessage, MessagesAnswer};
 
 use super::App;
 use super::auth::session_token_for;
@@ -13,7 +13,9 @@ use crate::http::Form;
 const MAX_COUNT: i64 = 500;
 
 /// `listMessages`: a page oldest-first with the senders' current names, a session token, and
-/// the caller's unread count reset when the page is not empty.
+/// the caller's unread count reset when the page is not empty. Extensions CookIM's client never
+/// sends: `after=N` returns the messages with `seq > N` instead of a page (oldest first, at
+/// most `count`), and `withSeq=1` adds each message's `seq` and `clientId`.
 pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
     let (who, _) = app
         .caller(form, "no privilege to list session messages")
@@ -31,10 +33,29 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
         c if c < 1 => 10,
         c => c.min(MAX_COUNT),
     };
-    let messages = app
-        .store()
-        .messages(&sid, page as u32, count as u32)
-        .await?;
+    let after = match form.str("after") {
+        "" => None,
+        text => Some(
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Error::Invalid("after must be a message seq (0 or more)".into()))?,
+        ),
+    };
+    let with_seq = after.is_some() || matches!(form.str("withSeq"), "1" | "true");
+    let messages = match after {
+        Some(after) => {
+            app.store()
+                .messages_after(&sid, after, count as u32)
+                .await?
+        }
+        None => {
+            app.store()
+                .messages(&sid, page as u32, count as u32)
+                .await?
+        }
+    };
     if !messages.is_empty() {
         app.store().reset_unread(&sid, &who.uid).await?;
     }
@@ -46,29 +67,15 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
         .iter()
         .map(|m| {
             let user = users.get(&m.uid);
-            ChatDown {
-                sender: Sender {
-                    uid: m.uid.to_string(),
-                    nickname: user.map(|u| u.nickname.clone()).unwrap_or_default(),
-                    avatar: user.map(|u| u.avatar.to_string()).unwrap_or_default(),
-                },
-                msg_type: ChatKind::from_wire(&m.msg_type),
-                content: m.content.clone(),
-                file: FileFields {
-                    file_name: m.file_name.clone(),
-                    file_type: m.file_type.clone(),
-                    fileid: m
-                        .fileid
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    thumbid: m
-                        .thumbid
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                },
-                dateline: app.timestr(m.dateline),
+            let sender = Sender {
+                uid: m.uid.to_string(),
+                nickname: user.map(|u| u.nickname.clone()).unwrap_or_default(),
+                avatar: user.map(|u| u.avatar.to_string()).unwrap_or_default(),
+            };
+            HistoryMessage {
+                down: crate::session::message_down(m, sender, app.timestr(m.dateline)),
+                seq: with_seq.then_some(m.seq),
+                client_id: if with_seq { m.client_id.clone() } else { None },
             }
         })
         .collect();

@@ -3,9 +3,10 @@
 //! text is acknowledged only by its echo, which comes after it is stored.
 
 use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use http_types::upgrade::Connection;
 use protocol::binary;
-use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, UpKind};
+use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, Sender, UpKind};
 use protocol::ids::{FileId, SessionId};
 use protocol::thumbnail;
 use runtime::Shutdown;
@@ -17,7 +18,7 @@ use crate::clock::now_ms;
 use crate::error::Error;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
-use crate::session::{Post, SessionHandle};
+use crate::session::{Post, SessionHandle, message_down};
 
 /// Serves one `/ws-chat` connection until it closes.
 pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
@@ -209,7 +210,7 @@ impl ChatConn<'_> {
                 .await;
         }
         match up.kind {
-            UpKind::Online => self.online(who, sid).await,
+            UpKind::Online => self.online(who, sid, up.after).await,
             UpKind::Text => self.text(who, up.content, up.client_id).await,
             UpKind::Other(kind) => {
                 let kind: String = kind.chars().take(32).collect();
@@ -218,7 +219,7 @@ impl ChatConn<'_> {
         }
     }
 
-    async fn online(&mut self, who: UserIdentity, sid: SessionId) {
+    async fn online(&mut self, who: UserIdentity, sid: SessionId, after: Option<i64>) {
         if self.bound.is_some() {
             return; // Already online in this session.
         }
@@ -228,15 +229,83 @@ impl ChatConn<'_> {
             Ok(_) => return self.reject(REJECT_TEXT).await,
             Err(e) => return self.reject(&Error::from(e).client_message()).await,
         }
-        match self
+        let joined = match self
             .app
             .hub
-            .online(&sid, self.conn, &who, &self.outbox)
+            .online(&sid, self.conn, &who, &self.outbox, after)
             .await
         {
-            Ok(handle) => self.bound = Some((sid, handle)),
-            Err(e) => self.reject(&e.client_message()).await,
+            Ok(joined) => joined,
+            Err(e) => return self.reject(&e.client_message()).await,
+        };
+        let handle = joined.handle.clone();
+        self.bound = Some((sid.clone(), joined.handle));
+        let Some(after) = after else { return };
+        match self.catch_up(&sid, after, joined.watermark).await {
+            Ok(()) => handle.caught_up(self.conn).await,
+            Err(CatchUp::Ended) => {}
+            Err(CatchUp::Store(reason)) => {
+                // Without what it missed the client would have a gap: refuse, and close so it
+                // resumes again later.
+                self.reject(&reason).await;
+                let _ = self
+                    .outbox
+                    .send(Outbound::Close(
+                        CloseCode::Again,
+                        "resume failed, try again",
+                    ))
+                    .await;
+            }
         }
+    }
+
+    /// Sends a resuming client the stored messages after `after` up to `watermark` (what the
+    /// session actor delivers live starts after it), with their `seq`, oldest first. Waits
+    /// on this connection's own outbox, so a slow client only slows itself.
+    async fn catch_up(
+        &self,
+        sid: &SessionId,
+        mut after: i64,
+        watermark: i64,
+    ) -> Result<(), CatchUp> {
+        let store = self.app.store();
+        while after < watermark {
+            let page = store
+                .messages_after(sid, after, CATCH_UP_PAGE)
+                .await
+                .map_err(|e| CatchUp::Store(Error::from(e).client_message()))?;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            let mut uids: Vec<_> = page.iter().map(|m| m.uid.clone()).collect();
+            uids.sort();
+            uids.dedup();
+            let users = self
+                .app
+                .users_by_id(&uids)
+                .await
+                .map_err(|e| CatchUp::Store(e.client_message()))?;
+            for message in page.iter().filter(|m| m.seq <= watermark) {
+                let user = users.get(&message.uid);
+                let sender = Sender {
+                    uid: message.uid.to_string(),
+                    nickname: user.map(|u| u.nickname.clone()).unwrap_or_default(),
+                    avatar: user.map(|u| u.avatar.to_string()).unwrap_or_default(),
+                };
+                let down = message_down(message, sender, self.app.timestr(message.dateline));
+                let frame = down.to_text_with_seq(message.seq, message.client_id.as_deref());
+                if self
+                    .outbox
+                    .send(Outbound::Frame(frame.into()))
+                    .await
+                    .is_err()
+                {
+                    return Err(CatchUp::Ended);
+                }
+            }
+            after = last;
+        }
+        Ok(())
     }
 
     async fn text(&mut self, who: UserIdentity, content: String, client_id: Option<String>) {
@@ -277,6 +346,17 @@ impl ChatConn<'_> {
 const MAX_FILE_NAME: usize = 255;
 /// Longest stored content type, in characters.
 const MAX_FILE_TYPE: usize = 127;
+
+/// Why a resuming connection could not be caught up.
+enum CatchUp {
+    /// The connection is ending.
+    Ended,
+    /// The store failed; the text says why.
+    Store(String),
+}
+
+/// Stored messages read at a time when catching a resuming client up.
+const CATCH_UP_PAGE: u32 = 200;
 
 /// Longest `clientId`, in characters: room for a UUID or a 128-bit id in any common encoding.
 const MAX_CLIENT_ID: usize = 64;

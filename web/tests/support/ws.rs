@@ -212,6 +212,48 @@ impl Chat {
         Ok(chat)
     }
 
+    /// Opens the chat with the resume extension: `online` carries `after`, so the server sends
+    /// every stored message after that `seq` (with `seq` fields), then live ones. Returns once
+    /// our own online event arrived (the missed messages follow it).
+    pub(crate) async fn open_after(
+        addr: SocketAddr,
+        user: &User,
+        sid: &str,
+        after: i64,
+    ) -> Result<Chat> {
+        let answer = api_ok(
+            addr,
+            "listMessages",
+            &[
+                ("userToken", &user.token),
+                ("sessionid", sid),
+                ("page", "1"),
+                ("count", "1"),
+            ],
+        )
+        .await?;
+        let mut chat = Chat {
+            ws: Ws::connect(addr, "/ws-chat").await?,
+            user: user.clone(),
+            session_token: str_of(&answer, "sessionToken")?,
+        };
+        let up = json!({
+            "userToken": chat.user.token,
+            "sessionToken": chat.session_token,
+            "msgType": "online",
+            "content": "",
+            "after": after,
+        });
+        chat.ws.send_json(&up).await?;
+        let uid = user.uid.clone();
+        chat.ws
+            .next_json_where("our own online event", |v| {
+                v["msgType"] == "online" && v["uid"] == uid.as_str()
+            })
+            .await?;
+        Ok(chat)
+    }
+
     /// Sends an up message with both tokens.
     pub(crate) async fn send(&mut self, msg_type: &str, content: &str) -> Result {
         let up = json!({
