@@ -84,11 +84,9 @@ fn a_resuming_client_gets_what_it_missed_then_live_messages_once_each() -> Resul
         for n in 0..50 {
             sender.say(&format!("during {n}")).await?;
         }
-        let mut expected_seq = 5;
-        for _ in 0..350 {
+        for expected_seq in 5..355 {
             let (seq, _) = next_stored(&mut reader).await?;
             assert_eq!(seq, expected_seq, "gap or duplicate");
-            expected_seq += 1;
         }
 
         // The plain client (alice, no `after`) still gets CookIM's ten fields only.
