@@ -164,6 +164,14 @@ async fn start_mesh(
         ));
     }
     let bind = std::net::SocketAddr::new(settings.web.ip(), settings.mesh_port);
+    let host_is_loopback = settings.host_name == "localhost"
+        || settings
+            .host_name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if bind.ip().is_loopback() && !host_is_loopback {
+        tracing::warn!(%bind, host = %settings.host_name, "the mesh listens on loopback only, so nodes on other hosts cannot reach it: use --nat or --bind 0.0.0.0");
+    }
     let advertise = format!("{}:{}", settings.host_name, settings.mesh_port);
     let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone());
     let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;

@@ -45,6 +45,9 @@ const MAX_INBOUND_LINKS: u64 = 256;
 /// container may come back on another address under the same name).
 const RESOLVE_TTL: Duration = Duration::from_secs(10);
 
+/// How long a failed lookup is remembered before the name is tried again.
+const RESOLVE_FAILURE_TTL: Duration = Duration::from_secs(1);
+
 /// Read buffer of a link reader.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -327,8 +330,9 @@ struct NodeActor {
     udp: UdpSocket,
     /// The queue of each live peer's link writer.
     links: HashMap<NodeId, Mailbox<Vec<u8>>>,
-    /// Peer names resolved recently.
-    resolved: HashMap<String, (SocketAddr, Instant)>,
+    /// Peer names resolved recently (`None`: the lookup failed; not retried for a while, so
+    /// a dead name does not stall the actor on every datagram).
+    resolved: HashMap<String, (Option<SocketAddr>, Instant)>,
     spawner: Spawner,
     config: MeshConfig,
     counters: Arc<Counters>,
@@ -367,7 +371,14 @@ impl NodeActor {
             match wake {
                 Wake::Stop => break,
                 Wake::Timer => self.core.advance(now),
-                Wake::Input(input) => self.handle(input, now),
+                Wake::Input(input) => {
+                    self.handle(input, now);
+                    // A busy inbox always wins the race above: run timers that are due anyway,
+                    // so probes and suspicions keep their schedule under load.
+                    if self.core.next_deadline().is_some_and(|at| at <= now) {
+                        self.core.advance(now);
+                    }
+                }
             }
             self.flush().await;
         }
@@ -523,26 +534,33 @@ impl NodeActor {
         if let Ok(addr) = to.parse::<SocketAddr>() {
             return Some(addr);
         }
-        if let Some((addr, at)) = self.resolved.get(to)
-            && at.elapsed() < RESOLVE_TTL
-        {
-            return Some(*addr);
+        if let Some((addr, at)) = self.resolved.get(to) {
+            let ttl = if addr.is_some() {
+                RESOLVE_TTL
+            } else {
+                RESOLVE_FAILURE_TTL
+            };
+            if at.elapsed() < ttl {
+                return *addr;
+            }
         }
         let found = runtime::deadline(self.config.connect_timeout, async_net::resolve(to)).await;
         match found {
             Ok(Ok(addrs)) => {
                 // A name may resolve to both families; the socket can use only its own.
                 let ipv4 = self.udp.local_addr().is_ok_and(|a| a.is_ipv4());
-                let addr = *addrs.iter().find(|a| a.is_ipv4() == ipv4)?;
+                let addr = addrs.iter().find(|a| a.is_ipv4() == ipv4).copied();
                 self.resolved.insert(to.to_owned(), (addr, Instant::now()));
-                Some(addr)
+                addr
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, %to, "peer name not resolved");
+                self.resolved.insert(to.to_owned(), (None, Instant::now()));
                 None
             }
             Err(_) => {
                 tracing::debug!(%to, "peer name resolution timed out");
+                self.resolved.insert(to.to_owned(), (None, Instant::now()));
                 None
             }
         }
@@ -709,7 +727,9 @@ async fn write_link(
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, %peer, "mesh link not connected");
-                if frames.is_closed() && frames.is_empty() {
+                // A peer that went down and cannot be reached gets nothing more: what is still
+                // queued for it is stale (a new run of it is a new member with a new link).
+                if frames.is_closed() {
                     return;
                 }
                 runtime::sleep(backoff).await;
@@ -718,7 +738,7 @@ async fn write_link(
             }
             Err(_) => {
                 tracing::debug!(%peer, "mesh link connect timed out");
-                if frames.is_closed() && frames.is_empty() {
+                if frames.is_closed() {
                     return;
                 }
                 continue;

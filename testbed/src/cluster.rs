@@ -47,15 +47,34 @@ pub fn cookim_binary() -> Result<PathBuf> {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now (for `-a`, which must be fixed
-/// because other nodes list it as a seed).
+/// because other nodes list it as a seed). It is picked below the kernel's ephemeral range, so
+/// no `-w 0` or outgoing connection can take it before the node binds it, and never twice in
+/// one process (tests run in parallel).
 ///
 /// # Errors
 /// [`Error::Io`] if no socket can be bound.
 pub fn free_mesh_port() -> Result<u16> {
-    for _ in 0..32 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
-        let port = udp.local_addr()?.port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16.min(ephemeral_start.saturating_sub(1000));
+    for _ in 0..200 {
+        let port = low + rand::random::<u16>() % (ephemeral_start - low).max(1);
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let given = given.get_or_insert_with(HashSet::new);
+        if given.contains(&port) {
+            continue;
+        }
+        let free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.insert(port);
             return Ok(port);
         }
     }

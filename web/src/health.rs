@@ -10,6 +10,9 @@ use serde_json::json;
 use crate::http;
 use crate::routes::App;
 
+/// How long a readiness check may take before it counts as failed (a probe must not hang).
+const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Serves the health paths; `None` for any other request.
 pub(crate) async fn serve(app: &App, req: &Request) -> Option<Response> {
     if req.method() != http_types::Method::Get && req.method() != http_types::Method::Head {
@@ -25,14 +28,19 @@ pub(crate) async fn serve(app: &App, req: &Request) -> Option<Response> {
 
 async fn ready(app: &App) -> Response {
     // Any cheap read proves the store answers; a user id nobody has is an indexed miss.
-    let store_ok = app
-        .hub
-        .store()
-        .user(&UserId::from_random([0; UserId::RANDOM_BYTES]))
-        .await
-        .is_ok();
+    let probe = UserId::from_random([0; UserId::RANDOM_BYTES]);
+    let store_ok = matches!(
+        runtime::deadline(CHECK_DEADLINE, app.hub.store().user(&probe)).await,
+        Ok(Ok(_))
+    );
     let mesh = match app.hub.mesh() {
-        Some(mesh) => Some(mesh.info().await.map(|info| info.status).ok()),
+        Some(mesh) => Some(
+            runtime::deadline(CHECK_DEADLINE, mesh.info())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|info| info.status),
+        ),
         None => None,
     };
     let mesh_ok = match mesh {

@@ -31,6 +31,9 @@ use crate::session::{Joined, SessionHandle, SessionMsg, spawn_session};
 /// queue suffices; senders wait (backpressure) when it is full.
 const REGISTRY_CAPACITY: usize = 1024;
 
+/// How long the delivery of another node's event may wait for a busy chat's mailbox.
+const REMOTE_DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How often a request is retried when it lands on a retiring session actor.
 const RETRIES: usize = 3;
 
@@ -415,6 +418,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<En
             continue;
         }
         let sid = envelope.session_id.clone();
+        let sid_for_log = sid.clone();
         let Ok(handle) = registry
             .request(|reply| RegistryMsg::Lookup { sid, reply })
             .await
@@ -422,8 +426,17 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<En
             return;
         };
         if let Some(handle) = handle {
-            // A retiring actor has no subscribers left to deliver to.
-            let _ = handle.tx.send(SessionMsg::Remote(Box::new(envelope))).await;
+            // One stuck chat (its store write hangs) must not hold up every other chat's
+            // deliveries: give it a moment, then drop the event; the chat reads the gap from
+            // the store when the next event shows it. A retiring actor takes nothing either.
+            let sent = runtime::deadline(
+                REMOTE_DELIVERY_WAIT,
+                handle.tx.send(SessionMsg::Remote(Box::new(envelope))),
+            )
+            .await;
+            if sent.is_err() {
+                tracing::warn!(sid = %sid_for_log, "a chat is not taking events from other nodes: one dropped");
+            }
         }
     }
 }

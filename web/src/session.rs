@@ -58,6 +58,17 @@ const GAP_PAGE: u32 = 500;
 /// Live frames held for a connection while it catches up; more cut it (it resumes again).
 const MAX_CATCH_UP_HELD: usize = 1024;
 
+/// How long after subscribing (or after a gap fill that found a message missing) the chat's
+/// tail is read from the store again: messages other nodes stored before they learned of this
+/// node's subscription, or that were numbered but not yet visible, are delivered then.
+const RECHECK_DELAY: Duration = Duration::from_secs(1);
+
+/// Re-reads of a seq a gap fill did not find before it is given up (it was never stored).
+const RECHECK_TRIES: u8 = 3;
+
+/// Seqs waiting for a re-read at most.
+const MAX_UNFILLED: usize = 1024;
+
 /// What woke a session actor.
 enum Wake {
     Msg(SessionMsg),
@@ -233,6 +244,12 @@ struct SessionActor {
     unread_reset: Option<Instant>,
     /// Set while a reset runs (off the actor, so store writes never delay delivery).
     resetting: Arc<std::sync::atomic::AtomicBool>,
+    /// When to re-read the store (see [`RECHECK_DELAY`]).
+    recheck_at: Option<Instant>,
+    /// Whether the recheck reads the chat's tail (after subscribing).
+    recheck_tail: bool,
+    /// Seqs a gap fill did not find, with the re-reads tried so far.
+    unfilled: std::collections::BTreeMap<i64, u8>,
     /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
     /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
     /// of `shared` (and the store in it).
@@ -260,6 +277,9 @@ pub(crate) fn spawn_session(
         subscribed: false,
         unread_reset: None,
         resetting: Arc::default(),
+        recheck_at: None,
+        recheck_tail: false,
+        unfilled: std::collections::BTreeMap::new(),
         _done: done,
     };
     // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
@@ -323,10 +343,10 @@ impl SessionActor {
             .as_ref()
             .and_then(Reorder::deadline)
             .map(|d| self.origin + d);
-        match (gap, self.unread_reset) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [gap, self.unread_reset, self.recheck_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     async fn due(&mut self) {
@@ -338,6 +358,71 @@ impl SessionActor {
         if self.unread_reset.is_some_and(|at| at <= Instant::now()) {
             self.unread_reset = None;
             self.reset_unread();
+        }
+        if self.recheck_at.is_some_and(|at| at <= Instant::now()) {
+            self.recheck_at = None;
+            self.recheck().await;
+        }
+    }
+
+    /// Reads from the store what the mesh did not bring: the chat's tail after subscribing,
+    /// and seqs a gap fill did not find yet.
+    async fn recheck(&mut self) {
+        if std::mem::take(&mut self.recheck_tail)
+            && let Some(last) = self.reorder.as_ref().and_then(Reorder::last)
+        {
+            match self
+                .shared
+                .store
+                .messages_after(&self.sid, last, GAP_PAGE)
+                .await
+            {
+                Ok(tail) => {
+                    for message in tail {
+                        let sender = self.sender_for(&message.uid).await;
+                        let down = self.down_of(&message, sender);
+                        self.order(message.seq, down, message.client_id.clone())
+                            .await;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "chat tail not re-read"),
+            }
+        }
+        let (Some(&first), Some(&last)) = (
+            self.unfilled.keys().next(),
+            self.unfilled.keys().next_back(),
+        ) else {
+            return;
+        };
+        let limit = u32::try_from(last - first + 1)
+            .unwrap_or(u32::MAX)
+            .min(GAP_PAGE);
+        let found = match self
+            .shared
+            .store
+            .messages_after(&self.sid, first - 1, limit)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(error = %e, "missing messages not re-read");
+                Vec::new()
+            }
+        };
+        for message in found {
+            if self.unfilled.remove(&message.seq).is_some() {
+                // Late, and out of order, rather than never.
+                let sender = self.sender_for(&message.uid).await;
+                let down = self.down_of(&message, sender);
+                self.broadcast_stored(&down, message.seq, message.client_id.as_deref());
+            }
+        }
+        self.unfilled.retain(|_, tries| {
+            *tries += 1;
+            *tries < RECHECK_TRIES
+        });
+        if !self.unfilled.is_empty() {
+            self.recheck_at = Some(Instant::now() + RECHECK_DELAY);
         }
     }
 
@@ -376,6 +461,10 @@ impl SessionActor {
             return;
         }
         self.subscribed = want;
+        if want {
+            self.recheck_tail = true;
+            self.recheck_at = Some(Instant::now() + RECHECK_DELAY);
+        }
         let topic = Topic::Chat(self.sid.clone());
         let sent = if want {
             mesh.subscribe(topic).await
@@ -638,18 +727,40 @@ impl SessionActor {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, after, upto, "gap not read from the store");
+                    self.note_unfilled(after + 1, upto + 1);
                     return;
                 }
             };
             let Some(last) = page.last().map(|m| m.seq) else {
+                self.note_unfilled(after + 1, upto + 1);
                 return;
             };
+            let mut expected = after + 1;
             for message in page.iter().filter(|m| m.seq <= upto) {
+                self.note_unfilled(expected, message.seq);
+                expected = message.seq + 1;
                 let sender = self.sender_for(&message.uid).await;
                 let down = self.down_of(message, sender);
                 self.broadcast_stored(&down, message.seq, message.client_id.as_deref());
             }
+            if last >= upto {
+                self.note_unfilled(expected, upto + 1);
+            }
             after = last;
+        }
+    }
+
+    /// Seqs `from..to` were not in the store when a gap was filled: numbered by another node
+    /// but not yet visible, most likely. Re-read them shortly.
+    fn note_unfilled(&mut self, from: i64, to: i64) {
+        for seq in from..to {
+            if self.unfilled.len() >= MAX_UNFILLED {
+                break;
+            }
+            self.unfilled.insert(seq, 0);
+        }
+        if !self.unfilled.is_empty() && self.recheck_at.is_none() {
+            self.recheck_at = Some(Instant::now() + RECHECK_DELAY);
         }
     }
 
