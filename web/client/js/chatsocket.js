@@ -51,10 +51,12 @@ export class ChatSocket extends EventTarget {
    * @param {string} o.uid our uid (to spot our own echo)
    * @param {() => string} o.userToken the current user token
    * @param {() => Promise<string>} o.sessionToken a fresh session token for this chat
+   * @param {() => Promise<number|null>} [o.after] the last message seq we have: sent with
+   *   `online`, so the server sends every message after it, then live ones, each with its `seq`
    */
-  constructor({ uid, userToken, sessionToken }) {
+  constructor({ uid, userToken, sessionToken, after = async () => null }) {
     super();
-    Object.assign(this, { uid, userToken, sessionToken });
+    Object.assign(this, { uid, userToken, sessionToken, after });
     this.ws = null;
     this.ready = false;
     this.stopped = false;
@@ -118,8 +120,18 @@ export class ChatSocket extends EventTarget {
         this.stop();
         return;
       }
+      // The last seq we have (the caller may load history first to learn it).
+      let after = null;
+      try {
+        after = await this.after();
+      } catch {
+        after = null; // no history: go online without resuming, the caller lines history up
+      }
       if (ws === this.ws && ws.readyState === WebSocket.OPEN) {
-        ws.send(JSON.stringify({ userToken: this.userToken(), sessionToken: this.token, msgType: 'online', content: '' }));
+        const online = { userToken: this.userToken(), sessionToken: this.token, msgType: 'online', content: '' };
+        if (typeof after === 'number' && after >= 0) online.after = after;
+        this.resumed = 'after' in online;
+        ws.send(JSON.stringify(online));
       }
     });
     ws.addEventListener('message', (event) => {
@@ -160,7 +172,7 @@ export class ChatSocket extends EventTarget {
         this.ready = true;
         this.attempt = 0;
         this.setState('online');
-        this.emit('ready');
+        this.emit('ready', { resumed: this.resumed });
         this.pump();
         return;
       }

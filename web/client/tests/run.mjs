@@ -485,6 +485,16 @@ async function main() {
     // -- reconnect: the server restarts while bobby is offline; nothing missed, nothing twice --
     await openChat(bob, 'Rustaceans');
     await openChat(alice, 'Rustaceans');
+    // Bobby's reconnect must resume: its `online` names the last seq it has (`after`).
+    const resumes = [];
+    bob.page.on('websocket', (ws) => ws.on('framesent', (frame) => {
+      try {
+        const m = JSON.parse(frame.payload);
+        if (m.msgType === 'online' && Number.isInteger(m.after)) resumes.push(m.after);
+      } catch {
+        // binary upload frames are not JSON
+      }
+    }));
     await bob.context.setOffline(true);
     outage = true;
     await server.stop();
@@ -496,13 +506,14 @@ async function main() {
     await messages(bob).getByText('sent while you were away').waitFor({ timeout: 30000 });
     await until('bobby\'s chat to be online again', async () => /here now/.test(await bob.page.locator('.chat-status').textContent()));
     outage = false;
+    if (resumes.length === 0 || resumes.some((after) => after < 1)) fail(`bobby reconnected without resuming: ${JSON.stringify(resumes)}`);
     for (const p of [alice, bob]) {
       for (const text of ['Hello Bob!', 'Welcome to the group.', 'Hi from my phone', 'sent while you were away']) {
         const n = await count(p, text);
         if (n !== 1) fail(`${p.name} shows "${text}" ${n} times after reconnecting`);
       }
     }
-    log('after a server restart both see every message exactly once');
+    log(`after a server restart both see every message exactly once (bobby resumed after seq ${resumes.join(', ')})`);
 
     // -- history paging: load older --
     for (let i = 1; i <= 30; i += 1) await send(alice, `filler ${i}`);

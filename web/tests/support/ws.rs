@@ -185,31 +185,7 @@ impl Chat {
     /// Opens the chat page as the client does: `listMessages` for the session token, connect,
     /// `online`, and wait for our own online event (so we are subscribed).
     pub(crate) async fn open(addr: SocketAddr, user: &User, sid: &str) -> Result<Chat> {
-        let answer = api_ok(
-            addr,
-            "listMessages",
-            &[
-                ("userToken", &user.token),
-                ("sessionid", sid),
-                ("page", "1"),
-                ("count", "50"),
-            ],
-        )
-        .await?;
-        let session_token = str_of(&answer, "sessionToken")?;
-        let mut chat = Chat {
-            ws: Ws::connect(addr, "/ws-chat").await?,
-            user: user.clone(),
-            session_token,
-        };
-        chat.send("online", "").await?;
-        let uid = user.uid.clone();
-        chat.ws
-            .next_json_where(&format!("{}'s own online event", user.nickname), |v| {
-                v["msgType"] == "online" && v["uid"] == uid.as_str()
-            })
-            .await?;
-        Ok(chat)
+        Chat::open_with(addr, user, sid, None).await
     }
 
     /// Opens the chat with the resume extension: `online` carries `after`, so the server sends
@@ -221,6 +197,15 @@ impl Chat {
         sid: &str,
         after: i64,
     ) -> Result<Chat> {
+        Chat::open_with(addr, user, sid, Some(after)).await
+    }
+
+    async fn open_with(
+        addr: SocketAddr,
+        user: &User,
+        sid: &str,
+        after: Option<i64>,
+    ) -> Result<Chat> {
         let answer = api_ok(
             addr,
             "listMessages",
@@ -228,7 +213,7 @@ impl Chat {
                 ("userToken", &user.token),
                 ("sessionid", sid),
                 ("page", "1"),
-                ("count", "1"),
+                ("count", "50"),
             ],
         )
         .await?;
@@ -237,17 +222,19 @@ impl Chat {
             user: user.clone(),
             session_token: str_of(&answer, "sessionToken")?,
         };
-        let up = json!({
+        let mut up = json!({
             "userToken": chat.user.token,
             "sessionToken": chat.session_token,
             "msgType": "online",
             "content": "",
-            "after": after,
         });
+        if let Some(after) = after {
+            up["after"] = json!(after);
+        }
         chat.ws.send_json(&up).await?;
         let uid = user.uid.clone();
         chat.ws
-            .next_json_where("our own online event", |v| {
+            .next_json_where(&format!("{}'s own online event", user.nickname), |v| {
                 v["msgType"] == "online" && v["uid"] == uid.as_str()
             })
             .await?;

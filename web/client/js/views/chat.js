@@ -185,7 +185,14 @@ export function view(main, sid) {
   }
 
   // ---- history ----
-  const list = (page, count) => authed('listMessages', { sessionid: sid, page, count });
+  // `withSeq` (a cookim extension): each message carries its number in the chat, so the socket
+  // can resume after the newest one we have.
+  const list = (page, count) => authed('listMessages', { sessionid: sid, page, count, withSeq: 1 });
+  /** The highest seq we have shown (null until history loaded): reconnects resume after it. */
+  let lastSeq = null;
+  const noteSeq = (messages) => {
+    for (const m of messages) if (typeof m.seq === 'number' && (lastSeq === null || m.seq > lastSeq)) lastSeq = m.seq;
+  };
 
   async function sync() {
     syncing = true;
@@ -194,6 +201,8 @@ export function view(main, sid) {
       const first = stored.length === 0;
       const count = first ? PAGE : 100;
       let { messages } = await list(1, count);
+      noteSeq(messages);
+      if (lastSeq === null) lastSeq = 0;
       let { newer, overlap } = newerThan(stored, messages);
       if (!overlap) {
         ({ messages } = await list(1, MAX_PAGE));
@@ -283,6 +292,12 @@ export function view(main, sid) {
     uid: app.me.uid,
     userToken: () => auth.token,
     sessionToken: async () => (await authed('sessionToken', { sessionid: sid })).sessionToken,
+    // Until history is loaded we do not know what we have: load it first (the socket is
+    // open then, so the network is up), and resume after its newest message.
+    after: async () => {
+      if (lastSeq === null) await sync();
+      return lastSeq;
+    },
   });
   socket.addEventListener('state', (e) => {
     section.dataset.connection = e.detail;
@@ -290,10 +305,20 @@ export function view(main, sid) {
     else if (e.detail === 'offline') status.textContent = 'Offline, reconnecting…';
     else refreshPresence();
   });
-  socket.addEventListener('ready', () => sync());
+  // A resumed connection brings what we missed itself (messages after `lastSeq`); otherwise
+  // line history up with what we show.
+  socket.addEventListener('ready', (e) => {
+    if (e.detail?.resumed) app.clearUnread(sid);
+    else sync();
+  });
   socket.addEventListener('message', (e) => {
-    if (syncing) buffer.push(e.detail);
-    else addLive(e.detail);
+    const m = e.detail;
+    if (typeof m.seq === 'number') {
+      if (lastSeq !== null && m.seq <= lastSeq) return; // already shown
+      lastSeq = m.seq;
+    }
+    if (syncing) buffer.push(m);
+    else addLive(m);
   });
   socket.addEventListener('rejected', (e) => app.error(`The server refused: ${e.detail}`));
   socket.addEventListener('error', (e) => app.error(`The server refused: ${e.detail}`));
