@@ -215,16 +215,10 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
             continue;
         }
         let page = u32::try_from(page)?;
-        let mut histogram = latency_histogram()?;
-        for _ in 0..args.reads {
-            let begun = Instant::now();
-            let got = store.messages(&sid, page, count).await?;
-            histogram.record(micros(begun))?;
-            if got.len() != count as usize {
-                return Err(format!("page {page} had {} messages", got.len()).into());
-            }
-        }
-        let p = Percentiles::of(&histogram);
+        let p = timed_reads(args.reads, count, &format!("page {page}"), || {
+            store.messages(&sid, page, count)
+        })
+        .await?;
         progress(&format!(
             "history page {page} ({count} per page, skips {}): p50 {:.2} ms, p99 {:.2} ms",
             u64::from(page - 1) * u64::from(count),
@@ -234,16 +228,10 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
         reads.push(json!({ "read": format!("listMessages page {page}"), "latency": p }));
     }
     for after in [total as i64 - i64::from(count), total as i64 / 2] {
-        let mut histogram = latency_histogram()?;
-        for _ in 0..args.reads {
-            let begun = Instant::now();
-            let got = store.messages_after(&sid, after, count).await?;
-            histogram.record(micros(begun))?;
-            if got.len() != count as usize {
-                return Err(format!("after {after}: {} messages", got.len()).into());
-            }
-        }
-        let p = Percentiles::of(&histogram);
+        let p = timed_reads(args.reads, count, &format!("after {after}"), || {
+            store.messages_after(&sid, after, count)
+        })
+        .await?;
         progress(&format!(
             "resume after seq {after}: p50 {:.2} ms, p99 {:.2} ms",
             p.p50_ms, p.p99_ms
@@ -256,6 +244,24 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
         "page_size": count,
         "reads": reads,
     }))
+}
+
+/// Runs `read` `times` times, checking each returns `count` messages; its latency.
+async fn timed_reads<F, Fut>(times: u32, count: u32, what: &str, read: F) -> Result<Percentiles>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = store::Result<Vec<Message>>>,
+{
+    let mut histogram = latency_histogram()?;
+    for _ in 0..times {
+        let begun = Instant::now();
+        let got = read().await?;
+        histogram.record(micros(begun))?;
+        if got.len() != count as usize {
+            return Err(format!("{what}: {} messages, not {count}", got.len()).into());
+        }
+    }
+    Ok(Percentiles::of(&histogram))
 }
 
 /// A new user in a new group of its own.
