@@ -28,6 +28,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod load;
 pub mod report;
 pub mod sim;
 pub mod stats;

@@ -1,9 +1,16 @@
-//! `cookim-load`: drives a running cookim node over its real API and websockets, and reports
-//! throughput and delivery latency (or memory per idle connection) as JSON on stdout.
+//! `cookim-load`: plays load profiles over the real protocol against cookim and its peers
+//! (Node.js `ws`, Socket.IO, a raw async-tungstenite server) and reports delivery latency
+//! (HDR histogram), deliveries per second, connect rate, errors, rejects and memory per idle
+//! connection as JSON on stdout, with a live progress bar on stderr. Connections are spread
+//! over worker processes (this binary's `worker` subcommand), each with its own 127.0.1.x
+//! source address.
 //!
 //! ```text
-//! cookim-load fanout --addr 127.0.0.1:8080 --members 100 --rate 200 --duration 10
-//! cookim-load idle --addr 127.0.0.1:8080 --connections 5000 --pid <server pid>
+//! cookim-load suite --out bench-results/load             # every profile, every system
+//! cookim-load fanout --addr 127.0.0.1:8080 --members 100 --rates 100,200,500
+//! cookim-load chats --addr 127.0.0.1:8080 --chats 200 --size 5 --rate 500
+//! cookim-load idle --addr 127.0.0.1:8080 --pid <server pid> --levels 1000,5000
+//! cookim-load upload --addr 127.0.0.1:8080
 //! ```
 
 use std::net::SocketAddr;
@@ -13,7 +20,12 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use cookim_testbed::client::{self, Error, Result, Socket, User};
-use cookim_testbed::stats::{Percentiles, latency_histogram, rss_kib};
+use cookim_testbed::load;
+use cookim_testbed::load::coordinator::{Spread, Workers};
+use cookim_testbed::load::provision::{self, Layout};
+use cookim_testbed::load::servers::{self, Server};
+use cookim_testbed::load::wire::System;
+use cookim_testbed::stats::{Percentiles, latency_histogram};
 use futures_lite::FutureExt;
 use serde_json::{Value, json};
 
@@ -27,9 +39,12 @@ struct Args {
 #[derive(FromArgs)]
 #[argh(subcommand)]
 enum Command {
+    Suite(Suite),
     Fanout(Fanout),
+    Chats(Chats),
     Idle(Idle),
     Upload(Upload),
+    Worker(WorkerArgs),
 }
 
 /// Uploads into one group while another group chats: upload throughput for plain files,
@@ -57,52 +72,141 @@ struct Upload {
     chat_rate: u64,
 }
 
-/// One group of N members; senders post at a fixed total rate; every member receives every
-/// message (its own as the echo). Measures end-to-end delivery latency.
+/// Plays every profile against every system, one after another, starting and stopping each
+/// server itself: cookim (release binary next to this one, or $COOKIM_BIN), the Node.js `ws`
+/// and Socket.IO peers (testbed/peers, `npm ci` first) and cookim-rawpeer. Writes one JSON
+/// file per system and profile into --out and the whole suite as JSON on stdout.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "suite")]
+struct Suite {
+    /// systems, comma-separated (default cookim,node-ws,socket-io,raw)
+    #[argh(option, default = "String::from(\"cookim,node-ws,socket-io,raw\")")]
+    systems: String,
+    /// profiles, comma-separated: fanout, chats, idle, cross (default fanout,chats,idle; cross needs --mongo-uri)
+    #[argh(option, default = "String::from(\"fanout,chats,idle\")")]
+    profiles: String,
+    /// fan-out rates in msg/s, rising (default 50,100,200,300,500,700,1000,1500,2000,3000)
+    #[argh(
+        option,
+        default = "String::from(\"50,100,200,300,500,700,1000,1500,2000,3000\")"
+    )]
+    rates: String,
+    /// fan-out room size (default 1000)
+    #[argh(option, default = "1000")]
+    members: usize,
+    /// seconds per rate (default 10)
+    #[argh(option, default = "10")]
+    duration: u64,
+    /// sweeps per system, to show the spread (default 2)
+    #[argh(option, default = "2")]
+    repeats: usize,
+    /// users of the many-chats profile (default 10000)
+    #[argh(option, default = "10000")]
+    users: usize,
+    /// members per chat of the many-chats profile (default 5)
+    #[argh(option, default = "5")]
+    chat_size: usize,
+    /// msg/s of the many-chats profile, all chats together (default 2000)
+    #[argh(option, default = "2000")]
+    chat_rate: u64,
+    /// idle connection counts, rising (default 5000,10000,19900)
+    #[argh(option, default = "String::from(\"5000,10000,19900\")")]
+    idle_levels: String,
+    /// msg/s of the cross-node profile (default: --chat-rate)
+    #[argh(option)]
+    cross_rate: Option<u64>,
+    /// the MongoDB of the cross-node profile's 3-node cluster
+    #[argh(option)]
+    mongo_uri: Option<String>,
+    /// where the JSON results go (default bench-results/load)
+    #[argh(option, default = "String::from(\"bench-results/load\")")]
+    out: String,
+}
+
+/// Profile 1 against a running server: one room, one sender, rising rates until p99 > 50 ms.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "fanout")]
 struct Fanout {
     /// server address (host:port)
     #[argh(option)]
     addr: SocketAddr,
-    /// group members, each with one /ws-chat connection (default 100)
+    /// what runs there: cookim (users made through its API), node-ws, socket-io or raw
+    #[argh(option, default = "System::Cookim")]
+    system: System,
+    /// room size (default 100)
     #[argh(option, default = "100")]
     members: usize,
-    /// members that send (default 1)
+    /// rates in msg/s, rising (default 100,200,500,1000)
+    #[argh(option, default = "String::from(\"100,200,500,1000\")")]
+    rates: String,
+    /// seconds per rate (default 10)
+    #[argh(option, default = "10")]
+    duration: u64,
+    /// sweeps (default 1)
     #[argh(option, default = "1")]
-    senders: usize,
-    /// messages per second, all senders together (default 100)
+    repeats: usize,
+}
+
+/// Profile 2 against a running server: many small chats, every member sending.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "chats")]
+struct Chats {
+    /// server address (host:port)
+    #[argh(option)]
+    addr: SocketAddr,
+    /// what runs there (default cookim)
+    #[argh(option, default = "System::Cookim")]
+    system: System,
+    /// chats (default 20)
+    #[argh(option, default = "20")]
+    chats: usize,
+    /// members per chat (default 5)
+    #[argh(option, default = "5")]
+    size: usize,
+    /// msg/s in all (default 100)
     #[argh(option, default = "100")]
     rate: u64,
-    /// seconds of sending (default 10)
+    /// seconds (default 10)
     #[argh(option, default = "10")]
     duration: u64,
 }
 
-/// Opens N authenticated /ws-push connections and reports the server's RSS per connection.
+/// Profile 3 against a running server: idle authenticated connections, RSS per connection.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "idle")]
 struct Idle {
     /// server address (host:port)
     #[argh(option)]
     addr: SocketAddr,
-    /// connections to open (default 5000)
-    #[argh(option, default = "5000")]
-    connections: usize,
+    /// what runs there (default cookim)
+    #[argh(option, default = "System::Cookim")]
+    system: System,
     /// the server's process id, to read its RSS
     #[argh(option)]
     pid: u32,
+    /// connection counts, rising (default 1000)
+    #[argh(option, default = "String::from(\"1000\")")]
+    levels: String,
 }
+
+/// Internal: one load process, driven over stdin and stdout by the others.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "worker")]
+struct WorkerArgs {}
 
 fn main() {
     let args: Args = argh::from_env();
-    let outcome = smol::block_on(async {
-        match args.command {
-            Command::Fanout(f) => fanout(f).await,
-            Command::Idle(i) => idle(i).await,
-            Command::Upload(u) => upload(u).await,
-        }
-    });
+    let outcome = match args.command {
+        Command::Worker(_) => match cookim_testbed::load::worker::run() {
+            Ok(()) => return,
+            Err(e) => Err(e),
+        },
+        Command::Suite(s) => suite(s),
+        Command::Fanout(f) => fanout(f),
+        Command::Chats(c) => chats(c),
+        Command::Idle(i) => idle(i),
+        Command::Upload(u) => smol::block_on(upload(u)),
+    };
     match outcome {
         Ok(result) => report(&result),
         Err(e) => {
@@ -206,162 +310,6 @@ async fn online_group(
         })
         .collect();
     Ok((sid, bounded(32, connects).await?))
-}
-
-async fn fanout(args: Fanout) -> Result<Value> {
-    let addr = args.addr;
-    let (_, connections) = online_group(addr, args.members, "fanout").await?;
-    progress(&format!(
-        "sending {} msg/s for {} s",
-        args.rate, args.duration
-    ));
-
-    let start = Instant::now();
-    let histogram = Arc::new(Mutex::new(
-        latency_histogram().map_err(|e| Error::Http(e.to_string()))?,
-    ));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let rejects = Arc::new(AtomicU64::new(0));
-    let total = args.rate * args.duration;
-    let expected = total * args.members as u64;
-    let mut readers = Vec::new();
-    let mut senders = Vec::new();
-    for (i, (user, session_token, socket)) in connections.into_iter().enumerate() {
-        let (mut sink, mut stream) = socket.split();
-        let (histogram, delivered, rejects) =
-            (histogram.clone(), delivered.clone(), rejects.clone());
-        readers.push(smol::spawn(async move {
-            // Every member receives every message once (its own as the echo).
-            let mut seen = 0;
-            while seen < total {
-                let Some(value) = next_value(&mut stream).await? else {
-                    break;
-                };
-                match value["msgType"].as_str() {
-                    Some("text") => {
-                        seen += 1;
-                        record_latency(&histogram, &value, start);
-                        delivered.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some("reject") => {
-                        rejects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => {}
-                }
-            }
-            Ok::<(), Error>(())
-        }));
-        if i < args.senders {
-            let per_sender =
-                total / args.senders as u64 + u64::from((i as u64) < total % args.senders as u64);
-            let interval = Duration::from_secs_f64(args.senders as f64 / args.rate.max(1) as f64);
-            let token = user.token.clone();
-            senders.push(smol::spawn(async move {
-                let mut next = Instant::now();
-                for n in 0..per_sender {
-                    next += interval;
-                    let content = format!("{i}-{n}:{}", start.elapsed().as_micros());
-                    let up = json!({"userToken": token, "sessionToken": session_token, "msgType": "text", "content": content});
-                    sink.send(async_tungstenite::tungstenite::Message::Text(up.to_string().into())).await?;
-                    let now = Instant::now();
-                    if next > now {
-                        smol::Timer::at(next).await;
-                    }
-                }
-                // Keep the sending half open until the readers finish.
-                Ok::<_, Error>(sink)
-            }));
-        }
-    }
-    let mut sinks = Vec::new();
-    for sender in senders {
-        sinks.push(sender.await?);
-    }
-    let sent_secs = start.elapsed().as_secs_f64();
-    let drain = async {
-        for reader in readers {
-            reader.await?;
-        }
-        Ok::<(), Error>(())
-    };
-    let drained = drain
-        .or(async {
-            smol::Timer::after(Duration::from_secs(10)).await;
-            Err(Error::Http("drain timeout".into()))
-        })
-        .await
-        .is_ok();
-    let elapsed = start.elapsed().as_secs_f64();
-    drop(sinks);
-    let histogram = histogram
-        .lock()
-        .map(|h| h.clone())
-        .map_err(|_| Error::Http("histogram lock poisoned".into()))?;
-    let delivered = delivered.load(Ordering::Relaxed);
-    Ok(json!({
-        "profile": "fanout",
-        "members": args.members,
-        "senders": args.senders,
-        "offered_rate": args.rate,
-        "duration_s": args.duration,
-        "sent": total,
-        "send_seconds": sent_secs,
-        "achieved_send_rate": total as f64 / sent_secs,
-        "expected_deliveries": expected,
-        "delivered": delivered,
-        "delivered_ratio": delivered as f64 / expected.max(1) as f64,
-        "deliveries_per_s": delivered as f64 / elapsed,
-        "drained": drained,
-        "rejects": rejects.load(Ordering::Relaxed),
-        "latency": Percentiles::of(&histogram),
-    }))
-}
-
-async fn idle(args: Idle) -> Result<Value> {
-    let addr = args.addr;
-    let tag = run_tag();
-    let users = register_many(addr, 10, &tag).await?;
-    let before = rss_kib(args.pid)
-        .ok_or_else(|| Error::Http(format!("cannot read RSS of pid {}", args.pid)))?;
-    progress(&format!(
-        "opening {} /ws-push connections",
-        args.connections
-    ));
-    let jobs = (0..args.connections)
-        .map(|i| {
-            let token = users
-                .get(i % users.len())
-                .map(|u| u.token.clone())
-                .unwrap_or_default();
-            async move {
-                let mut socket = client::connect(addr, "/ws-push").await?;
-                client::send_json(&mut socket, &json!({"userToken": token})).await?;
-                client::wait_for(&mut socket, Duration::from_secs(60), |v| {
-                    v["msgType"] == "accept"
-                })
-                .await?;
-                Ok(socket)
-            }
-        })
-        .collect();
-    let started = Instant::now();
-    let sockets = bounded(200, jobs).await?;
-    let connect_secs = started.elapsed().as_secs_f64();
-    // Let allocator caches settle before measuring.
-    smol::Timer::after(Duration::from_secs(2)).await;
-    let after = rss_kib(args.pid).ok_or_else(|| Error::Http("cannot read RSS".into()))?;
-    let per_connection_kib = (after.saturating_sub(before)) as f64 / args.connections as f64;
-    let open = sockets.len();
-    drop(sockets);
-    Ok(json!({
-        "profile": "idle",
-        "connections": open,
-        "connect_seconds": connect_secs,
-        "connects_per_s": open as f64 / connect_secs,
-        "rss_before_kib": before,
-        "rss_after_kib": after,
-        "rss_per_connection_kib": per_connection_kib,
-    }))
 }
 
 /// The next text frame of a split websocket as JSON; `None` once the socket ends.
@@ -618,4 +566,346 @@ async fn upload(args: Upload) -> Result<Value> {
         "chat_latency_during_files": chat_during_files,
         "chat_latency_during_images": chat_during_images,
     }))
+}
+
+fn list<T: std::str::FromStr>(text: &str) -> Result<Vec<T>> {
+    text.split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            t.trim()
+                .parse()
+                .map_err(|_| Error::Http(format!("cannot read {t:?} in {text:?}")))
+        })
+        .collect()
+}
+
+const WORKER: &[&str] = &["worker"];
+
+/// Connects everything, then plays a sweep or one round.
+fn play(
+    system: System,
+    addrs: &[SocketAddr],
+    conns: Vec<cookim_testbed::load::wire::Conn>,
+    play: &Play,
+) -> Result<Value> {
+    let mut workers = Workers::spawn(WORKER, system, addrs, conns, Spread::default())?;
+    let total = workers.conns();
+    let connect = workers.connect(total)?;
+    progress(&format!(
+        "{system:?}: {} connections open in {:.1} s ({:.0}/s), {} failed",
+        connect.open, connect.seconds, connect.per_second, connect.failed
+    ));
+    if connect.failed > 0 {
+        workers.quit();
+        return Err(Error::Http(format!(
+            "{} connections failed: {}",
+            connect.failed,
+            connect.first_error.unwrap_or_default()
+        )));
+    }
+    let mut round_id = 0;
+    let outcome = match play {
+        Play::Sweep {
+            rates,
+            duration,
+            repeats,
+            room_size,
+        } => {
+            let sweeps = load::fanout_sweep(
+                &mut workers,
+                rates,
+                *duration,
+                *repeats,
+                *room_size,
+                &mut round_id,
+            )?;
+            json!({"connect": connect, "sweeps": sweeps})
+        }
+        Play::Steady {
+            rate,
+            duration,
+            room_size,
+        } => {
+            let round = load::steady(&mut workers, *rate, *duration, *room_size, &mut round_id)?;
+            json!({"connect": connect, "round": round})
+        }
+    };
+    workers.quit();
+    Ok(outcome)
+}
+
+enum Play {
+    Sweep {
+        rates: Vec<f64>,
+        duration: Duration,
+        repeats: usize,
+        room_size: usize,
+    },
+    Steady {
+        rate: f64,
+        duration: Duration,
+        room_size: usize,
+    },
+}
+
+fn external_conns(
+    system: System,
+    addr: SocketAddr,
+    layout: Layout,
+) -> Result<Vec<cookim_testbed::load::wire::Conn>> {
+    match system {
+        System::Cookim => smol::block_on(provision::cookim_api(addr, layout)),
+        _ => Ok(provision::peer_conns(layout)),
+    }
+}
+
+fn fanout(args: Fanout) -> Result<Value> {
+    let layout = Layout {
+        rooms: 1,
+        room_size: args.members,
+        senders_per_room: 1,
+        idle: false,
+    };
+    let conns = external_conns(args.system, args.addr, layout)?;
+    let result = play(
+        args.system,
+        &[args.addr],
+        conns,
+        &Play::Sweep {
+            rates: list(&args.rates)?,
+            duration: Duration::from_secs(args.duration),
+            repeats: args.repeats,
+            room_size: args.members,
+        },
+    )?;
+    Ok(
+        json!({"profile": "fanout", "system": args.system, "members": args.members, "result": result}),
+    )
+}
+
+fn chats(args: Chats) -> Result<Value> {
+    let layout = Layout {
+        rooms: args.chats,
+        room_size: args.size,
+        senders_per_room: args.size,
+        idle: false,
+    };
+    let conns = external_conns(args.system, args.addr, layout)?;
+    let result = play(
+        args.system,
+        &[args.addr],
+        conns,
+        &Play::Steady {
+            rate: args.rate as f64,
+            duration: Duration::from_secs(args.duration),
+            room_size: args.size,
+        },
+    )?;
+    Ok(
+        json!({"profile": "chats", "system": args.system, "chats": args.chats, "size": args.size, "result": result}),
+    )
+}
+
+fn idle(args: Idle) -> Result<Value> {
+    let levels: Vec<usize> = list(&args.levels)?;
+    let most = levels.iter().copied().max().unwrap_or(0);
+    let layout = Layout {
+        rooms: most,
+        room_size: 1,
+        senders_per_room: 0,
+        idle: true,
+    };
+    let conns = external_conns(args.system, args.addr, layout)?;
+    let mut workers = Workers::spawn(WORKER, args.system, &[args.addr], conns, Spread::default())?;
+    let levels = load::idle(&mut workers, &[args.pid], &levels)?;
+    workers.quit();
+    Ok(json!({"profile": "idle", "system": args.system, "levels": levels}))
+}
+
+/// Conns for `layout` on a server the suite started: bulk through the store for cookim.
+fn suite_conns(
+    system: System,
+    server: &Server,
+    mongo_uri: Option<&str>,
+    layout: Layout,
+) -> Result<Vec<cookim_testbed::load::wire::Conn>> {
+    if system != System::Cookim {
+        return Ok(provision::peer_conns(layout));
+    }
+    smol::block_on(async {
+        let store: std::sync::Arc<dyn store::Store> = match (mongo_uri, server.data_dir()) {
+            (Some(uri), _) => std::sync::Arc::new(
+                store::Mongo::connect(uri, "cookim")
+                    .await
+                    .map_err(|e| Error::Http(e.to_string()))?,
+            ),
+            (None, Some(dir)) => std::sync::Arc::new(
+                store::Embedded::open(dir)
+                    .await
+                    .map_err(|e| Error::Http(e.to_string()))?,
+            ),
+            (None, None) => return Err(Error::Http("cookim without a store".into())),
+        };
+        let started = Instant::now();
+        let conns =
+            provision::cookim_bulk(store.as_ref(), servers::SUITE_SECRET.as_bytes(), layout)
+                .await?;
+        progress(&format!(
+            "provisioned {} users in {} groups through the store in {:.1} s",
+            conns.len(),
+            if layout.idle { 0 } else { layout.rooms },
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(conns)
+    })
+}
+
+fn suite(args: Suite) -> Result<Value> {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let systems: Vec<System> = list(&args.systems)?;
+    let profiles: Vec<String> = list(&args.profiles)?;
+    let rates: Vec<f64> = list(&args.rates)?;
+    let idle_levels: Vec<usize> = list(&args.idle_levels)?;
+    let out = std::path::PathBuf::from(&args.out);
+    std::fs::create_dir_all(&out)?;
+    let duration = Duration::from_secs(args.duration);
+    let mut results = serde_json::Map::new();
+    for profile in &profiles {
+        for &system in &systems {
+            if profile == "cross" && (system != System::Cookim || args.mongo_uri.is_none()) {
+                continue;
+            }
+            progress(&format!("== {profile} on {}", system.name()));
+            let started = Instant::now();
+            let outcome = suite_profile(&args, profile, system, &rates, &idle_levels, duration);
+            let value = match outcome {
+                Ok(value) => value,
+                Err(e) => {
+                    progress(&format!("{profile} on {} failed: {e}", system.name()));
+                    json!({"error": e.to_string()})
+                }
+            };
+            let value = json!({
+                "profile": profile,
+                "system": system,
+                "seconds": started.elapsed().as_secs_f64(),
+                "result": value,
+            });
+            std::fs::write(
+                out.join(format!("{profile}-{}.json", system.name())),
+                serde_json::to_vec_pretty(&value)?,
+            )?;
+            results.insert(format!("{profile}/{}", system.name()), value);
+        }
+    }
+    Ok(json!({
+        "machine": machine(),
+        "date": today(),
+        "results": results,
+    }))
+}
+
+fn suite_profile(
+    args: &Suite,
+    profile: &str,
+    system: System,
+    rates: &[f64],
+    idle_levels: &[usize],
+    duration: Duration,
+) -> Result<Value> {
+    let (nodes, mongo, extra): (usize, Option<&str>, &[&str]) = match profile {
+        "cross" => (3, args.mongo_uri.as_deref(), &[]),
+        "idle" => (1, None, &["--max-connections", "19990"]),
+        _ => (1, None, &[]),
+    };
+    let mut server = Server::start(system, nodes, mongo, extra)?;
+    let addrs = server.addrs();
+    let value = match profile {
+        "fanout" => {
+            let layout = Layout {
+                rooms: 1,
+                room_size: args.members,
+                senders_per_room: 1,
+                idle: false,
+            };
+            let conns = suite_conns(system, &server, mongo, layout)?;
+            play(
+                system,
+                &addrs,
+                conns,
+                &Play::Sweep {
+                    rates: rates.to_vec(),
+                    duration,
+                    repeats: args.repeats,
+                    room_size: args.members,
+                },
+            )?
+        }
+        "chats" | "cross" => {
+            let layout = Layout {
+                rooms: args.users / args.chat_size.max(1),
+                room_size: args.chat_size,
+                senders_per_room: args.chat_size,
+                idle: false,
+            };
+            let conns = suite_conns(system, &server, mongo, layout)?;
+            let rate = if profile == "cross" {
+                args.cross_rate.unwrap_or(args.chat_rate)
+            } else {
+                args.chat_rate
+            };
+            play(
+                system,
+                &addrs,
+                conns,
+                &Play::Steady {
+                    rate: rate as f64,
+                    duration,
+                    room_size: args.chat_size,
+                },
+            )?
+        }
+        "idle" => {
+            let most = idle_levels.iter().copied().max().unwrap_or(0);
+            let layout = Layout {
+                rooms: most,
+                room_size: 1,
+                senders_per_room: 0,
+                idle: true,
+            };
+            let conns = suite_conns(system, &server, mongo, layout)?;
+            let mut workers = Workers::spawn(WORKER, system, &addrs, conns, Spread::default())?;
+            let levels = load::idle(&mut workers, &server.pids(), idle_levels)?;
+            workers.quit();
+            json!({"levels": levels})
+        }
+        other => return Err(Error::Http(format!("unknown profile {other:?}"))),
+    };
+    server.stop();
+    Ok(value)
+}
+
+/// Cores, memory and kernel, for the record.
+fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next()?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({"cores": cores, "memory_gib": mem_kib / (1024 * 1024), "cpu": model, "kernel": kernel.trim()})
+}
+
+/// Today as YYYY-MM-DD (UTC).
+fn today() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
