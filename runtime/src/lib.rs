@@ -32,6 +32,7 @@
 //!   shape is the example below.
 //! - `mailbox`: [`mailbox`], [`Mailbox`], [`Inbox`], [`TrySend`], and the
 //!   one-shot [`reply`] / [`Reply`] / [`Answer`].
+//! - `race`: [`race`], two futures polled only when their own wakers fire.
 //! - `shutdown`: [`shutdown`], [`ShutdownTrigger`], [`Shutdown`].
 //! - `timer`: [`sleep`], [`deadline`], [`interval`] / [`Interval`],
 //!   [`Idle`], [`Timer`].
@@ -109,11 +110,13 @@ mod actor;
 mod error;
 mod executor;
 mod mailbox;
+mod race;
 mod shutdown;
 mod timer;
 
 pub use error::{Error, Result};
 pub use executor::{Runtime, Spawner, Task, Tasks};
 pub use mailbox::{Answer, Inbox, Mailbox, Reply, TrySend, mailbox, reply};
+pub use race::{Race, race};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown};
 pub use timer::{Idle, Interval, Timer, deadline, interval, sleep};

@@ -1,17 +1,22 @@
 //! Bounded mailboxes (the handle side and the actor side) and one-shot replies.
 //!
 //! A [`Mailbox`] is what callers hold; the one [`Inbox`] is what the actor's
-//! task loops on. Both sit on a bounded `async_channel`, so a slow actor
-//! pushes back on its senders instead of growing a queue without limit
-//! (async-channel `bounded`). [`reply`] makes the one-shot pair used for
+//! task loops on. The queue is bounded, so a slow actor pushes back on its
+//! senders instead of growing without limit, but its memory is taken only
+//! while messages wait: an idle mailbox holds no slots. That matters when
+//! every websocket has one (an outbox of 64 preallocated slots was most of
+//! an idle connection's memory). [`reply`] makes the one-shot pair used for
 //! request/response, the shape of mini-redis's buffered client.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
-use async_channel::{Receiver, Sender, TrySendError};
+use async_channel::{Receiver, Sender};
+use event_listener::Event;
 use futures_lite::Stream;
 
 use crate::error::{Error, Result};
@@ -22,7 +27,8 @@ use crate::error::{Error, Result};
 /// `capacity` is how many messages may wait before [`Mailbox::send`] starts
 /// waiting and [`Mailbox::try_send`] starts failing with [`TrySend::Full`].
 /// A capacity of 0 is treated as 1: a zero-sized channel would make every
-/// send a rendezvous, which is not what a mailbox is for.
+/// send a rendezvous, which is not what a mailbox is for. Slots are
+/// allocated as messages arrive and released when the queue drains.
 ///
 /// # Examples
 ///
@@ -38,8 +44,97 @@ use crate::error::{Error, Result};
 /// # }).unwrap();
 /// ```
 pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
-    let (tx, rx) = async_channel::bounded(capacity.max(1));
-    (Mailbox { tx }, Inbox { rx })
+    let chan = Arc::new(Chan {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            closed: false,
+            handles: 1,
+        }),
+        to_actor: Event::new(),
+        to_senders: Event::new(),
+        capacity: capacity.max(1),
+    });
+    (Mailbox { chan: chan.clone() }, Inbox { chan })
+}
+
+/// The queue both sides share.
+struct Chan<M> {
+    state: Mutex<State<M>>,
+    /// Notified when a message is queued or the mailbox closes (the actor waits on it).
+    to_actor: Event,
+    /// Notified when a slot frees up or the mailbox closes (full senders wait on it).
+    to_senders: Event,
+    capacity: usize,
+}
+
+struct State<M> {
+    queue: VecDeque<M>,
+    closed: bool,
+    /// Live [`Mailbox`] handles; the last one dropped closes the mailbox.
+    handles: usize,
+}
+
+/// What a look at the queue found.
+enum Pop<M> {
+    Message(M),
+    Empty,
+    Closed,
+}
+
+impl<M> Chan<M> {
+    fn lock(&self) -> MutexGuard<'_, State<M>> {
+        // No code panics while holding the lock; a poisoned one is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn try_send(&self, msg: M) -> Result<(), TrySend<M>> {
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(TrySend::Closed(msg));
+            }
+            if state.queue.len() >= self.capacity {
+                return Err(TrySend::Full(msg));
+            }
+            state.queue.push_back(msg);
+        }
+        self.to_actor.notify(1);
+        Ok(())
+    }
+
+    fn pop(&self) -> Pop<M> {
+        let popped = {
+            let mut state = self.lock();
+            match state.queue.pop_front() {
+                Some(msg) => {
+                    if state.queue.is_empty() {
+                        // Drained: give the slots back until the next burst.
+                        state.queue = VecDeque::new();
+                    }
+                    Pop::Message(msg)
+                }
+                None if state.closed => Pop::Closed,
+                None => Pop::Empty,
+            }
+        };
+        if matches!(popped, Pop::Message(_)) {
+            self.to_senders.notify(1);
+        }
+        popped
+    }
+
+    /// Closes the mailbox; true if this call closed it.
+    fn close(&self) -> bool {
+        let newly = {
+            let mut state = self.lock();
+            !std::mem::replace(&mut state.closed, true)
+        };
+        if newly {
+            self.to_actor.notify(usize::MAX);
+            self.to_senders.notify(usize::MAX);
+        }
+        newly
+    }
 }
 
 /// The sending side of an actor's mailbox; cheap to clone.
@@ -48,14 +143,27 @@ pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
 /// stays private to the actor's module. The actor keeps running while at
 /// least one `Mailbox` exists (or until it decides to stop).
 pub struct Mailbox<M> {
-    /// The bounded channel into the actor's [`Inbox`].
-    tx: Sender<M>,
+    chan: Arc<Chan<M>>,
 }
 
 impl<M> Clone for Mailbox<M> {
     fn clone(&self) -> Self {
+        self.chan.lock().handles += 1;
         Self {
-            tx: self.tx.clone(),
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<M> Drop for Mailbox<M> {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.chan.lock();
+            state.handles -= 1;
+            state.handles == 0
+        };
+        if last {
+            self.chan.close();
         }
     }
 }
@@ -79,7 +187,22 @@ impl<M> Mailbox<M> {
     ///
     /// [`Error::Closed`] if the actor is gone; `msg` is dropped.
     pub async fn send(&self, msg: M) -> Result<()> {
-        self.tx.send(msg).await.map_err(|_| Error::Closed)
+        let mut msg = msg;
+        loop {
+            match self.chan.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySend::Closed(_)) => return Err(Error::Closed),
+                Err(TrySend::Full(back)) => msg = back,
+            }
+            // Listen first, then look again, so a slot freed in between is not missed.
+            let listener = self.chan.to_senders.listen();
+            match self.chan.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySend::Closed(_)) => return Err(Error::Closed),
+                Err(TrySend::Full(back)) => msg = back,
+            }
+            listener.await;
+        }
     }
 
     /// Delivers `msg` if there is room right now; never waits.
@@ -91,10 +214,7 @@ impl<M> Mailbox<M> {
     /// [`TrySend::Full`] if the mailbox is at capacity, [`TrySend::Closed`]
     /// if the actor is gone; either way the message comes back to the caller.
     pub fn try_send(&self, msg: M) -> Result<(), TrySend<M>> {
-        self.tx.try_send(msg).map_err(|e| match e {
-            TrySendError::Full(m) => TrySend::Full(m),
-            TrySendError::Closed(m) => TrySend::Closed(m),
-        })
+        self.chan.try_send(msg)
     }
 
     /// Closes the mailbox for every handle: further sends fail with
@@ -105,30 +225,28 @@ impl<M> Mailbox<M> {
     /// Returns `true` if this call closed it, `false` if it was already
     /// closed.
     pub fn close(&self) -> bool {
-        self.tx.close()
+        self.chan.close()
     }
 
     /// Whether the mailbox is closed: the actor is gone or
     /// [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.chan.lock().closed
     }
 
     /// How many messages are waiting for the actor right now.
     pub fn len(&self) -> usize {
-        self.tx.len()
+        self.chan.lock().queue.len()
     }
 
     /// Whether no message is waiting for the actor right now.
     pub fn is_empty(&self) -> bool {
-        self.tx.is_empty()
+        self.len() == 0
     }
 
     /// How many messages may wait before senders are pushed back.
     pub fn capacity(&self) -> usize {
-        // `mailbox` only builds bounded channels, which always report a
-        // capacity; an unbounded one would have no limit at all.
-        self.tx.capacity().unwrap_or(usize::MAX)
+        self.chan.capacity
     }
 
     /// Sends a request built by `make` and waits for the actor's answer.
@@ -212,15 +330,23 @@ impl<M> From<TrySend<M>> for Error {
 /// When it is dropped (the task ended, returned an error or panicked) every
 /// [`Mailbox`] to it sees [`Error::Closed`].
 pub struct Inbox<M> {
-    /// The bounded channel the handles send into.
-    rx: Receiver<M>,
+    chan: Arc<Chan<M>>,
+}
+
+impl<M> Drop for Inbox<M> {
+    fn drop(&mut self) {
+        self.chan.close();
+        // Nobody will read what is queued: drop it now, not with the last handle.
+        let queued = std::mem::take(&mut self.chan.lock().queue);
+        drop(queued);
+    }
 }
 
 impl<M> fmt::Debug for Inbox<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
-            .field("len", &self.rx.len())
-            .field("closed", &self.rx.is_closed())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
             .finish()
     }
 }
@@ -233,7 +359,20 @@ impl<M> Inbox<M> {
     /// is queued any more: that is the actor's cue to stop. A stop is an
     /// expected outcome, not an error.
     pub async fn recv(&mut self) -> Option<M> {
-        self.rx.recv().await.ok()
+        loop {
+            match self.chan.pop() {
+                Pop::Message(msg) => return Some(msg),
+                Pop::Closed => return None,
+                Pop::Empty => {}
+            }
+            // Listen first, then look again, so a message queued in between is not missed.
+            let listener = self.chan.to_actor.listen();
+            match self.chan.pop() {
+                Pop::Message(msg) => return Some(msg),
+                Pop::Closed => return None,
+                Pop::Empty => listener.await,
+            }
+        }
     }
 
     /// Takes the next message if one is queued; never waits.
@@ -241,28 +380,31 @@ impl<M> Inbox<M> {
     /// `None` means "nothing right now" or "closed and drained"; use
     /// [`is_closed`](Self::is_closed) to tell them apart.
     pub fn try_recv(&mut self) -> Option<M> {
-        self.rx.try_recv().ok()
+        match self.chan.pop() {
+            Pop::Message(msg) => Some(msg),
+            Pop::Empty | Pop::Closed => None,
+        }
     }
 
     /// Refuses new messages while keeping the queued ones for
     /// [`recv`](Self::recv) to drain: the actor's side of a graceful stop.
     pub fn close(&self) {
-        self.rx.close();
+        self.chan.close();
     }
 
     /// Whether the mailbox is closed (queued messages may still remain).
     pub fn is_closed(&self) -> bool {
-        self.rx.is_closed()
+        self.chan.lock().closed
     }
 
     /// How many messages are queued.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.chan.lock().queue.len()
     }
 
     /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.len() == 0
     }
 }
 

@@ -158,8 +158,10 @@ impl Stream for Interval {
 /// ```
 #[derive(Debug)]
 pub struct Idle {
-    /// One-shot timer set to "last reset + period".
+    /// Fires at the earliest moment the period could have passed; re-checked then.
     timer: Timer,
+    /// The last [`reset`](Self::reset) (or start, or expiry).
+    last: Instant,
     /// How much silence counts as idle.
     period: Duration,
 }
@@ -169,13 +171,15 @@ impl Idle {
     pub fn new(period: Duration) -> Self {
         Self {
             timer: Timer::after(period),
+            last: Instant::now(),
             period,
         }
     }
 
-    /// Something happened: start counting `period` again from now.
+    /// Something happened: start counting `period` again from now. Cheap: it only notes the
+    /// time (a writer calls it for every frame); the timer is moved when it fires.
     pub fn reset(&mut self) {
-        self.timer.set_after(self.period);
+        self.last = Instant::now();
     }
 
     /// Completes once `period` has passed since the last
@@ -184,8 +188,17 @@ impl Idle {
     ///
     /// Cancel-safe: dropping the future before it completes changes nothing.
     pub async fn expired(&mut self) {
-        (&mut self.timer).await;
-        self.timer.set_after(self.period);
+        loop {
+            (&mut self.timer).await;
+            let due = self.last + self.period;
+            let now = Instant::now();
+            if now >= due {
+                self.last = now;
+                self.timer.set_after(self.period);
+                return;
+            }
+            self.timer.set_at(due);
+        }
     }
 
     /// How much silence counts as idle.

@@ -39,9 +39,9 @@ pub struct Config {
     pub max_password: usize,
     /// Send a `keepalive` after this much silence on a websocket. Default 50 s (§8.6).
     pub keepalive: Duration,
-    /// Frames queued for one websocket before it is cut as too slow. Default 64: the kernel
-    /// socket buffer absorbs bursts first, so this fills only for a client that stopped reading;
-    /// the queue is allocated up front, so it is most of an idle connection's memory.
+    /// Frames queued for one websocket before it is cut as too slow. Default 1,024: enough for
+    /// a burst (a thousand members coming online at once each tell everyone); the queue takes
+    /// memory only while frames wait, and frames are shared by every recipient.
     pub outbox_capacity: usize,
     /// Live connections (HTTP and websocket) before new ones wait. Default 16,384.
     pub max_connections: usize,
@@ -90,7 +90,7 @@ impl Config {
             max_session_name: 60,
             max_password: 128,
             keepalive: Duration::from_secs(50),
-            outbox_capacity: 64,
+            outbox_capacity: 1024,
             max_connections: 16_384,
             allowed_origins: None,
             utc_offset_secs: 0,

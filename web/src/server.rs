@@ -146,6 +146,25 @@ type Upgrade = Arc<Mutex<Option<(Kind, Receiver)>>>;
 
 /// Serves HTTP requests on one connection; if one upgrades to a websocket, serves that.
 async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {
+    // Boxed, so the HTTP phase's large state (async-h1's header arrays and decoders) is
+    // freed when it ends instead of sizing the long-lived websocket's task.
+    let upgraded = Box::pin(http_phase(&app, stream, &shutdown)).await;
+    if let Some((kind, receiver)) = upgraded {
+        let Some(conn) = receiver.await else { return };
+        match kind {
+            Kind::Chat => ws::chat::serve(&app, conn, shutdown).await,
+            Kind::Push => ws::push::serve(&app, conn, shutdown).await,
+        }
+    }
+}
+
+/// Serves HTTP requests until the connection closes, fails, the server stops, or a request
+/// upgrades to a websocket (returned).
+async fn http_phase(
+    app: &Arc<App>,
+    stream: TcpStream,
+    shutdown: &Shutdown,
+) -> Option<(Kind, Receiver)> {
     let upgrade: Upgrade = Arc::default();
     let endpoint = {
         let app = app.clone();
@@ -171,19 +190,11 @@ async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {
                 tracing::debug!(error = %e, "http connection failed");
                 break;
             }
-            None => return,
+            None => return None,
         }
     }
-    // The HTTP half is done; free it before a long-lived websocket takes over.
     drop(server);
-    let pending = upgrade.lock().ok().and_then(|mut slot| slot.take());
-    if let Some((kind, receiver)) = pending {
-        let Some(conn) = receiver.await else { return };
-        match kind {
-            Kind::Chat => ws::chat::serve(&app, conn, shutdown).await,
-            Kind::Push => ws::push::serve(&app, conn, shutdown).await,
-        }
-    }
+    upgrade.lock().ok().and_then(|mut slot| slot.take())
 }
 
 /// Routes one request.

@@ -145,6 +145,9 @@ struct Fanout {
     /// sweeps (default 1)
     #[argh(option, default = "1")]
     repeats: usize,
+    /// most connections per load process (default 9000)
+    #[argh(option, default = "9000")]
+    per_process: usize,
 }
 
 /// Profile 2 against a running server: many small chats, every member sending.
@@ -169,6 +172,9 @@ struct Chats {
     /// seconds (default 10)
     #[argh(option, default = "10")]
     duration: u64,
+    /// most connections per load process (default 9000)
+    #[argh(option, default = "9000")]
+    per_process: usize,
 }
 
 /// Profile 3 against a running server: idle authenticated connections, RSS per connection.
@@ -187,6 +193,9 @@ struct Idle {
     /// connection counts, rising (default 1000)
     #[argh(option, default = "String::from(\"1000\")")]
     levels: String,
+    /// most connections per load process (default 9000)
+    #[argh(option, default = "9000")]
+    per_process: usize,
 }
 
 /// Internal: one load process, driven over stdin and stdout by the others.
@@ -586,9 +595,14 @@ fn play(
     system: System,
     addrs: &[SocketAddr],
     conns: Vec<cookim_testbed::load::wire::Conn>,
+    per_process: usize,
     play: &Play,
 ) -> Result<Value> {
-    let mut workers = Workers::spawn(WORKER, system, addrs, conns, Spread::default())?;
+    let spread = Spread {
+        per_process,
+        ..Spread::default()
+    };
+    let mut workers = Workers::spawn(WORKER, system, addrs, conns, spread)?;
     let total = workers.conns();
     let connect = workers.connect(total)?;
     progress(&format!(
@@ -671,6 +685,7 @@ fn fanout(args: Fanout) -> Result<Value> {
         args.system,
         &[args.addr],
         conns,
+        args.per_process,
         &Play::Sweep {
             rates: list(&args.rates)?,
             duration: Duration::from_secs(args.duration),
@@ -695,6 +710,7 @@ fn chats(args: Chats) -> Result<Value> {
         args.system,
         &[args.addr],
         conns,
+        args.per_process,
         &Play::Steady {
             rate: args.rate as f64,
             duration: Duration::from_secs(args.duration),
@@ -716,7 +732,11 @@ fn idle(args: Idle) -> Result<Value> {
         idle: true,
     };
     let conns = external_conns(args.system, args.addr, layout)?;
-    let mut workers = Workers::spawn(WORKER, args.system, &[args.addr], conns, Spread::default())?;
+    let spread = Spread {
+        per_process: args.per_process,
+        ..Spread::default()
+    };
+    let mut workers = Workers::spawn(WORKER, args.system, &[args.addr], conns, spread)?;
     let levels = load::idle(&mut workers, &[args.pid], &levels)?;
     workers.quit();
     Ok(json!({"profile": "idle", "system": args.system, "levels": levels}))
@@ -833,6 +853,7 @@ fn suite_profile(
                 system,
                 &addrs,
                 conns,
+                Spread::default().per_process,
                 &Play::Sweep {
                     rates: rates.to_vec(),
                     duration,
@@ -858,6 +879,7 @@ fn suite_profile(
                 system,
                 &addrs,
                 conns,
+                Spread::default().per_process,
                 &Play::Steady {
                     rate: rate as f64,
                     duration,

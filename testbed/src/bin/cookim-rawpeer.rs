@@ -2,8 +2,9 @@
 //! async-tungstenite and a multi-threaded smol executor: no authentication, no store, no
 //! presence. `GET /ws?user=<name>&rooms=<a,b>` joins rooms; a text frame
 //! `{"room":"a","content":"..."}` goes to every connection in room `a`, the sender included,
-//! as `{"room":"a","from":"<name>","content":"..."}`. Each connection has a bounded outbox
-//! drained by its own writer, so a slow reader loses its own messages, never anyone else's.
+//! as `{"room":"a","from":"<name>","content":"..."}`. Each connection has an outbox drained
+//! by its own writer (unbounded and allocated on first use, as a minimal server would write
+//! it), and 4 KiB read buffers, so idle connections cost what the libraries need and no more.
 //!
 //! ```text
 //! cookim-rawpeer [port]      # prints `listening <port>`
@@ -71,7 +72,12 @@ async fn serve(stream: TcpStream, rooms: Arc<Rooms>) {
         query = request.uri().query().unwrap_or_default().to_owned();
         Ok(response)
     };
-    let Ok(socket) = async_tungstenite::accept_hdr_async(stream, callback).await else {
+    let config = async_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let Ok(socket) =
+        async_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
+    else {
         return;
     };
     let mut user = String::new();
@@ -91,7 +97,7 @@ async fn serve(stream: TcpStream, rooms: Arc<Rooms>) {
     let id = rooms
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (outbox, queue) = async_channel::bounded::<Utf8Bytes>(1024);
+    let (outbox, queue) = async_channel::unbounded::<Utf8Bytes>();
     if let Ok(mut members) = rooms.members.write() {
         for room in &joined {
             members
@@ -139,7 +145,6 @@ async fn serve(stream: TcpStream, rooms: Arc<Rooms>) {
             })
             .unwrap_or_default();
         for target in targets {
-            // Full: that reader is too slow; it misses this one.
             let _ = target.try_send(frame.clone());
         }
     }

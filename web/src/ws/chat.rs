@@ -22,8 +22,8 @@ use crate::session::{Post, SessionHandle, message_down};
 
 /// Serves one `/ws-chat` connection until it closes.
 pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
-    let config = app.config().clone();
-    let (sink, stream) = websocket(conn, &config).await.split();
+    let config = app.config();
+    let (sink, stream) = websocket(conn, config, super::Kind::Chat).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
     let mut chat = ChatConn {
@@ -36,7 +36,7 @@ pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
         move || ChatDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
     race(
         chat.read_loop(stream),
-        write_loop(sink, inbox, &config, &shutdown, keepalive),
+        write_loop(sink, inbox, config, &shutdown, keepalive),
     )
     .await;
     if let Some((_, handle)) = chat.bound.take() {

@@ -73,27 +73,46 @@ pub(crate) async fn accept_upgrade(
 }
 
 /// Websocket limits from the configuration: messages and frames capped at `max_ws_message`,
-/// small buffers so idle connections stay cheap.
-pub(crate) fn ws_config(config: &Config) -> WebSocketConfig {
+/// small buffers so idle connections stay cheap. tungstenite zero-fills its whole read buffer
+/// before every read, so it is sized per route: `/ws-push` reads one ~300-byte subscribe
+/// message, `/ws-chat` texts of a few hundred bytes (uploads just take more reads).
+pub(crate) fn ws_config(config: &Config, kind: Kind) -> WebSocketConfig {
+    let read_buffer = match kind {
+        Kind::Push => 512,
+        Kind::Chat => 1024,
+    };
     WebSocketConfig::default()
         .max_message_size(Some(config.max_ws_message))
         .max_frame_size(Some(config.max_ws_message))
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .read_buffer_size(read_buffer)
+        // Frames of one batch collect here and go out in one write when the batch is flushed.
+        .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(config.max_ws_message.saturating_mul(2))
 }
 
+/// Bytes of frames collected before a write even mid-batch (see [`write_loop`]).
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// Wraps an upgraded connection as a server-side websocket.
-pub(crate) async fn websocket(conn: Connection, config: &Config) -> WebSocketStream<Connection> {
-    WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(config))).await
+pub(crate) async fn websocket(
+    conn: Connection,
+    config: &Config,
+    kind: Kind,
+) -> WebSocketStream<Connection> {
+    WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(config, kind))).await
 }
 
 type Sink = async_tungstenite::WebSocketSender<Connection>;
 /// The receiving half of a connection's websocket.
 pub(crate) type Stream = async_tungstenite::WebSocketReceiver<Connection>;
 
+/// Frames written before one flush, at most: a backlog goes out in few syscalls, and a burst
+/// for one connection cannot keep its writer from yielding.
+const MAX_BATCH: usize = 64;
+
 /// Drains `inbox` into the socket until the outbox closes, the server shuts down, or the
-/// socket fails. Sends `keepalive` (built by `keepalive`) after `config.keepalive` of silence.
+/// socket fails. Frames already queued are written together and flushed once. Sends
+/// `keepalive` (built by `keepalive`) after `config.keepalive` of silence.
 pub(crate) async fn write_loop(
     mut sink: Sink,
     mut inbox: Inbox<Outbound>,
@@ -101,25 +120,54 @@ pub(crate) async fn write_loop(
     shutdown: &Shutdown,
     keepalive: impl Fn() -> String,
 ) {
+    use futures_util::SinkExt;
     let mut idle = Idle::new(config.keepalive);
+    let mut pending = None;
     loop {
         enum Next {
             Item(Option<Outbound>),
             Silence,
             Stop,
         }
-        let next = async { Next::Item(inbox.recv().await) }
-            .or(async {
-                idle.expired().await;
-                Next::Silence
-            })
-            .or(async {
-                shutdown.wait().await;
-                Next::Stop
-            })
-            .await;
+        let next = match pending.take() {
+            Some(item) => Next::Item(Some(item)),
+            None => {
+                async { Next::Item(inbox.recv().await) }
+                    .or(async {
+                        idle.expired().await;
+                        Next::Silence
+                    })
+                    .or(async {
+                        shutdown.wait().await;
+                        Next::Stop
+                    })
+                    .await
+            }
+        };
         let (message, last) = match next {
-            Next::Item(Some(Outbound::Frame(text))) => (Message::Text(text), false),
+            Next::Item(Some(Outbound::Frame(text))) => {
+                let mut written = sink.feed(Message::Text(text)).await;
+                for _ in 1..MAX_BATCH {
+                    if written.is_err() {
+                        break;
+                    }
+                    match inbox.try_recv() {
+                        Some(Outbound::Frame(text)) => {
+                            written = sink.feed(Message::Text(text)).await;
+                        }
+                        Some(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if written.is_err() || sink.flush().await.is_err() {
+                    break;
+                }
+                idle.reset();
+                continue;
+            }
             Next::Silence => (Message::Text(keepalive().into()), false),
             Next::Item(Some(Outbound::Close(code, reason))) => (close(code, reason), true),
             Next::Item(Some(Outbound::Finish)) => break,
@@ -193,11 +241,12 @@ pub(crate) async fn finish_with(outbox: &Outbox, last: Outbound) {
     futures_lite::future::pending::<()>().await;
 }
 
-/// Runs a reader future against the writer; returns when either is done. A reader that wants
-/// to close with a reason uses [`finish_with`], so the writer gets to send it.
-pub(crate) async fn race(
+/// Runs a reader future against the writer; done when either is. A reader that wants to close
+/// with a reason uses [`finish_with`], so the writer gets to send it. Each side is polled only
+/// when woken (a frame for the writer must not cost the reader a failed `recv`).
+pub(crate) fn race(
     reader: impl std::future::Future<Output = ()>,
     writer: impl std::future::Future<Output = ()>,
-) {
-    reader.or(writer).await;
+) -> impl std::future::Future<Output = ()> {
+    runtime::race(reader, writer)
 }

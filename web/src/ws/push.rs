@@ -15,8 +15,8 @@ use crate::routes::App;
 
 /// Serves one `/ws-push` connection until it closes.
 pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
-    let config = app.config().clone();
-    let (sink, stream) = websocket(conn, &config).await.split();
+    let config = app.config();
+    let (sink, stream) = websocket(conn, config, super::Kind::Push).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
     let mut push = PushConn {
@@ -29,7 +29,7 @@ pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
         move || PushDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
     race(
         push.read_loop(stream),
-        write_loop(sink, inbox, &config, &shutdown, keepalive),
+        write_loop(sink, inbox, config, &shutdown, keepalive),
     )
     .await;
     if let Some(uid) = push.subscribed.take() {
