@@ -183,6 +183,30 @@ impl Spawner {
             .spawn(crate::actor::supervise(name, Box::pin(fut)))
     }
 
+    /// Spawns `fut` detached: it is expected to end by itself when `shutdown`
+    /// is signalled (a websocket's writer sends its close frame), and is
+    /// dropped only if it has not `grace` after the signal. It holds a clone
+    /// of `shutdown` until it ends, so
+    /// [`ShutdownTrigger::wait_done`](crate::ShutdownTrigger::wait_done)
+    /// waits for it.
+    pub fn detach_with_grace<F>(&self, fut: F, shutdown: &Shutdown, grace: std::time::Duration)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let shutdown = shutdown.clone();
+        let fut = Box::pin(fut);
+        self.executor
+            .spawn(async move {
+                fut.or(async {
+                    shutdown.wait().await;
+                    crate::sleep(grace).await;
+                })
+                .await;
+                drop(shutdown);
+            })
+            .detach();
+    }
+
     /// Spawns `fut` detached, bound to `shutdown`: it is dropped (cancelled
     /// at its current await point) when the stop is signalled, and it holds
     /// a clone of `shutdown` until then, so

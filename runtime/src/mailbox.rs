@@ -13,7 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use async_channel::{Receiver, Sender};
 use event_listener::Event;
@@ -49,8 +49,8 @@ pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
             queue: VecDeque::new(),
             closed: false,
             handles: 1,
+            actor: None,
         }),
-        to_actor: Event::new(),
         to_senders: Event::new(),
         capacity: capacity.max(1),
     });
@@ -60,8 +60,6 @@ pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
 /// The queue both sides share.
 struct Chan<M> {
     state: Mutex<State<M>>,
-    /// Notified when a message is queued or the mailbox closes (the actor waits on it).
-    to_actor: Event,
     /// Notified when a slot frees up or the mailbox closes (full senders wait on it).
     to_senders: Event,
     capacity: usize,
@@ -72,6 +70,9 @@ struct State<M> {
     closed: bool,
     /// Live [`Mailbox`] handles; the last one dropped closes the mailbox.
     handles: usize,
+    /// The actor's waker while it waits on an empty queue (there is one receiver, so a slot
+    /// is enough: no listener is allocated per wait).
+    actor: Option<Waker>,
 }
 
 /// What a look at the queue found.
@@ -88,7 +89,7 @@ impl<M> Chan<M> {
     }
 
     fn try_send(&self, msg: M) -> Result<(), TrySend<M>> {
-        {
+        let waiting = {
             let mut state = self.lock();
             if state.closed {
                 return Err(TrySend::Closed(msg));
@@ -97,12 +98,16 @@ impl<M> Chan<M> {
                 return Err(TrySend::Full(msg));
             }
             state.queue.push_back(msg);
+            state.actor.take()
+        };
+        if let Some(actor) = waiting {
+            actor.wake();
         }
-        self.to_actor.notify(1);
         Ok(())
     }
 
-    fn pop(&self) -> Pop<M> {
+    /// Takes the next message; with `cx`, registers the actor to be woken when there is none.
+    fn pop(&self, cx: Option<&mut Context<'_>>) -> Pop<M> {
         let popped = {
             let mut state = self.lock();
             match state.queue.pop_front() {
@@ -111,10 +116,20 @@ impl<M> Chan<M> {
                         // Drained: give the slots back until the next burst.
                         state.queue = VecDeque::new();
                     }
+                    // The actor is not waiting now; no send should wake it for nothing.
+                    state.actor = None;
                     Pop::Message(msg)
                 }
                 None if state.closed => Pop::Closed,
-                None => Pop::Empty,
+                None => {
+                    if let Some(cx) = cx {
+                        match &state.actor {
+                            Some(waker) if waker.will_wake(cx.waker()) => {}
+                            _ => state.actor = Some(cx.waker().clone()),
+                        }
+                    }
+                    Pop::Empty
+                }
             }
         };
         if matches!(popped, Pop::Message(_)) {
@@ -125,12 +140,17 @@ impl<M> Chan<M> {
 
     /// Closes the mailbox; true if this call closed it.
     fn close(&self) -> bool {
-        let newly = {
+        let (newly, actor) = {
             let mut state = self.lock();
-            !std::mem::replace(&mut state.closed, true)
+            (
+                !std::mem::replace(&mut state.closed, true),
+                state.actor.take(),
+            )
         };
+        if let Some(actor) = actor {
+            actor.wake();
+        }
         if newly {
-            self.to_actor.notify(usize::MAX);
             self.to_senders.notify(usize::MAX);
         }
         newly
@@ -359,20 +379,12 @@ impl<M> Inbox<M> {
     /// is queued any more: that is the actor's cue to stop. A stop is an
     /// expected outcome, not an error.
     pub async fn recv(&mut self) -> Option<M> {
-        loop {
-            match self.chan.pop() {
-                Pop::Message(msg) => return Some(msg),
-                Pop::Closed => return None,
-                Pop::Empty => {}
-            }
-            // Listen first, then look again, so a message queued in between is not missed.
-            let listener = self.chan.to_actor.listen();
-            match self.chan.pop() {
-                Pop::Message(msg) => return Some(msg),
-                Pop::Closed => return None,
-                Pop::Empty => listener.await,
-            }
-        }
+        std::future::poll_fn(|cx| match self.chan.pop(Some(cx)) {
+            Pop::Message(msg) => Poll::Ready(Some(msg)),
+            Pop::Closed => Poll::Ready(None),
+            Pop::Empty => Poll::Pending,
+        })
+        .await
     }
 
     /// Takes the next message if one is queued; never waits.
@@ -380,7 +392,7 @@ impl<M> Inbox<M> {
     /// `None` means "nothing right now" or "closed and drained"; use
     /// [`is_closed`](Self::is_closed) to tell them apart.
     pub fn try_recv(&mut self) -> Option<M> {
-        match self.chan.pop() {
+        match self.chan.pop(None) {
             Pop::Message(msg) => Some(msg),
             Pop::Empty | Pop::Closed => None,
         }

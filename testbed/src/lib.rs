@@ -1,20 +1,25 @@
 //! Many nodes in one process or many processes; every run reproducible from a seed.
 //!
-//! It holds the deterministic mesh simulation ([`sim`]) and the client side of cookim's benchmarks: [`client`], a small HTTP
-//! and websocket client for cookim's API, and the `cookim-load` binary built on it, which
-//! provisions users and chats through the real API, drives `/ws-chat` and `/ws-push` at a
-//! target rate, and measures delivery latency with an HDR histogram. It is never a dependency
-//! of the server crates.
+//! It holds the deterministic mesh simulation ([`sim`]) and the client side of cookim's
+//! benchmarks: [`client`], a small HTTP and websocket client for cookim's API, and [`load`],
+//! the engine of the `cookim-load` binary, which plays the same load profiles against cookim
+//! and its peers (Node.js `ws`, Socket.IO, `cookim-rawpeer`) over worker processes and
+//! measures delivery latency with an HDR histogram. It is never a dependency of the server
+//! crates.
 //!
 //! # Layout
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
 //! - [`cluster`]: real `cookim` processes (start, wait for the URL, stop, kill -9).
+//! - [`load`]: the load generator: adapters per system, worker processes, coordinator with a
+//!   progress bar, provisioning, the systems under test as processes.
 //! - [`report`]: progress on stderr, JSON results on stdout.
 //! - [`stats`]: latency histograms and the JSON result format.
 //! - [`sim`]: the deterministic mesh simulation (many `NodeCore`s, virtual clock, faulty
 //!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
 //! - `src/bin/cookim-sim.rs`: prints the simulation's detection and propagation times.
-//! - `src/bin/cookim-load.rs`: the load generator.
+//! - `src/bin/cookim-load.rs`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
+//!   `src/bin/cookim-rawpeer.rs`: the raw async-tungstenite broadcast server it compares to;
+//!   `peers/`: the Node.js `ws` and Socket.IO servers it compares to.
 //!
 //! # Example
 //! ```no_run

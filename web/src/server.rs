@@ -120,13 +120,16 @@ impl Server {
                     let _ = stream.set_nodelay(true);
                     let app = app.clone();
                     let task_shutdown = shutdown.clone();
-                    spawner.detach_with(
+                    // The connection ends itself on shutdown (a websocket sends its close
+                    // frame first); it is cut only if that takes longer than the grace.
+                    spawner.detach_with_grace(
                         async move {
                             connection(app, stream, task_shutdown).await;
                             drop(permit);
                             tracing::trace!(%peer, "connection closed");
                         },
                         &shutdown,
+                        CLOSE_GRACE,
                     );
                 }
                 Err(e) => {
@@ -143,6 +146,9 @@ impl Server {
 }
 
 type Upgrade = Arc<Mutex<Option<(Kind, Receiver)>>>;
+
+/// How long a connection may take to close by itself once the server stops.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves HTTP requests on one connection; if one upgrades to a websocket, serves that.
 async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {

@@ -14,7 +14,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,6 @@ use cookim_testbed::load::provision::{self, Layout};
 use cookim_testbed::load::servers::{self, Server};
 use cookim_testbed::load::wire::System;
 use cookim_testbed::stats::{Percentiles, latency_histogram};
-use futures_lite::FutureExt;
 use serde_json::{Value, json};
 
 /// Load generator for cookim.
@@ -169,6 +168,9 @@ struct Chats {
     /// msg/s in all (default 100)
     #[argh(option, default = "100")]
     rate: u64,
+    /// cookim: every user also opens /ws-push, and counts its push frames as deliveries
+    #[argh(switch)]
+    push: bool,
     /// seconds (default 10)
     #[argh(option, default = "10")]
     duration: u64,
@@ -679,6 +681,7 @@ fn fanout(args: Fanout) -> Result<Value> {
         room_size: args.members,
         senders_per_room: 1,
         idle: false,
+        push: false,
     };
     let conns = external_conns(args.system, args.addr, layout)?;
     let result = play(
@@ -704,6 +707,7 @@ fn chats(args: Chats) -> Result<Value> {
         room_size: args.size,
         senders_per_room: args.size,
         idle: false,
+        push: args.push && args.system == System::Cookim,
     };
     let conns = external_conns(args.system, args.addr, layout)?;
     let result = play(
@@ -714,7 +718,7 @@ fn chats(args: Chats) -> Result<Value> {
         &Play::Steady {
             rate: args.rate as f64,
             duration: Duration::from_secs(args.duration),
-            room_size: args.size,
+            room_size: layout.deliveries_per_message(),
         },
     )?;
     Ok(
@@ -730,6 +734,7 @@ fn idle(args: Idle) -> Result<Value> {
         room_size: 1,
         senders_per_room: 0,
         idle: true,
+        push: false,
     };
     let conns = external_conns(args.system, args.addr, layout)?;
     let spread = Spread {
@@ -847,6 +852,7 @@ fn suite_profile(
                 room_size: args.members,
                 senders_per_room: 1,
                 idle: false,
+                push: false,
             };
             let conns = suite_conns(system, &server, mongo, layout)?;
             play(
@@ -868,6 +874,7 @@ fn suite_profile(
                 room_size: args.chat_size,
                 senders_per_room: args.chat_size,
                 idle: false,
+                push: false,
             };
             let conns = suite_conns(system, &server, mongo, layout)?;
             let rate = if profile == "cross" {
@@ -894,6 +901,7 @@ fn suite_profile(
                 room_size: 1,
                 senders_per_room: 0,
                 idle: true,
+                push: false,
             };
             let conns = suite_conns(system, &server, mongo, layout)?;
             let mut workers = Workers::spawn(WORKER, system, &addrs, conns, Spread::default())?;

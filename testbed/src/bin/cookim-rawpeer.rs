@@ -68,6 +68,10 @@ fn report(port: u16) {
 
 async fn serve(stream: TcpStream, rooms: Arc<Rooms>) {
     let mut query = String::new();
+    #[expect(
+        clippy::result_large_err,
+        reason = "the signature tungstenite's handshake callback has"
+    )]
     let callback = |request: &Request, response: Response| {
         query = request.uri().query().unwrap_or_default().to_owned();
         Ok(response)

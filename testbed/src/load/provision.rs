@@ -27,12 +27,20 @@ pub struct Layout {
     pub senders_per_room: usize,
     /// Idle: cookim users open `/ws-push` (authenticated) instead of a chat.
     pub idle: bool,
+    /// cookim users also open `/ws-push` beside their chat (each message then reaches every
+    /// member twice: the chat frame and the push frame).
+    pub push: bool,
 }
 
 impl Layout {
     /// Connections in all.
     pub fn conns(&self) -> usize {
-        self.rooms * self.room_size
+        self.rooms * self.room_size * if self.push && !self.idle { 2 } else { 1 }
+    }
+
+    /// Deliveries of one message.
+    pub fn deliveries_per_message(&self) -> usize {
+        self.room_size * if self.push && !self.idle { 2 } else { 1 }
     }
 }
 
@@ -129,6 +137,15 @@ pub async fn cookim_bulk(store: &dyn Store, secret: &[u8], layout: Layout) -> Re
                         .map_err(store_error)?,
                 )
             };
+            if layout.push && !layout.idle {
+                conns.push(Conn {
+                    uid: uid.to_string(),
+                    user_token: user_token.clone(),
+                    room: sid.to_string(),
+                    session_token: None,
+                    sends: false,
+                });
+            }
             conns.push(Conn {
                 uid: uid.to_string(),
                 user_token,
@@ -211,6 +228,15 @@ pub async fn cookim_api(addr: SocketAddr, layout: Layout) -> Result<Vec<Conn>> {
             .map(|u| client::join_group(addr, u, &sid));
         futures_util::future::try_join_all(joins).await?;
         for (member, user) in users.into_iter().enumerate() {
+            if layout.push {
+                conns.push(Conn {
+                    uid: user.uid.clone(),
+                    user_token: user.token.clone(),
+                    room: sid.clone(),
+                    session_token: None,
+                    sends: false,
+                });
+            }
             let answer = client::api(
                 addr,
                 "listMessages",

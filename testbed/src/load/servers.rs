@@ -188,11 +188,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Server::Peer { child, .. } = self {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Server::Peer { child, .. } = self
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use futures_lite::FutureExt;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -427,10 +427,10 @@ async fn drive(
             Event::In(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
             Event::In(Some(Ok(_))) => None,
         };
-        if let Some(text) = reply {
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                break;
-            }
+        if let Some(text) = reply
+            && socket.send(Message::Text(text.into())).await.is_err()
+        {
+            break;
         }
     }
     shared.open.fetch_sub(1, Ordering::Relaxed);

@@ -56,8 +56,10 @@ impl ChatConn<'_> {
     async fn read_loop(&mut self, mut stream: Stream) {
         loop {
             match next_frame(&mut stream).await {
-                Ok(Message::Text(text)) => self.on_text(&text).await,
-                Ok(Message::Binary(bytes)) => self.on_binary(&bytes).await,
+                // Boxed: each path's state is large and lives only while one message is
+                // handled; an idle connection's task need not reserve room for them.
+                Ok(Message::Text(text)) => Box::pin(self.on_text(&text)).await,
+                Ok(Message::Binary(bytes)) => Box::pin(self.on_binary(&bytes)).await,
                 Ok(_) => {}
                 Err(end) => return end_reading(&self.outbox, end).await,
             }

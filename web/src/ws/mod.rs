@@ -87,7 +87,13 @@ pub(crate) fn ws_config(config: &Config, kind: Kind) -> WebSocketConfig {
         .read_buffer_size(read_buffer)
         // Frames of one batch collect here and go out in one write when the batch is flushed.
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(config.max_ws_message.saturating_mul(2))
+        // Above the batching buffer, or tungstenite refuses the configuration.
+        .max_write_buffer_size(
+            config
+                .max_ws_message
+                .saturating_mul(2)
+                .saturating_add(WRITE_BUFFER),
+        )
 }
 
 /// Bytes of frames collected before a write even mid-batch (see [`write_loop`]).

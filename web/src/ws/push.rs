@@ -48,7 +48,9 @@ impl PushConn<'_> {
     async fn read_loop(&mut self, mut stream: Stream) {
         loop {
             match next_frame(&mut stream).await {
-                Ok(Message::Text(text)) => self.on_text(&text).await,
+                // Boxed: the subscribe path (store lookup, registry) is rare and large; the
+                // idle connection's task need not reserve room for it.
+                Ok(Message::Text(text)) => Box::pin(self.on_text(&text)).await,
                 Ok(Message::Binary(_)) => self.reject().await,
                 Ok(_) => {}
                 Err(end) => return end_reading(&self.outbox, end).await,
