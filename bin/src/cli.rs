@@ -56,7 +56,7 @@ pub(crate) struct Cli {
     /// largest HTTP request body in bytes, env COOKIM_MAX_BODY (default: 8388608)
     #[argh(option)]
     pub(crate) max_body: Option<usize>,
-    /// executor threads, env COOKIM_THREADS (default: one per CPU)
+    /// executor threads besides the main one, env COOKIM_THREADS (default: one per CPU but one)
     #[argh(option)]
     pub(crate) threads: Option<usize>,
     /// seconds allowed for a graceful stop, env COOKIM_SHUTDOWN_TIMEOUT (default: 10)

@@ -52,7 +52,9 @@ impl fmt::Debug for Runtime {
 
 impl Runtime {
     /// Starts an executor driven by `threads` OS threads named
-    /// `cookim-worker-N`; `0` means one per available CPU.
+    /// `cookim-worker-N`; `0` means one per available CPU but one, because
+    /// the thread in [`block_on`](Self::block_on) runs the executor too (a
+    /// thread more than cores only adds context switches).
     ///
     /// # Errors
     ///
@@ -72,7 +74,10 @@ impl Runtime {
     /// ```
     pub fn new(threads: usize) -> std::io::Result<Runtime> {
         let threads = match threads {
-            0 => thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            0 => thread::available_parallelism()
+                .map_or(1, NonZeroUsize::get)
+                .saturating_sub(1)
+                .max(1),
             n => n,
         };
         let (stop, stopped) = async_channel::bounded::<()>(1);

@@ -371,8 +371,8 @@ impl Store for Embedded {
         change: MembershipChange,
         online: &HashSet<UserId>,
     ) -> Result<Option<Message>> {
-        let online = online.clone();
-        self.write(move |tx| sessions::join(tx, change, &online))
+        let watching = messages::watching(online);
+        self.write(move |tx| sessions::join(tx, change, &watching))
             .await
     }
 
@@ -381,14 +381,14 @@ impl Store for Embedded {
         change: MembershipChange,
         online: &HashSet<UserId>,
     ) -> Result<Option<Message>> {
-        let online = online.clone();
-        self.write(move |tx| sessions::leave(tx, change, &online))
+        let watching = messages::watching(online);
+        self.write(move |tx| sessions::leave(tx, change, &watching))
             .await
     }
 
     async fn append(&self, message: NewMessage, online: &HashSet<UserId>) -> Result<Message> {
-        let online = online.clone();
-        self.write(move |tx| messages::append(tx, message, &online))
+        let watching = messages::watching(online);
+        self.write(move |tx| messages::append(tx, message, &watching))
             .await
     }
 

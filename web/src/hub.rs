@@ -60,9 +60,9 @@ pub(crate) enum RegistryMsg {
     },
     /// A `/ws-push` connection closed.
     PushUnsubscribe { uid: UserId, conn: ConnId },
-    /// Deliver these frames to these users' push channels.
+    /// Deliver each frame to its users' push channels (a group's members share one frame).
     Push {
-        deliveries: Vec<(UserId, Utf8Bytes)>,
+        deliveries: Vec<(Arc<[UserId]>, Utf8Bytes)>,
     },
 }
 
@@ -366,10 +366,12 @@ impl Registry {
                 }
             }
             RegistryMsg::Push { deliveries } => {
-                for (uid, frame) in deliveries {
-                    if let Some(list) = self.pushes.get(&uid) {
-                        for (_, outbox) in list {
-                            offer(outbox, &frame);
+                for (uids, frame) in deliveries {
+                    for uid in uids.iter() {
+                        if let Some(list) = self.pushes.get(uid) {
+                            for (_, outbox) in list {
+                                offer(outbox, &frame);
+                            }
                         }
                     }
                 }
@@ -403,7 +405,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<En
                 .iter()
                 .map(|target| {
                     let frame = Utf8Bytes::from(envelope.push_down(target).to_text());
-                    (target.uid.clone(), frame)
+                    (Arc::from([target.uid.clone()]), frame)
                 })
                 .collect();
             if registry

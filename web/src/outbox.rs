@@ -29,6 +29,11 @@ impl ConnId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
+
+    /// The number behind the id (unique in this process).
+    pub(crate) fn raw(self) -> u64 {
+        self.0
+    }
 }
 
 /// Queues `frame` without waiting. A full outbox closes the connection (its writer drains

@@ -250,6 +250,12 @@ struct SessionActor {
     recheck_tail: bool,
     /// Seqs a gap fill did not find, with the re-reads tried so far.
     unfilled: std::collections::BTreeMap<i64, u8>,
+    /// Push targets and their ids while members and session stay as they are (rebuilt after
+    /// a load, join or leave): a 1,000-member group's message must not rebuild them.
+    targets: Option<(Arc<Vec<PushTarget>>, Arc<[UserId]>)>,
+    /// The users online here, keyed by the subscribers it was built from (their count and
+    /// the sum of their connection ids), so an append does not rebuild it.
+    online: Option<((usize, u64), Arc<HashSet<UserId>>)>,
     /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
     /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
     /// of `shared` (and the store in it).
@@ -280,6 +286,8 @@ pub(crate) fn spawn_session(
         recheck_at: None,
         recheck_tail: false,
         unfilled: std::collections::BTreeMap::new(),
+            targets: None,
+            online: None,
         _done: done,
     };
     // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
@@ -441,7 +449,7 @@ impl SessionActor {
         );
         let resetting = self.resetting.clone();
         let reset = async move {
-            for uid in users {
+            for uid in users.iter() {
                 if let Err(e) = store.reset_unread(&sid, &uid).await {
                     tracing::debug!(error = %e, "unread count not reset");
                 }
@@ -479,7 +487,7 @@ impl SessionActor {
     async fn handle(&mut self, msg: SessionMsg) {
         match msg {
             SessionMsg::Offline { conn } => self.offline(conn).await,
-            SessionMsg::OnlineUsers { reply } => reply.send(self.online_set()),
+            SessionMsg::OnlineUsers { reply } => reply.send((*self.online_set()).clone()),
             SessionMsg::Reload => self.session = None,
             SessionMsg::Remote(envelope) => self.remote(*envelope).await,
             // A retiring actor answers nothing that would give it new work: dropping the reply
@@ -532,6 +540,7 @@ impl SessionActor {
                 })
                 .collect();
             self.session = Some(session);
+            self.targets = None;
         }
         if self.reorder.is_none() {
             // Everything stored so far is history; live delivery starts after it.
@@ -553,8 +562,22 @@ impl SessionActor {
         self.members.iter().any(|m| &m.uid == uid)
     }
 
-    fn online_set(&self) -> HashSet<UserId> {
-        self.subscribers.values().map(|s| s.uid.clone()).collect()
+    fn online_set(&mut self) -> Arc<HashSet<UserId>> {
+        let key = (
+            self.subscribers.len(),
+            self.subscribers
+                .keys()
+                .fold(0u64, |sum, conn| sum.wrapping_add(conn.raw())),
+        );
+        if let Some((built, set)) = &self.online
+            && *built == key
+        {
+            return set.clone();
+        }
+        let set: Arc<HashSet<UserId>> =
+            Arc::new(self.subscribers.values().map(|s| s.uid.clone()).collect());
+        self.online = Some((key, set.clone()));
+        set
     }
 
     fn dateline(&self, ms: i64) -> String {
@@ -608,7 +631,7 @@ impl SessionActor {
                 },
             );
         }
-        self.publish_remote(&down, 0, Vec::new()).await;
+        self.publish_remote(&down, 0, &[]).await;
         Ok(Joined {
             handle: self.me.clone(),
             watermark: self.reorder.as_ref().and_then(Reorder::last).unwrap_or(0),
@@ -656,7 +679,7 @@ impl SessionActor {
             dateline: self.dateline(now_ms()),
         };
         self.broadcast(&down);
-        self.publish_remote(&down, 0, Vec::new()).await;
+        self.publish_remote(&down, 0, &[]).await;
     }
 
     /// An event another node published for this chat.
@@ -826,11 +849,8 @@ impl SessionActor {
             }
         }
         let fresh = message.id.clone();
-        let stored = self
-            .shared
-            .store
-            .append(message, &self.online_set())
-            .await?;
+        let online = self.online_set();
+        let stored = self.shared.store.append(message, &online).await?;
         if stored.id == fresh {
             self.publish(&stored, sender_of(&who)).await;
         } else {
@@ -861,12 +881,14 @@ impl SessionActor {
             content: chat::join_text(&user.nickname, &session.name),
             dateline: now_ms(),
         };
-        let Some(stored) = self.shared.store.join(change, &self.online_set()).await? else {
+        let online = self.online_set();
+        let Some(stored) = self.shared.store.join(change, &online).await? else {
             return Ok(None);
         };
         let view = MemberView::from(&user);
         if !self.is_member(&uid) {
             self.members.push(view.clone());
+            self.targets = None;
         }
         self.publish(
             &stored,
@@ -894,7 +916,8 @@ impl SessionActor {
             content: chat::leave_text(&nickname, &session.name),
             dateline: now_ms(),
         };
-        let Some(stored) = self.shared.store.leave(change, &self.online_set()).await? else {
+        let online = self.online_set();
+        let Some(stored) = self.shared.store.leave(change, &online).await? else {
             return Ok(None);
         };
         let sender = view
@@ -907,6 +930,7 @@ impl SessionActor {
         // The leaver sees their own leave event, then stops receiving this chat.
         self.publish(&stored, sender).await;
         self.members.retain(|m| m.uid != uid);
+        self.targets = None;
         self.subscribers.retain(|_, s| s.uid != uid);
         Ok(Some(stored))
     }
@@ -937,8 +961,8 @@ impl SessionActor {
     /// once, and to this node's chat subscribers in `seq` order.
     async fn publish(&mut self, stored: &Message, sender: Sender) {
         let down = self.down_of(stored, sender);
-        let targets = self.push_targets();
-        let deliveries = push_frames(&self.sid, &down, &targets);
+        let (targets, uids) = self.cached_targets();
+        let deliveries = push_frames(&self.sid, &down, &targets, &uids);
         if !deliveries.is_empty() {
             // The registry only forwards with try_send; waiting here is bounded by its queue.
             let _ = self
@@ -947,17 +971,19 @@ impl SessionActor {
                 .send(RegistryMsg::Push { deliveries })
                 .await;
         }
-        self.publish_remote(&down, stored.seq, targets).await;
+        self.publish_remote(&down, stored.seq, &targets).await;
         self.order(stored.seq, down, stored.client_id.clone()).await;
     }
 
     /// Hands an event to the mesh (in a cluster), which sends it to the nodes with
     /// subscribers for this chat or for `push_to`'s push channels.
-    async fn publish_remote(&self, down: &ChatDown, seq: i64, push_to: Vec<PushTarget>) {
+    async fn publish_remote(&self, down: &ChatDown, seq: i64, push_to: &[PushTarget]) {
         let Some(mesh) = &self.shared.mesh else {
             return;
         };
-        let Some(envelope) = Envelope::from_chat_down(self.sid.clone(), seq, down, push_to) else {
+        let Some(envelope) =
+            Envelope::from_chat_down(self.sid.clone(), seq, down, push_to.to_vec())
+        else {
             return;
         };
         if let Err(e) = mesh.publish(envelope).await {
@@ -968,6 +994,18 @@ impl SessionActor {
     /// The `/ws-chat` frame of a stored event.
     fn down_of(&self, stored: &Message, sender: Sender) -> ChatDown {
         message_down(stored, sender, self.dateline(stored.dateline))
+    }
+
+    /// [`push_targets`](Self::push_targets) and their ids, built once per membership.
+    fn cached_targets(&mut self) -> (Arc<Vec<PushTarget>>, Arc<[UserId]>) {
+        if let Some(cached) = &self.targets {
+            return cached.clone();
+        }
+        let targets = self.push_targets();
+        let uids: Arc<[UserId]> = targets.iter().map(|t| t.uid.clone()).collect();
+        let built = (Arc::new(targets), uids);
+        self.targets = Some(built.clone());
+        built
     }
 
     /// Every member with the session's name and icon as that member sees it (a private chat
@@ -1028,41 +1066,45 @@ fn deliver(subscriber: &mut Subscriber, frame: &Utf8Bytes) -> bool {
     }
 }
 
-/// One `/ws-push` frame per target; targets that see the session alike (every member of a
-/// group) share one serialized frame.
+/// The `/ws-push` frames of an event and who gets each: one frame for everyone when every
+/// target sees the session alike (a group: `uids` share it), else one per target (a private
+/// chat shows each member the other).
 fn push_frames(
     sid: &SessionId,
     down: &ChatDown,
     targets: &[PushTarget],
-) -> Vec<(UserId, Utf8Bytes)> {
+    uids: &Arc<[UserId]>,
+) -> Vec<(Arc<[UserId]>, Utf8Bytes)> {
     let file_info =
         (down.msg_type == ChatKind::File).then(|| PushDown::file_info_for(&down.file.thumbid));
-    let mut made: HashMap<(&str, &str), Utf8Bytes> = HashMap::new();
+    let frame_for = |target: &PushTarget| {
+        let push = PushDown {
+            sender: down.sender.clone(),
+            session: PushSession {
+                sessionid: sid.to_string(),
+                session_name: target.session_name.clone(),
+                session_icon: target.session_icon.clone(),
+            },
+            msg_type: down.msg_type.clone(),
+            content: down.content.clone(),
+            file: down.file.clone(),
+            dateline: down.dateline.clone(),
+            file_info: file_info.clone(),
+        };
+        Utf8Bytes::from(push.to_text())
+    };
+    let Some(first) = targets.first() else {
+        return Vec::new();
+    };
+    let alike = targets.iter().all(|t| {
+        t.session_name == first.session_name && t.session_icon == first.session_icon
+    });
+    if alike {
+        return vec![(uids.clone(), frame_for(first))];
+    }
     targets
         .iter()
-        .map(|target| {
-            let key = (target.session_name.as_str(), target.session_icon.as_str());
-            let frame = made
-                .entry(key)
-                .or_insert_with(|| {
-                    let push = PushDown {
-                        sender: down.sender.clone(),
-                        session: PushSession {
-                            sessionid: sid.to_string(),
-                            session_name: target.session_name.clone(),
-                            session_icon: target.session_icon.clone(),
-                        },
-                        msg_type: down.msg_type.clone(),
-                        content: down.content.clone(),
-                        file: down.file.clone(),
-                        dateline: down.dateline.clone(),
-                        file_info: file_info.clone(),
-                    };
-                    Utf8Bytes::from(push.to_text())
-                })
-                .clone();
-            (target.uid.clone(), frame)
-        })
+        .map(|target| (Arc::from([target.uid.clone()]), frame_for(target)))
         .collect()
 }
 

@@ -10,15 +10,29 @@ use super::{collect, conflict, first};
 use crate::error::{Error, Result};
 use crate::model::{Message, NewMessage};
 
+/// The members watching a chat, as the JSON array [`append`] takes. Ids are hex, so the array
+/// needs no escaping; built before the blocking call (one string instead of a copied set).
+pub(super) fn watching(online: &HashSet<UserId>) -> String {
+    let mut out = String::with_capacity(2 + online.len() * (UserId::RANDOM_BYTES * 2 + 3));
+    out.push('[');
+    for (i, uid) in online.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(uid.as_str());
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
 /// Persists a message: dedup by client id, take the session's `next_seq`, insert, move the
-/// session's `last_msgid`/`last_update`, bump unread counts of members not in `online`. The
-/// caller's `BEGIN IMMEDIATE` transaction makes reading and bumping `next_seq` one step, so
-/// concurrent appends get distinct, gap-free numbers.
-pub(super) fn append(
-    conn: &Connection,
-    new: NewMessage,
-    online: &HashSet<UserId>,
-) -> Result<Message> {
+/// session's `last_msgid`/`last_update`, bump unread counts of members not in `watching` (a
+/// JSON array of ids, see [`watching`]). The caller's `BEGIN IMMEDIATE` transaction makes
+/// reading and bumping `next_seq` one step, so concurrent appends get distinct, gap-free
+/// numbers.
+pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Result<Message> {
     let seq: i64 = conn
         .prepare_cached("SELECT next_seq FROM sessions WHERE id = ?1")?
         .query_row([new.session_id.as_str()], |row| row.get(0))
@@ -59,21 +73,12 @@ pub(super) fn append(
     ])
     .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
     // Every member not watching the chat gets +1, in one statement however many members are
-    // online (one statement per online member made a 1,000-member group crawl). Ids are
-    // hex, so the JSON array needs no escaping.
-    let watching = format!(
-        "[{}]",
-        online
-            .iter()
-            .map(|uid| format!("\"{}\"", uid.as_str()))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    // online (one statement per online member made a 1,000-member group crawl).
     conn.prepare_cached(
         "UPDATE members SET new_count = new_count + 1 WHERE session_id = ?1 \
          AND uid NOT IN (SELECT value FROM json_each(?2))",
     )?
-    .execute([new.session_id.as_str(), watching.as_str()])?;
+    .execute([new.session_id.as_str(), watching])?;
     Ok(Message {
         id: new.id,
         session_id: new.session_id,

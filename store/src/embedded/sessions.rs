@@ -1,6 +1,5 @@
 //! The `sessions` and `members` tables: sessions, membership in join order, chat lists.
 
-use std::collections::HashSet;
 
 use protocol::ids::{FileId, SessionId, UserId};
 use rusqlite::{Connection, params};
@@ -160,7 +159,7 @@ fn listings(
 pub(super) fn join(
     conn: &Connection,
     change: MembershipChange,
-    online: &HashSet<UserId>,
+    watching: &str,
 ) -> Result<Option<Message>> {
     if !exists(conn, &change.session_id)? {
         return Err(Error::NotFound("session"));
@@ -175,14 +174,14 @@ pub(super) fn join(
     if added == 0 {
         return Ok(None);
     }
-    messages::append(conn, membership_message(change, "join"), online).map(Some)
+    messages::append(conn, membership_message(change, "join"), watching).map(Some)
 }
 
 /// Removes the member and appends the `leave` message; `None` if not a member.
 pub(super) fn leave(
     conn: &Connection,
     change: MembershipChange,
-    online: &HashSet<UserId>,
+    watching: &str,
 ) -> Result<Option<Message>> {
     if !exists(conn, &change.session_id)? {
         return Err(Error::NotFound("session"));
@@ -193,7 +192,7 @@ pub(super) fn leave(
     if removed == 0 {
         return Ok(None);
     }
-    messages::append(conn, membership_message(change, "leave"), online).map(Some)
+    messages::append(conn, membership_message(change, "leave"), watching).map(Some)
 }
 
 /// The `join`/`leave` message of a membership change.

@@ -116,7 +116,13 @@ impl Workers {
         conns: Vec<Conn>,
         spread: Spread,
     ) -> Result<Workers> {
-        let processes = conns.len().div_ceil(spread.per_process.max(1)).max(1);
+        // At least one process per core (each is one thread), unless that leaves them tiny.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let processes = conns
+            .len()
+            .div_ceil(spread.per_process.max(1))
+            .max(cores.min(conns.len().div_ceil(100)))
+            .max(1);
         let mut shares: Vec<Vec<Conn>> = vec![Vec::new(); processes];
         for (i, conn) in conns.into_iter().enumerate() {
             if let Some(share) = shares.get_mut(i % processes) {
@@ -261,7 +267,7 @@ impl Workers {
                 start_at_us,
                 rate: share,
                 duration_s: duration.as_secs_f64(),
-                drain_s: 10.0,
+                drain_s: 20.0,
             }))?;
         }
         let expected = planned * room_size as u64;

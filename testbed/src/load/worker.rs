@@ -173,20 +173,24 @@ fn say(report: &Report) -> Result<()> {
 
 /// Runs a worker on stdin and stdout until `Quit` or the end of stdin.
 ///
+/// Everything runs on this one thread (a local executor driving the reactor): no task is
+/// woken across threads. Several worker processes use several cores.
+///
 /// # Errors
 /// A malformed command, or stdout closed.
 pub fn run() -> Result<()> {
-    smol::block_on(async {
+    let executor = std::rc::Rc::new(smol::LocalExecutor::new());
+    smol::block_on(executor.run(async {
         use futures_lite::AsyncBufReadExt;
         let mut lines = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin())).lines();
         let Some(setup) = lines.next().await else {
             return Ok(());
         };
         let setup: Setup = serde_json::from_str(&setup?)?;
-        let mut worker = Worker::new(setup)?;
+        let mut worker = Worker::new(setup, executor.clone())?;
         let ticker = {
             let shared = worker.shared.clone();
-            smol::spawn(async move {
+            executor.spawn(async move {
                 loop {
                     smol::Timer::after(Duration::from_millis(250)).await;
                     if say(&Report::Progress(shared.progress())).is_err() {
@@ -211,7 +215,7 @@ pub fn run() -> Result<()> {
         worker.shared.closing.store(true, Ordering::Relaxed);
         drop(ticker);
         Ok(())
-    })
+    }))
 }
 
 struct Worker {
@@ -220,12 +224,13 @@ struct Worker {
     tried: usize,
     failed: usize,
     first_error: Option<String>,
+    executor: std::rc::Rc<smol::LocalExecutor<'static>>,
     tasks: Vec<smol::Task<()>>,
     senders: Vec<(async_channel::Sender<String>, usize)>,
 }
 
 impl Worker {
-    fn new(setup: Setup) -> Result<Worker> {
+    fn new(setup: Setup, executor: std::rc::Rc<smol::LocalExecutor<'static>>) -> Result<Worker> {
         let histogram = latency_histogram().map_err(|e| Error::Http(e.to_string()))?;
         Ok(Worker {
             shared: Arc::new(Shared {
@@ -245,6 +250,7 @@ impl Worker {
             tried: 0,
             failed: 0,
             first_error: None,
+            executor,
             tasks: Vec::new(),
             senders: Vec::new(),
         })
@@ -283,7 +289,7 @@ impl Worker {
                     };
                     self.shared.open.fetch_add(1, Ordering::Relaxed);
                     self.tasks
-                        .push(smol::spawn(drive(socket, outgoing, self.shared.clone())));
+                        .push(self.executor.spawn(drive(socket, outgoing, self.shared.clone())));
                 }
                 Err(e) => {
                     self.failed += 1;
@@ -345,11 +351,11 @@ impl Worker {
             }
         }
         let send_seconds = started.elapsed().as_secs_f64();
-        // Wait until deliveries stop for a second, or the drain limit.
+        // Wait until deliveries stop for two seconds, or the drain limit.
         let drain_until = Instant::now() + Duration::from_secs_f64(round.drain_s);
         let mut last = shared.delivered.load(Ordering::Relaxed);
         let mut quiet_since = Instant::now();
-        while Instant::now() < drain_until && quiet_since.elapsed() < Duration::from_secs(1) {
+        while Instant::now() < drain_until && quiet_since.elapsed() < Duration::from_secs(2) {
             smol::Timer::after(Duration::from_millis(50)).await;
             let now = shared.delivered.load(Ordering::Relaxed);
             if now != last {

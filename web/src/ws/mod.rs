@@ -75,10 +75,10 @@ pub(crate) async fn accept_upgrade(
 /// Websocket limits from the configuration: messages and frames capped at `max_ws_message`,
 /// small buffers so idle connections stay cheap. tungstenite zero-fills its whole read buffer
 /// before every read, so it is sized per route: `/ws-push` reads one ~300-byte subscribe
-/// message, `/ws-chat` texts of a few hundred bytes (uploads just take more reads).
+/// message (in two reads), `/ws-chat` texts of a few hundred bytes (uploads just take more reads).
 pub(crate) fn ws_config(config: &Config, kind: Kind) -> WebSocketConfig {
     let read_buffer = match kind {
-        Kind::Push => 512,
+        Kind::Push => 256,
         Kind::Chat => 1024,
     };
     WebSocketConfig::default()
@@ -129,6 +129,9 @@ pub(crate) async fn write_loop(
     use futures_util::SinkExt;
     let mut idle = Idle::new(config.keepalive);
     let mut pending = None;
+    // One wait for the whole connection: a new one per frame would register (and remove) a
+    // listener on the server-wide shutdown channel for every frame sent.
+    let mut stop = std::pin::pin!(shutdown.wait());
     loop {
         enum Next {
             Item(Option<Outbound>),
@@ -144,7 +147,7 @@ pub(crate) async fn write_loop(
                         Next::Silence
                     })
                     .or(async {
-                        shutdown.wait().await;
+                        stop.as_mut().await;
                         Next::Stop
                     })
                     .await
