@@ -29,6 +29,28 @@ for s in systems:
         return ", ".join(f"{x:.1f}" for x in v) or "-"
     best = [rd["deliveries_per_s"] for sw in r["sweeps"] for rd in sw["rounds"] if rd["offered_rate"] == sw["highest_passing"]]
     print(f"| {s} | {', '.join(str(int(h)) if h else 'none' for h in highs)} | {p99_at(100.0)} | {p99_at(200.0)} | {max(best):,.0f} |" if best else f"| {s} | none | {p99_at(100.0)} | {p99_at(200.0)} | - |")
+rates = sorted({rd["offered_rate"] for s in systems if get("fanout", s) for sw in get("fanout", s)["sweeps"] for rd in sw["rounds"]})
+print()
+print("p99 in ms per offered rate (lowest-highest over the sweeps that reached it; * = some sweep failed there):")
+print()
+print("| system | " + " | ".join(f"{r:.0f}/s" for r in rates) + " |")
+print("|---|" + "---|" * len(rates))
+for s in systems:
+    r = get("fanout", s)
+    if not r:
+        continue
+    cells = []
+    for rate in rates:
+        rounds = [rd for sw in r["sweeps"] for rd in sw["rounds"] if rd["offered_rate"] == rate]
+        if not rounds:
+            cells.append("-")
+            continue
+        p = [rd["latency"]["p99_ms"] for rd in rounds]
+        failed = any(rd["latency"]["p99_ms"] > 50 or rd["delivered_ratio"] < 0.95 for rd in rounds)
+        lo, hi = min(p), max(p)
+        cell = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}"
+        cells.append(cell + ("*" if failed else ""))
+    print(f"| {s} | " + " | ".join(cells) + " |")
 print()
 print("Many small chats (every member sends; latency over all deliveries):")
 print()

@@ -204,7 +204,8 @@ fn deliveries(all: &[(&str, RGBColor, Value)], path: &Path) -> Result<(), Failur
             .y_desc("deliveries/s")
             .label_style(("sans-serif", 14))
             .draw()?;
-        for &(system, color, ref value) in all {
+        // cookim last, so its points are drawn over the others where they overlap.
+        for &(system, color, ref value) in all.iter().rev() {
             let points: Vec<(f64, f64, bool)> = rounds(value)
                 .into_iter()
                 .filter_map(|(rate, round)| {
