@@ -117,6 +117,22 @@ pub struct NodeProcess {
     pub options: NodeOptions,
 }
 
+/// The lines a child prints on its (piped) stdout, read by a thread of their own; `None` if
+/// its stdout was not piped.
+pub fn stdout_lines(child: &mut Child) -> Option<mpsc::Receiver<String>> {
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Some(rx)
+}
+
 /// How long a node may take to print its URL.
 const START_WAIT: Duration = Duration::from_secs(30);
 
@@ -151,19 +167,7 @@ impl NodeProcess {
             command.args(["-m", uri]);
         }
         let mut child = command.spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Node("no stdout".into()))?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child).ok_or_else(|| Error::Node("no stdout".into()))?;
         let line = match rx.recv_timeout(START_WAIT) {
             Ok(line) => line,
             Err(_) => {

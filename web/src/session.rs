@@ -224,6 +224,12 @@ pub(crate) struct Joined {
     pub(crate) watermark: i64,
 }
 
+/// A chat's push targets and their ids, shared by every message until membership changes.
+type Targets = (Arc<Vec<PushTarget>>, Arc<[UserId]>);
+
+/// What identifies a set of subscribers: their count and the sum of their connection ids.
+type SubscribersKey = (usize, u64);
+
 struct SessionActor {
     shared: Arc<Shared>,
     sid: SessionId,
@@ -252,10 +258,10 @@ struct SessionActor {
     unfilled: std::collections::BTreeMap<i64, u8>,
     /// Push targets and their ids while members and session stay as they are (rebuilt after
     /// a load, join or leave): a 1,000-member group's message must not rebuild them.
-    targets: Option<(Arc<Vec<PushTarget>>, Arc<[UserId]>)>,
+    targets: Option<Targets>,
     /// The users online here, keyed by the subscribers it was built from (their count and
     /// the sum of their connection ids), so an append does not rebuild it.
-    online: Option<((usize, u64), Arc<HashSet<UserId>>)>,
+    online: Option<(SubscribersKey, Arc<HashSet<UserId>>)>,
     /// Held until the actor ends, so the server's graceful stop waits for it. Declared last:
     /// fields drop in order, so once every `Shutdown` is gone this actor has already let go
     /// of `shared` (and the store in it).
@@ -286,8 +292,8 @@ pub(crate) fn spawn_session(
         recheck_at: None,
         recheck_tail: false,
         unfilled: std::collections::BTreeMap::new(),
-            targets: None,
-            online: None,
+        targets: None,
+        online: None,
         _done: done,
     };
     // Detached, holding a `Shutdown`: the actor ends when its mailbox closes (the registry
@@ -450,7 +456,7 @@ impl SessionActor {
         let resetting = self.resetting.clone();
         let reset = async move {
             for uid in users.iter() {
-                if let Err(e) = store.reset_unread(&sid, &uid).await {
+                if let Err(e) = store.reset_unread(&sid, uid).await {
                     tracing::debug!(error = %e, "unread count not reset");
                 }
             }
@@ -997,7 +1003,7 @@ impl SessionActor {
     }
 
     /// [`push_targets`](Self::push_targets) and their ids, built once per membership.
-    fn cached_targets(&mut self) -> (Arc<Vec<PushTarget>>, Arc<[UserId]>) {
+    fn cached_targets(&mut self) -> Targets {
         if let Some(cached) = &self.targets {
             return cached.clone();
         }
@@ -1096,9 +1102,9 @@ fn push_frames(
     let Some(first) = targets.first() else {
         return Vec::new();
     };
-    let alike = targets.iter().all(|t| {
-        t.session_name == first.session_name && t.session_icon == first.session_icon
-    });
+    let alike = targets
+        .iter()
+        .all(|t| t.session_name == first.session_name && t.session_icon == first.session_icon);
     if alike {
         return vec![(uids.clone(), frame_for(first))];
     }

@@ -1,6 +1,5 @@
 //! The `sessions` and `members` tables: sessions, membership in join order, chat lists.
 
-
 use protocol::ids::{FileId, SessionId, UserId};
 use rusqlite::{Connection, params};
 

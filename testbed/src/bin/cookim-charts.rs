@@ -98,6 +98,27 @@ fn rounds(value: &Value) -> Vec<(f64, &Value)> {
         .collect()
 }
 
+/// The series labels, in one style for every chart.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Result<(), Failure>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", size))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
 fn save(buffer: Vec<u8>, path: &Path) -> Result<(), Failure> {
     let image = image::RgbImage::from_raw(SIZE.0, SIZE.1, buffer).ok_or("image size")?;
     image.save(path)?;
@@ -162,13 +183,7 @@ fn latency_panels(all: &[(&str, RGBColor, Value)], path: &Path) -> Result<(), Fa
                     .label(label)
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(("sans-serif", 12))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft, 12)?;
         }
         root.present()?;
     }
@@ -226,13 +241,7 @@ fn deliveries(all: &[(&str, RGBColor, Value)], path: &Path) -> Result<(), Failur
                 .label(system)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)?;
         root.present()?;
     }
     save(buffer, path)
@@ -293,13 +302,7 @@ fn idle_memory(all: &[(&str, RGBColor, Value)], path: &Path) -> Result<(), Failu
                 });
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
         root.present()?;
     }
     save(buffer, path)

@@ -676,13 +676,7 @@ fn external_conns(
 }
 
 fn fanout(args: Fanout) -> Result<Value> {
-    let layout = Layout {
-        rooms: 1,
-        room_size: args.members,
-        senders_per_room: 1,
-        idle: false,
-        push: false,
-    };
+    let layout = Layout::fanout(args.members);
     let conns = external_conns(args.system, args.addr, layout)?;
     let result = play(
         args.system,
@@ -702,13 +696,11 @@ fn fanout(args: Fanout) -> Result<Value> {
 }
 
 fn chats(args: Chats) -> Result<Value> {
-    let layout = Layout {
-        rooms: args.chats,
-        room_size: args.size,
-        senders_per_room: args.size,
-        idle: false,
-        push: args.push && args.system == System::Cookim,
-    };
+    let layout = Layout::chats(
+        args.chats,
+        args.size,
+        args.push && args.system == System::Cookim,
+    );
     let conns = external_conns(args.system, args.addr, layout)?;
     let result = play(
         args.system,
@@ -729,13 +721,7 @@ fn chats(args: Chats) -> Result<Value> {
 fn idle(args: Idle) -> Result<Value> {
     let levels: Vec<usize> = list(&args.levels)?;
     let most = levels.iter().copied().max().unwrap_or(0);
-    let layout = Layout {
-        rooms: most,
-        room_size: 1,
-        senders_per_room: 0,
-        idle: true,
-        push: false,
-    };
+    let layout = Layout::idle(most);
     let conns = external_conns(args.system, args.addr, layout)?;
     let spread = Spread {
         per_process: args.per_process,
@@ -847,13 +833,7 @@ fn suite_profile(
     let addrs = server.addrs();
     let value = match profile {
         "fanout" => {
-            let layout = Layout {
-                rooms: 1,
-                room_size: args.members,
-                senders_per_room: 1,
-                idle: false,
-                push: false,
-            };
+            let layout = Layout::fanout(args.members);
             let conns = suite_conns(system, &server, mongo, layout)?;
             play(
                 system,
@@ -869,13 +849,7 @@ fn suite_profile(
             )?
         }
         "chats" | "cross" => {
-            let layout = Layout {
-                rooms: args.users / args.chat_size.max(1),
-                room_size: args.chat_size,
-                senders_per_room: args.chat_size,
-                idle: false,
-                push: false,
-            };
+            let layout = Layout::chats(args.users / args.chat_size.max(1), args.chat_size, false);
             let conns = suite_conns(system, &server, mongo, layout)?;
             let rate = if profile == "cross" {
                 args.cross_rate.unwrap_or(args.chat_rate)
@@ -896,13 +870,7 @@ fn suite_profile(
         }
         "idle" => {
             let most = idle_levels.iter().copied().max().unwrap_or(0);
-            let layout = Layout {
-                rooms: most,
-                room_size: 1,
-                senders_per_room: 0,
-                idle: true,
-                push: false,
-            };
+            let layout = Layout::idle(most);
             let conns = suite_conns(system, &server, mongo, layout)?;
             let mut workers = Workers::spawn(WORKER, system, &addrs, conns, Spread::default())?;
             let levels = load::idle(&mut workers, &server.pids(), idle_levels)?;

@@ -33,6 +33,39 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Profile 1: one room of `members`, the first one sending.
+    pub fn fanout(members: usize) -> Layout {
+        Layout {
+            rooms: 1,
+            room_size: members,
+            senders_per_room: 1,
+            idle: false,
+            push: false,
+        }
+    }
+
+    /// Profile 2: `rooms` chats of `size`, every member sending; `push`: see [`Layout::push`].
+    pub fn chats(rooms: usize, size: usize, push: bool) -> Layout {
+        Layout {
+            rooms,
+            room_size: size,
+            senders_per_room: size,
+            idle: false,
+            push,
+        }
+    }
+
+    /// Profile 3: `connections` idle users, one connection each.
+    pub fn idle(connections: usize) -> Layout {
+        Layout {
+            rooms: connections,
+            room_size: 1,
+            senders_per_room: 0,
+            idle: true,
+            push: false,
+        }
+    }
+
     /// Connections in all.
     pub fn conns(&self) -> usize {
         self.rooms * self.room_size * if self.push && !self.idle { 2 } else { 1 }

@@ -2,16 +2,14 @@
 //! fresh embedded store, or nodes of a cluster on MongoDB), the Node.js peers from
 //! `testbed/peers/`, and `cookim-rawpeer`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use super::wire::System;
 use crate::client::{Error, Result};
-use crate::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
+use crate::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port, stdout_lines};
 
 /// A running system under test.
 #[derive(Debug)]
@@ -114,19 +112,8 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Http("peer has no stdout".into()))?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx =
+            stdout_lines(&mut child).ok_or_else(|| Error::Http("peer has no stdout".into()))?;
         let port = rx
             .recv_timeout(Duration::from_secs(30))
             .ok()

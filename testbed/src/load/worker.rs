@@ -288,8 +288,11 @@ impl Worker {
                         None
                     };
                     self.shared.open.fetch_add(1, Ordering::Relaxed);
-                    self.tasks
-                        .push(self.executor.spawn(drive(socket, outgoing, self.shared.clone())));
+                    self.tasks.push(self.executor.spawn(drive(
+                        socket,
+                        outgoing,
+                        self.shared.clone(),
+                    )));
                 }
                 Err(e) => {
                     self.failed += 1;
