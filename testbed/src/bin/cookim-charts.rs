@@ -19,7 +19,7 @@ use serde_json::Value;
 /// Draws the benchmark charts.
 #[derive(FromArgs)]
 struct Args {
-    /// the suite's output folder (fanout-<system>.json, idle-<system>.json)
+    /// the suite's output folder (fanout-SYSTEM.json, idle-SYSTEM.json)
     #[argh(option, default = "PathBuf::from(\"bench-results/load\")")]
     results: PathBuf,
     /// where the PNGs go (default docs/bench)
