@@ -400,13 +400,22 @@ impl Registry {
 async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<Envelope>) {
     while let Some(envelope) = deliveries.recv().await {
         if !envelope.push_to.is_empty() {
-            let frames = envelope
-                .push_to
-                .iter()
-                .map(|target| {
-                    let frame = Utf8Bytes::from(envelope.push_down(target).to_text());
-                    (Arc::from([target.uid.clone()]), frame)
-                })
+            // Targets that see the session alike (a group's members) share one frame, made
+            // once: the frame depends on the target only through the session's name and icon.
+            let mut alike: HashMap<(&str, &str), (Vec<UserId>, Utf8Bytes)> = HashMap::new();
+            for target in &envelope.push_to {
+                alike
+                    .entry((&target.session_name, &target.session_icon))
+                    .or_insert_with(|| {
+                        let frame = Utf8Bytes::from(envelope.push_down(target).to_text());
+                        (Vec::new(), frame)
+                    })
+                    .0
+                    .push(target.uid.clone());
+            }
+            let frames = alike
+                .into_values()
+                .map(|(uids, frame)| (Arc::from(uids), frame))
                 .collect();
             if registry
                 .send(RegistryMsg::Push { deliveries: frames })
