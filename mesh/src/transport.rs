@@ -511,6 +511,7 @@ impl NodeActor {
             frames,
             self.counters.clone(),
             self.config.connect_timeout,
+            self.config.bind.ip(),
         );
         self.spawner.detach_with(writer, &self.shutdown);
     }
@@ -706,6 +707,7 @@ async fn write_link(
     mut frames: Inbox<Vec<u8>>,
     counters: Arc<Counters>,
     connect_timeout: Duration,
+    source: std::net::IpAddr,
 ) {
     let hello = match link::encode(&Frame::Hello(me)) {
         Ok(hello) => hello,
@@ -717,7 +719,7 @@ async fn write_link(
     let mut backoff = RECONNECT_MIN;
     loop {
         let connected = runtime::deadline(connect_timeout, async {
-            let mut stream = TcpStream::connect(peer.addr()).await?;
+            let mut stream = dial(peer.addr(), source).await?;
             stream.set_nodelay(true)?;
             stream.write_all(&hello).await?;
             Ok::<TcpStream, std::io::Error>(stream)
@@ -752,6 +754,54 @@ async fn write_link(
             Err(e) => tracing::debug!(error = %e, %peer, "mesh link broke; reconnecting"),
         }
     }
+}
+
+/// Connects to `addr` (`host:port`). When the mesh is bound to one address rather than all,
+/// the link leaves from it too, so the peer, a firewall or a proxy between them sees the node
+/// by the address it listens on (a multi-homed host would otherwise pick by route). A
+/// loopback bind is used only towards loopback peers, which are the only ones it can reach.
+async fn dial(addr: &str, source: std::net::IpAddr) -> std::io::Result<TcpStream> {
+    if source.is_unspecified() {
+        return TcpStream::connect(addr).await;
+    }
+    let mut last = None;
+    for target in async_net::resolve(addr).await? {
+        if target.is_ipv4() != source.is_ipv4() || target.ip().is_loopback() != source.is_loopback()
+        {
+            continue;
+        }
+        match connect_from(source, target).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        None => TcpStream::connect(addr).await,
+    }
+}
+
+/// A non-blocking connect from `source` (any port) to `target`.
+async fn connect_from(source: std::net::IpAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(target),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+        Err(e) => return Err(e),
+    }
+    let stream = async_io::Async::new(std::net::TcpStream::from(socket))?;
+    stream.writable().await?;
+    if let Some(e) = stream.get_ref().take_error()? {
+        return Err(e);
+    }
+    Ok(TcpStream::from(stream))
 }
 
 /// Writes queued frames, batching whatever is already waiting into one write. `Ok` when the

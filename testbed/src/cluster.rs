@@ -3,7 +3,7 @@
 //! signal or kill it outright.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -98,6 +98,10 @@ pub struct NodeOptions {
     pub jwt_secret: String,
     /// Anything else to pass.
     pub extra: Vec<String>,
+    /// `--bind`: the address its web and mesh ports listen on (`None`: 127.0.0.1).
+    pub bind: Option<IpAddr>,
+    /// A command the node runs under, e.g. `ip netns exec <ns>` (empty: none).
+    pub wrapper: Vec<String>,
 }
 
 impl NodeOptions {
@@ -143,7 +147,17 @@ impl NodeProcess {
     /// [`Error::Node`] if it exits or prints no URL within 30 s.
     pub fn start(bin: &Path, options: NodeOptions) -> Result<NodeProcess> {
         std::fs::create_dir_all(&options.data_dir)?;
-        let mut command = Command::new(bin);
+        let mut command = match options.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(bin);
+                command
+            }
+            None => Command::new(bin),
+        };
+        if let Some(bind) = options.bind {
+            command.args(["--bind", &bind.to_string()]);
+        }
         command
             .args(["-w", "0", "-h", &options.host])
             .args(["-a", &options.mesh_port.to_string()])
@@ -185,7 +199,10 @@ impl NodeProcess {
             .next()
             .and_then(|hostport| hostport.rsplit_once(':'))
             .and_then(|(_, port)| port.parse::<u16>().ok())
-            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .map(|port| {
+                let ip = options.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                SocketAddr::new(ip, port)
+            })
             .ok_or_else(|| Error::Node(format!("unexpected first line: {line}")))?;
         Ok(NodeProcess {
             child,

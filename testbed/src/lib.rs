@@ -31,6 +31,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod chaos;
 pub mod client;
 pub mod cluster;
 pub mod load;

@@ -112,6 +112,8 @@ fn three_processes_chat_survive_a_kill_and_a_restart() -> Result {
         mongo_uri: Some(uri.clone()),
         jwt_secret: "cluster test secret shared by every node".into(),
         extra: Vec::new(),
+        bind: None,
+        wrapper: Vec::new(),
     };
     let mut nodes: Vec<NodeProcess> = (0..3)
         .map(|i| NodeProcess::start(&bin, options(i)))
@@ -245,6 +247,8 @@ fn nat_mode_nodes_reach_each_other_by_their_advertised_names() -> Result {
         mongo_uri: Some(uri.clone()),
         jwt_secret: "nat test secret shared by every node".into(),
         extra: vec!["--nat".into()],
+        bind: None,
+        wrapper: Vec::new(),
     };
     let nodes: Vec<NodeProcess> = (0..2)
         .map(|i| NodeProcess::start(&bin, options(i)))

@@ -112,6 +112,8 @@ fn cookim_node() -> (NodeProcess, tempfile::TempDir) {
             mongo_uri: None,
             jwt_secret: "load-test-secret".into(),
             extra: Vec::new(),
+            bind: None,
+            wrapper: Vec::new(),
         },
     )
     .unwrap();

@@ -254,7 +254,15 @@ async fn seed_default_avatars(store: &dyn Store) -> Result<DefaultAvatars> {
                     bytes: blocking::unblock(move || protocol::thumbnail::default_avatar(color))
                         .await,
                 };
-                store.put_file(file).await?.id
+                match store.put_file(file).await {
+                    Ok(stored) => stored.id,
+                    // Another node starting on the same empty database drew it first.
+                    Err(store::Error::Conflict("default avatar")) => store
+                        .default_avatar(kind)
+                        .await?
+                        .ok_or_else(|| crate::Error::Invalid("default avatars missing".into()))?,
+                    Err(e) => return Err(e.into()),
+                }
             }
         };
         ids.push(id);

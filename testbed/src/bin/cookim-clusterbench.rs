@@ -83,6 +83,8 @@ async fn run(args: Args) -> Result {
             mongo_uri: Some(uri.clone()),
             jwt_secret: "clusterbench secret shared by every node".into(),
             extra: Vec::new(),
+            bind: None,
+            wrapper: Vec::new(),
         })
         .collect();
     progress(&format!("starting {} nodes", options.len()));

@@ -89,6 +89,8 @@ impl Server {
                 mongo_uri: mongo_uri.map(str::to_owned),
                 jwt_secret: SUITE_SECRET.into(),
                 extra: extra.iter().map(|e| (*e).to_owned()).collect(),
+                bind: None,
+                wrapper: Vec::new(),
             });
             dirs.push(dir);
         }
