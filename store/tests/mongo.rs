@@ -254,3 +254,103 @@ fn an_embedded_store_moves_into_mongodb_and_back() -> Result<()> {
 fn a_bad_dump_is_refused() -> Result<()> {
     on_fresh_database(|store| async move { contract::a_bad_dump_is_refused(&store).await })
 }
+
+/// A message's number is claimed by storing it: one another node stored a moment ago (the
+/// session's `nextSeq` not moved yet) makes the next append take the number after it, and two
+/// stores appending at once to one chat (two nodes) leave history numbered 1, 2, 3... with no
+/// hole and no number twice.
+#[test]
+fn numbers_are_claimed_by_the_insert_without_holes() -> Result<()> {
+    use cookim_store::Store;
+    use cookim_store::model::{NewMessage, NewSession, SessionType};
+    use mongodb::bson::{Document, doc};
+    use protocol::ids::{MessageId, SessionId, UserId};
+    let uri = mongo_uri();
+    on_fresh_database(|store| async move {
+        let uid = UserId::from_random(rand::random());
+        let session = store
+            .create_session(NewSession {
+                id: SessionId::from_random(rand::random()),
+                createuid: uid.clone(),
+                ouid: None,
+                name: "claims".into(),
+                icon: None,
+                session_type: SessionType::Group,
+                public: true,
+                dateline: 1,
+            })
+            .await?;
+        let text = |content: String| NewMessage {
+            id: MessageId::from_random(rand::random()),
+            session_id: session.id.clone(),
+            uid: uid.clone(),
+            msg_type: "text".into(),
+            content,
+            file_name: String::new(),
+            file_type: String::new(),
+            fileid: None,
+            thumbid: None,
+            dateline: 2,
+            client_id: None,
+        };
+        assert_eq!(
+            store
+                .append(text("one".into()), &Default::default())
+                .await?
+                .seq,
+            1
+        );
+        // Another node's message at 2, stored before it moved the session's nextSeq.
+        let name = store.database_name().to_owned();
+        let id = MessageId::from_random(rand::random());
+        let other = doc! {
+            "_id": id.as_str(), "uid": uid.as_str(), "sessionid": session.id.as_str(),
+            "msgType": "text", "content": "two", "fileName": "", "fileType": "", "fileid": "",
+            "thumbid": "", "dateline": 2, "seq": 2_i64, "clientId": id.as_str(),
+        };
+        async_compat::Compat::new(async {
+            let client = mongodb::Client::with_uri_str(&uri).await?;
+            client
+                .database(&name)
+                .collection::<Document>("messages")
+                .insert_one(other)
+                .await?;
+            Ok::<_, mongodb::error::Error>(())
+        })
+        .await
+        .expect("insert another node's message");
+        assert_eq!(
+            store
+                .append(text("three".into()), &Default::default())
+                .await?
+                .seq,
+            3
+        );
+
+        // Two nodes at once.
+        let second = Mongo::connect(&uri, &name).await?;
+        let (a, b) = smol::future::zip(burst(&store, &text, "a"), burst(&second, &text, "b")).await;
+        a?;
+        b?;
+        let history = store.messages(&session.id, 1, 100).await?;
+        let mut seqs: Vec<i64> = history.iter().map(|m| m.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=33).collect::<Vec<i64>>());
+        Ok(())
+    })
+}
+
+/// 15 texts from `node`, one after another.
+async fn burst(
+    store: &Mongo,
+    text: &impl Fn(String) -> cookim_store::model::NewMessage,
+    node: &str,
+) -> Result<()> {
+    use cookim_store::Store;
+    for n in 0..15 {
+        store
+            .append(text(format!("{node} {n}")), &Default::default())
+            .await?;
+    }
+    Ok(())
+}

@@ -196,6 +196,10 @@ struct Subscriber {
     outbox: Outbox,
     /// Whether it resumes (gets `seq` on stored events) and where it stands.
     resume: Resume,
+    /// The last `seq` a resuming connection said it has: stored events up to it are not sent
+    /// again (this node's live order may be behind the client, e.g. when the client comes
+    /// from a node that heard of them sooner).
+    has: i64,
 }
 
 /// A connection's part in the resume extension (`after` on `online`).
@@ -634,6 +638,7 @@ impl SessionActor {
                         Some(_) => Resume::CatchingUp(Vec::new()),
                         None => Resume::Off,
                     },
+                    has: after.unwrap_or(0),
                 },
             );
         }
@@ -956,6 +961,7 @@ impl SessionActor {
         self.subscribers.retain(|_, s| {
             let frame = match s.resume {
                 Resume::Off => plain.get_or_insert_with(|| Utf8Bytes::from(down.to_text())),
+                Resume::CatchingUp(_) | Resume::Live if seq <= s.has => return true,
                 Resume::CatchingUp(_) | Resume::Live => sequenced
                     .get_or_insert_with(|| Utf8Bytes::from(down.to_text_with_seq(seq, client_id))),
             };

@@ -154,3 +154,28 @@ fn list_messages_after_and_with_seq() -> Result {
         Ok(())
     })
 }
+
+/// A client may be ahead of the node it resumes on (it came from a node that heard of the
+/// latest messages sooner): what it says it has is not sent again, live or not.
+#[test]
+fn a_resuming_client_ahead_of_the_node_gets_nothing_twice() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let alice = register(addr, "alice1").await?;
+        let bob = register(addr, "bobby").await?;
+        let sid = create_group(addr, &alice, "ahead", true).await?;
+        join_group(addr, &bob, &sid).await?;
+        let mut sender = Chat::open(addr, &alice, &sid).await?;
+        sender.say("three").await?;
+        sender.expect_text("three").await?;
+        // Seqs 1 to 3 are stored; bob says he has up to 5.
+        let mut reader = Chat::open_after(addr, &bob, &sid, 5).await?;
+        for text in ["four", "five", "six"] {
+            sender.say(text).await?;
+            sender.expect_text(text).await?;
+        }
+        assert_eq!(next_stored(&mut reader).await?, (6, "six".to_owned()));
+        Ok(())
+    })
+}

@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::ReturnDocument;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
 use super::{Db, collect, conflict, docs, page_bounds, plans};
@@ -50,32 +49,89 @@ pub(super) fn document(m: &Message) -> Document {
     d
 }
 
-/// Numbers `message` (its `seq` is ignored) in its session, moves the session's
-/// `lastMsgid`/`lastUpdate`, adds 1 to the unread count of every member not in `skip` (one
-/// atomic update of the session), then inserts it with the configured write concern.
+/// How many times an append tries the next number before giving up (each failure means
+/// another writer stored a message in the same chat in between).
+const MAX_CLAIMS: u32 = 64;
+
+/// Numbers `message` (its `seq` is ignored) by claiming the next `seq` of its session with the
+/// insert itself: the unique `(sessionid, seq)` index decides between writers on different
+/// nodes, so a number exists only once its message does. History never has a hole, not even
+/// for a moment (a writer cut off between taking a number and storing its message would leave
+/// one, and readers on other nodes would deliver what follows before it). Then it moves the
+/// session's `nextSeq`/`lastMsgid`/`lastUpdate` forward and adds 1 to the unread count of
+/// every member not in `skip`.
 async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<Message> {
-    let skip: Vec<&str> = skip.iter().copied().collect();
+    let sid = message.session_id.as_str().to_owned();
     let session = db
         .sessions
-        .find_one_and_update(
-            doc! { "_id": message.session_id.as_str() },
-            doc! {
-                "$inc": { "nextSeq": 1_i64, "usersStatus.$[m].newCount": 1_i32 },
-                "$set": { "lastMsgid": message.id.as_str(), "lastUpdate": message.dateline },
-            },
-        )
-        .array_filters(vec![doc! { "m.uid": { "$nin": skip } }])
-        .return_document(ReturnDocument::After)
+        .find_one(doc! { "_id": &sid })
         .projection(doc! { "nextSeq": 1 })
         .await?
         .ok_or(Error::NotFound("session"))?;
-    message.seq = docs::int(&session, "nextSeq")?;
-    db.messages
-        .insert_one(document(&message))
-        .write_concern(db.message_ack.clone())
-        .await
-        .map_err(|e| conflict(e, &[("clientId", "client id"), ("_id", "message")]))?;
+    // `nextSeq` is the last number handed out as far as the session knows; it may lag behind
+    // a message stored a moment ago, never run ahead of history (but for numbers reserved by
+    // an upgrade, which the next message must not take).
+    let mut next = docs::int(&session, "nextSeq")? + 1;
+    let mut claims = 0;
+    loop {
+        message.seq = next;
+        let inserted = db
+            .messages
+            .insert_one(document(&message))
+            .write_concern(db.message_ack.clone())
+            .await;
+        match inserted.map_err(|e| {
+            conflict(
+                e,
+                &[
+                    ("cookim-messages-history", "seq"),
+                    ("clientId", "client id"),
+                    ("_id", "message"),
+                ],
+            )
+        }) {
+            Ok(_) => break,
+            Err(Error::Conflict("seq")) if claims < MAX_CLAIMS => {
+                claims += 1;
+                next = next.max(last_seq(db, &message.session_id).await? + 1);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let skip: Vec<&str> = skip.iter().copied().collect();
+    let unread = doc! { "usersStatus.$[m].newCount": 1_i32 };
+    let members = vec![doc! { "m.uid": { "$nin": skip } }];
+    let moved = db
+        .sessions
+        .update_one(
+            doc! { "_id": &sid, "nextSeq": { "$lt": message.seq } },
+            doc! {
+                "$set": { "nextSeq": message.seq, "lastMsgid": message.id.as_str(), "lastUpdate": message.dateline },
+                "$inc": unread.clone(),
+            },
+        )
+        .array_filters(members.clone())
+        .await?;
+    if moved.matched_count == 0 {
+        // A later message got there first: only the unread counts.
+        db.sessions
+            .update_one(doc! { "_id": &sid }, doc! { "$inc": unread })
+            .array_filters(members)
+            .await?;
+    }
     Ok(message)
+}
+
+/// The highest `seq` stored in `sid` (0 for none).
+async fn last_seq(db: &Db, sid: &SessionId) -> Result<i64> {
+    let query = plans::history(sid);
+    let last = db
+        .messages
+        .find_one(query.filter)
+        .sort(query.sort)
+        .projection(doc! { "seq": 1 })
+        .await?;
+    last.map_or(Ok(0), |d| docs::int(&d, "seq"))
 }
 
 fn event(change: MembershipChange, kind: &str) -> Message {
@@ -184,7 +240,7 @@ pub(super) async fn append(db: &Db, new: NewMessage, online: &HashSet<UserId>) -
     };
     let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
     match record(db, message, &skip).await {
-        // A concurrent retry won the race (see the module doc on the gap this leaves).
+        // A concurrent retry won the race; it holds the number.
         Err(Error::Conflict("client id")) => {
             let client_id = new.client_id.as_deref().unwrap_or_default();
             by_client_id(db, &new, client_id)

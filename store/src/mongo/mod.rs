@@ -20,11 +20,14 @@
 //!   maintained: keeping two copies equal needs a multi-document transaction on every message;
 //!   one copy can be updated atomically with the message's sequence number (below). "Sessions
 //!   of a user" is a query on the multikey index `usersStatus.uid` instead.
-//! - `sessions.nextSeq` (long): the last sequence number handed out; `messages.seq` (long) is
-//!   each message's number, from 1 per session. An append `$inc`s `nextSeq`, sets
-//!   `lastMsgid`/`lastUpdate` and `$inc`s the unread counts of offline members in one
-//!   `findOneAndUpdate` on the session, then inserts the message (write concern `majority`
-//!   with the journal by default, see [`WriteAck`]).
+//! - `messages.seq` (long) is each message's number, from 1 per session, claimed by the insert
+//!   itself: an append inserts the message with the number after the session's `nextSeq` (write
+//!   concern `majority` with the journal by default, see [`WriteAck`]) and, if the unique
+//!   `(sessionid, seq)` index says another node took it, tries the number after the highest
+//!   stored. So a number never exists without its message (no hole in history, not even
+//!   while a writer is cut off from the database). `sessions.nextSeq` (long) then moves
+//!   forward to it with `lastMsgid`/`lastUpdate`, and the unread counts of offline members go
+//!   up, in one update of the session.
 //! - `sessions.pairKey` (private chats only): both uids sorted, `"a:b"`, unique: two nodes
 //!   opening the same private chat at once agree on one session.
 //! - `messages.clientId`: the id the sender gave the message, or the message's own id when it
