@@ -866,12 +866,31 @@ impl SessionActor {
             self.publish(&stored, sender_of(&who)).await;
         } else {
             // A retry of a message stored earlier (same client id): everyone had it then, so
-            // only the retrying connection gets the echo it is waiting for.
-            let frame = Utf8Bytes::from(self.down_of(&stored, sender_of(&who)).to_text());
-            if let Some(subscriber) = self.subscribers.get(&conn)
-                && !offer(&subscriber.outbox, &frame)
+            // only the retrying connection gets the echo it is waiting for, with the `seq` and
+            // `clientId` that tell a resuming client which send it acknowledges.
+            let down = self.down_of(&stored, sender_of(&who));
+            if self
+                .reorder
+                .as_ref()
+                .and_then(Reorder::last)
+                .is_some_and(|last| stored.seq > last)
             {
-                self.subscribers.remove(&conn);
+                // Not delivered here yet (it waits behind a gap, or its envelope is still on
+                // its way): it goes to every subscriber in order, this connection included,
+                // and that is the echo. Sent now it would come before the messages it follows.
+                self.order(stored.seq, down, stored.client_id.clone()).await;
+                return Ok(stored);
+            }
+            if let Some(subscriber) = self.subscribers.get(&conn) {
+                let frame = Utf8Bytes::from(match subscriber.resume {
+                    Resume::Off => down.to_text(),
+                    Resume::CatchingUp(_) | Resume::Live => {
+                        down.to_text_with_seq(stored.seq, stored.client_id.as_deref())
+                    }
+                });
+                if !offer(&subscriber.outbox, &frame) {
+                    self.subscribers.remove(&conn);
+                }
             }
         }
         Ok(stored)

@@ -179,3 +179,30 @@ fn a_resuming_client_ahead_of_the_node_gets_nothing_twice() -> Result {
         Ok(())
     })
 }
+
+/// A resuming client's retry is acknowledged by an echo that says which send it was: the
+/// stored message's `seq` and the `clientId` (a plain CookIM frame would leave it waiting).
+#[test]
+fn a_retry_on_a_resuming_connection_is_echoed_with_its_seq_and_client_id() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let alice = register(addr, "alice1").await?;
+        let sid = create_group(addr, &alice, "acks", true).await?;
+        let mut chat = Chat::open_after(addr, &alice, &sid, 0).await?;
+        assert_eq!(next_stored(&mut chat).await?.0, 1, "the owner's join");
+        chat.say_with_id("hello", "c-1").await?;
+        assert_eq!(next_stored(&mut chat).await?, (2, "hello".to_owned()));
+        // The echo was lost with the connection, as far as the client knows: resume, retry.
+        chat.ws.close().await?;
+        let mut chat = Chat::open_after(addr, &alice, &sid, 2).await?;
+        chat.say_with_id("hello", "c-1").await?;
+        let echo = chat
+            .ws
+            .next_frame_where("the retry's echo", |v| v["msgType"] == "text")
+            .await?;
+        assert_eq!(echo.json["seq"], 2, "{}", echo.raw);
+        assert_eq!(echo.json["clientId"], "c-1", "{}", echo.raw);
+        Ok(())
+    })
+}

@@ -32,13 +32,16 @@ enum Command {
     Show(Show),
 }
 
-/// Run scenarios: seeds S, S+1, ... S+N-1, each reproducible alone.
+/// Run scenarios: seeds S, S+1, ... S+N-1 (or the seeds listed), each reproducible alone.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "run")]
 struct Run {
-    /// first seed
-    #[argh(option)]
+    /// first seed (default 1)
+    #[argh(option, default = "1")]
     seed: u64,
+    /// comma-separated seeds to run instead of --seed and --scenarios
+    #[argh(option)]
+    seeds: Option<String>,
     /// how many scenarios (default 1)
     #[argh(option, default = "1")]
     scenarios: u64,
@@ -128,6 +131,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `a to b` for a run of consecutive seeds, else the list.
+fn describe_seeds(seeds: &[u64]) -> String {
+    match (seeds.first(), seeds.last()) {
+        (Some(first), Some(last)) if last - first + 1 == seeds.len() as u64 => {
+            format!("{first} to {last}")
+        }
+        _ => seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 async fn play(run: Run) -> Result<bool, Box<dyn std::error::Error>> {
     let mongo_uri = run
         .mongo_uri
@@ -142,9 +159,17 @@ async fn play(run: Run) -> Result<bool, Box<dyn std::error::Error>> {
     })
     .await?;
     print(&format!("cookim-testbed: {}", testbed.placement()));
+    let seeds: Vec<u64> = match &run.seeds {
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--seeds {list:?}: {e}"))?,
+        None => (run.seed..run.seed.saturating_add(run.scenarios)).collect(),
+    };
     let mut summary = Summary::default();
     let mut outcomes = Vec::new();
-    for seed in run.seed..run.seed.saturating_add(run.scenarios) {
+    for seed in seeds.iter().copied() {
         let scenario = Scenario::generate(seed, run.nodes, run.clients);
         print(&describe(&scenario));
         let outcome = testbed.run(&scenario).await?;
@@ -165,11 +190,14 @@ async fn play(run: Run) -> Result<bool, Box<dyn std::error::Error>> {
             "verdict": outcome.verdict,
             "proxy": outcome.proxy,
             "took_ms": outcome.took.as_millis() as u64,
+            // Everything the clients saw, for a seed that failed.
+            "record": (!outcome.verdict.passed()).then_some(&outcome.record),
         }));
     }
     print(&format!(
-        "\ncookim-testbed: {} scenarios from seed {}\n{summary}",
-        summary.scenarios, run.seed
+        "\ncookim-testbed: {} scenarios (seeds {})\n{summary}",
+        summary.scenarios,
+        describe_seeds(&seeds)
     ));
     for (seed, violation) in &summary.failures {
         print(&format!("FAILED seed {seed}: {violation}"));
@@ -177,7 +205,7 @@ async fn play(run: Run) -> Result<bool, Box<dyn std::error::Error>> {
     if let Some(path) = run.json {
         let out = json!({
             "placement": testbed.placement(),
-            "first_seed": run.seed,
+            "seeds": seeds,
             "summary": summary,
             "scenarios": outcomes,
         });

@@ -28,7 +28,7 @@ use super::schedule::Fault;
 pub const LIVE_GRACE_MS: u64 = 2500;
 
 /// One message in history as a member read it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stored {
     /// Its number in the chat.
     pub seq: i64,
@@ -39,7 +39,7 @@ pub struct Stored {
 }
 
 /// A text a client sent (first try and retries under one `clientId`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Sent {
     /// The `clientId`.
     pub client_id: String,
@@ -54,7 +54,7 @@ pub struct Sent {
 }
 
 /// An acknowledgement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Ack {
     /// The stored message's number.
     pub seq: i64,
@@ -65,7 +65,7 @@ pub struct Ack {
 }
 
 /// A stored message a client received.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Received {
     /// Its number.
     pub seq: i64,
@@ -78,7 +78,7 @@ pub struct Received {
 }
 
 /// One connection of a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Connection {
     /// The node.
     pub node: usize,
@@ -89,7 +89,7 @@ pub struct Connection {
 }
 
 /// Everything one client recorded.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClientLog {
     /// Its user id.
     pub uid: String,
@@ -105,7 +105,7 @@ pub struct ClientLog {
 
 /// A time during which a fault kept nodes apart: from its start until the cluster converged
 /// after it healed (or the bound, if it never did).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Window {
     /// The fault.
     pub fault: Fault,
@@ -125,7 +125,7 @@ pub struct Probe {
 }
 
 /// What a scenario recorded.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Record {
     /// Every client's log.
     pub clients: Vec<ClientLog>,

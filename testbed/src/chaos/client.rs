@@ -146,9 +146,9 @@ impl Client {
             if let Some((end, since)) = finish
                 && (last_seq >= end || since.elapsed() > give_up)
             {
-                if let Some((mut ws, conn)) = socket.take() {
+                if let Some((ws, conn)) = socket.take() {
                     self.closed(conn);
-                    let _ = ws.close(None).await;
+                    close(ws).await;
                 }
                 return;
             }
@@ -209,8 +209,8 @@ impl Client {
                 Wake::Control(None) => return,
                 Wake::Control(Some(Control::Hop(to))) => {
                     self.closed(conn);
-                    if let Some((mut ws, _)) = socket.take() {
-                        let _ = ws.close(None).await;
+                    if let Some((ws, _)) = socket.take() {
+                        close(ws).await;
                     }
                     node = to;
                 }
@@ -239,14 +239,8 @@ impl Client {
                         if p.last_try.elapsed() >= ACK_TIMEOUT {
                             // No echo: the connection is presumed dead.
                             self.closed(conn);
-                            if let Some((mut ws, _)) = socket.take() {
-                                let _ = ws
-                                    .close(None)
-                                    .or(async {
-                                        smol::Timer::after(Duration::from_millis(100)).await;
-                                        Ok(())
-                                    })
-                                    .await;
+                            if let Some((ws, _)) = socket.take() {
+                                close(ws).await;
                             }
                         }
                     } else if sending && Instant::now() >= next_send {
@@ -364,4 +358,16 @@ impl Client {
             *pending = None;
         }
     }
+}
+
+/// Says goodbye on `ws` if that goes at once; a connection to a node that is cut off or gone
+/// would keep a close waiting for its answer.
+async fn close(mut ws: Socket) {
+    let _ = ws
+        .close(None)
+        .or(async {
+            smol::Timer::after(Duration::from_millis(200)).await;
+            Ok(())
+        })
+        .await;
 }

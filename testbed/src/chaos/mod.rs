@@ -115,6 +115,8 @@ pub struct Outcome {
     pub proxy: ProxyStats,
     /// How long it took, start to stop.
     pub took: Duration,
+    /// What was recorded (for a failing seed's report).
+    pub record: Record,
 }
 
 fn ms(elapsed: Duration) -> u64 {
@@ -278,9 +280,11 @@ impl Testbed {
         self.faults.heal_all(scenario.seed);
         let record = result?;
         let after = self.faults.stats();
+        let verdict = check::check(&record);
         Ok(Outcome {
             scenario: scenario.clone(),
-            verdict: check::check(&record),
+            verdict,
+            record,
             proxy: ProxyStats {
                 datagrams_passed: after.datagrams_passed - before.datagrams_passed,
                 datagrams_dropped: after.datagrams_dropped - before.datagrams_dropped,
@@ -603,6 +607,28 @@ impl Run<'_> {
                 .any(|s| s.lock().unwrap_or_else(PoisonError::into_inner).pending)
         {
             smol::Timer::after(POLL).await;
+        }
+        let stuck: Vec<String> = shared
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let s = s.lock().unwrap_or_else(PoisonError::into_inner);
+                s.pending.then(|| {
+                    let last = s.log.sent.last();
+                    format!(
+                        "client {i} (tries {}, via {:?}, connections {:?})",
+                        last.map_or(0, |l| l.attempts),
+                        last.map(|l| l.via.clone()).unwrap_or_default(),
+                        s.log.connections
+                    )
+                })
+            })
+            .collect();
+        if !stuck.is_empty() {
+            self.note(&format!(
+                "still unacknowledged after {DRAIN:?}: {}",
+                stuck.join("; ")
+            ));
         }
         self.note("traffic stopped; reading history");
         let mut end = 0;
