@@ -8,6 +8,8 @@
 //! crates.
 //!
 //! # Layout
+//! - [`chaos`]: seeded fault scenarios on real nodes (network namespaces or loopback, the
+//!   fault proxy, chat clients, the invariants); the engine of `cookim-testbed`.
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
 //! - [`cluster`]: real `cookim` processes (start, wait for the URL, stop, kill -9).
 //! - [`load`]: the load generator: adapters per system, worker processes, coordinator with a
@@ -16,6 +18,7 @@
 //! - [`stats`]: latency histograms and the JSON result format.
 //! - [`sim`]: the deterministic mesh simulation (many `NodeCore`s, virtual clock, faulty
 //!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
+//! - `src/bin/cookim-testbed.rs`: runs the fault scenarios and prints their tables.
 //! - `src/bin/cookim-sim.rs`: prints the simulation's detection and propagation times.
 //! - `src/bin/cookim-load.rs`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
 //!   `src/bin/cookim-rawpeer.rs`: the raw async-tungstenite broadcast server it compares to;

@@ -16,12 +16,12 @@
 //!   hold the same subscription table within the bound; a killed node is seen dead by the
 //!   others within the bound.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
 
-use super::schedule::Fault;
+use super::schedule::{Fault, Kind};
 
 /// How long after its acknowledgement a live message may still arrive (a gap filled from the
 /// store after 300 ms, a new subscription's re-read after a second).
@@ -120,6 +120,8 @@ pub struct Window {
 pub struct Probe {
     /// What was waited for.
     pub what: String,
+    /// The kind of fault it followed.
+    pub kind: Kind,
     /// How long it took (`None`: not within the bound).
     pub took_ms: Option<u64>,
 }
@@ -402,17 +404,6 @@ pub fn check(record: &Record) -> Verdict {
     }
 }
 
-/// Faults injected per kind, for the report.
-pub fn count_faults<'a>(
-    faults: impl Iterator<Item = &'a Fault>,
-) -> BTreeMap<super::schedule::Kind, u64> {
-    let mut counts = BTreeMap::new();
-    for fault in faults {
-        *counts.entry(fault.kind()).or_insert(0) += 1;
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +461,7 @@ mod tests {
             windows: Vec::new(),
             convergence: vec![Probe {
                 what: "heal".into(),
+                kind: Kind::Split,
                 took_ms: Some(300),
             }],
             detection: Vec::new(),
@@ -582,6 +574,7 @@ mod tests {
         let mut record = healthy();
         record.detection.push(Probe {
             what: "node 2 seen dead".into(),
+            kind: Kind::Kill,
             took_ms: None,
         });
         assert_eq!(violated(&record), ["convergence"]);

@@ -31,7 +31,7 @@ use check::{ClientLog, Probe, Record, Stored, Verdict, Window};
 use client::{Client, Control, Directory, Shared};
 use net::Network;
 use proxy::{Faults, LinkFault, Proxy, ProxyStats};
-use schedule::{Fault, Scenario};
+use schedule::{Fault, Kind, Scenario};
 
 /// Why a run could not go on (a broken invariant is a [`Verdict`], not an error).
 #[derive(Debug, thiserror::Error)]
@@ -586,6 +586,7 @@ impl Run<'_> {
                     self.note(&format!("converged after {took_ms:?} ms"));
                     self.record.convergence.push(Probe {
                         what: format!("convergence after: {}", step.fault),
+                        kind: step.fault.kind(),
                         took_ms,
                     });
                     self.record.windows.push(Window {
@@ -764,6 +765,7 @@ impl Run<'_> {
             let Some(victim) = victim else {
                 return Probe {
                     what,
+                    kind: Kind::Kill,
                     took_ms: None,
                 };
             };
@@ -783,6 +785,7 @@ impl Run<'_> {
                 if dead_everywhere {
                     return Probe {
                         what,
+                        kind: Kind::Kill,
                         took_ms: Some(ms(killed.elapsed())),
                     };
                 }
@@ -790,6 +793,7 @@ impl Run<'_> {
             }
             Probe {
                 what,
+                kind: Kind::Kill,
                 took_ms: None,
             }
         }))

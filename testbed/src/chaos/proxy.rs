@@ -323,3 +323,160 @@ async fn write_due(rx: async_channel::Receiver<(Instant, Vec<u8>)>, mut to: TcpS
     }
     let _ = to.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const SENDER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1));
+    const NODE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 3, 2));
+
+    /// A proxy in front of "node 1" at [`NODE`], with [`SENDER`] as node 0.
+    async fn proxy() -> (Proxy, Arc<Faults>) {
+        let faults = Faults::new(vec![SENDER, NODE], 7);
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let proxy = Proxy::start(listen, NODE, 1, faults.clone()).await.unwrap();
+        (proxy, faults)
+    }
+
+    /// Waits until the proxies' counters say `done` (the proxy decided on what was sent).
+    async fn until(faults: &Faults, done: impl Fn(&ProxyStats) -> bool) {
+        let start = Instant::now();
+        while !done(&faults.stats()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                faults.stats()
+            );
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn next_datagram(socket: &UdpSocket) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn datagrams_pass_drop_and_wait_as_the_link_says() {
+        smol::block_on(async {
+            let (proxy, faults) = proxy().await;
+            let node = UdpSocket::bind((NODE, proxy.addr().port())).await.unwrap();
+            let sender = UdpSocket::bind((SENDER, 0)).await.unwrap();
+            sender.send_to(b"first", proxy.addr()).await.unwrap();
+            assert_eq!(next_datagram(&node).await, b"first");
+
+            // Blocked: dropped; healed: the next one is the first to arrive.
+            faults.set(
+                0,
+                1,
+                LinkFault {
+                    blocked: true,
+                    ..LinkFault::default()
+                },
+            );
+            sender.send_to(b"blocked", proxy.addr()).await.unwrap();
+            until(&faults, |s| s.datagrams_dropped == 1).await;
+            faults.set(0, 1, LinkFault::default());
+            sender.send_to(b"after", proxy.addr()).await.unwrap();
+            assert_eq!(next_datagram(&node).await, b"after");
+
+            // Half lost: of 200, some but not all arrive before the marker.
+            faults.set(
+                0,
+                1,
+                LinkFault {
+                    loss: 0.5,
+                    ..LinkFault::default()
+                },
+            );
+            for _ in 0..200 {
+                sender.send_to(b"lossy", proxy.addr()).await.unwrap();
+            }
+            until(&faults, |s| s.datagrams_passed + s.datagrams_dropped == 203).await;
+            faults.set(0, 1, LinkFault::default());
+            sender.send_to(b"marker", proxy.addr()).await.unwrap();
+            let mut arrived = 0;
+            while next_datagram(&node).await == b"lossy" {
+                arrived += 1;
+            }
+            assert!((50..150).contains(&arrived), "{arrived} of 200 arrived");
+
+            // Delayed: not before its time.
+            let delay = Duration::from_millis(150);
+            faults.set(
+                0,
+                1,
+                LinkFault {
+                    delay,
+                    ..LinkFault::default()
+                },
+            );
+            let sent = Instant::now();
+            sender.send_to(b"slow", proxy.addr()).await.unwrap();
+            assert_eq!(next_datagram(&node).await, b"slow");
+            assert!(sent.elapsed() >= delay);
+            let stats = faults.stats();
+            assert!(
+                stats.datagrams_dropped >= 51 && stats.datagrams_delayed == 1,
+                "{stats:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn connections_pass_are_refused_or_cut_as_the_link_says() {
+        smol::block_on(async {
+            let (proxy, faults) = proxy().await;
+            let node = TcpListener::bind((NODE, proxy.addr().port()))
+                .await
+                .unwrap();
+            let dial = || async {
+                let socket =
+                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                        .unwrap();
+                socket.bind(&SocketAddr::new(SENDER, 0).into()).unwrap();
+                socket.connect(&proxy.addr().into()).unwrap();
+                TcpStream::try_from(std::net::TcpStream::from(socket)).unwrap()
+            };
+
+            // Healthy: bytes go through.
+            let mut client = dial().await;
+            client.write_all(b"hello").await.unwrap();
+            let (mut upstream, _) = node.accept().await.unwrap();
+            let mut buf = [0u8; 5];
+            upstream.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"hello");
+
+            // Lost: the next chunk cuts the connection at both ends.
+            faults.set(
+                0,
+                1,
+                LinkFault {
+                    loss: 1.0,
+                    ..LinkFault::default()
+                },
+            );
+            client.write_all(b"lost").await.unwrap();
+            let mut rest = Vec::new();
+            assert_eq!(upstream.read_to_end(&mut rest).await.unwrap(), 0);
+            assert_eq!(client.read(&mut buf).await.unwrap_or(0), 0);
+
+            // Blocked: a new connection is closed at once, never reaching the node.
+            faults.set(
+                0,
+                1,
+                LinkFault {
+                    blocked: true,
+                    ..LinkFault::default()
+                },
+            );
+            let mut refused = dial().await;
+            assert_eq!(refused.read(&mut buf).await.unwrap_or(0), 0);
+            let stats = faults.stats();
+            assert_eq!((stats.connections_cut, stats.connections_refused), (1, 1));
+        });
+    }
+}

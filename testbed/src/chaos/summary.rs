@@ -33,6 +33,8 @@ pub struct Summary {
     pub live_checked: u64,
     /// Longest convergence after a heal.
     pub worst_convergence_ms: Option<u64>,
+    /// Longest convergence after a heal, per kind of fault healed.
+    pub convergence_by_kind: BTreeMap<Kind, u64>,
     /// Longest detection of a killed node.
     pub worst_detection_ms: Option<u64>,
     /// What the proxies did.
@@ -62,6 +64,12 @@ impl Summary {
             .find(|o| o.name == "live delivery")
             .map_or(0, |o| o.checked);
         self.worst_convergence_ms = self.worst_convergence_ms.max(v.worst_convergence_ms);
+        for probe in &outcome.record.convergence {
+            if let Some(took) = probe.took_ms {
+                let worst = self.convergence_by_kind.entry(probe.kind).or_insert(0);
+                *worst = (*worst).max(took);
+            }
+        }
         self.worst_detection_ms = self.worst_detection_ms.max(v.worst_detection_ms);
         let p = &mut self.proxy;
         let q = &outcome.proxy;
