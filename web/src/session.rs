@@ -63,6 +63,12 @@ const MAX_CATCH_UP_HELD: usize = 1024;
 /// node's subscription, or that were numbered but not yet visible, are delivered then.
 const RECHECK_DELAY: Duration = Duration::from_secs(1);
 
+/// In a cluster, how long a chat with subscribers here stays quiet after a stored event before
+/// its tail is read from the store once: a gap shows only when a later event arrives, so the
+/// last event of a burst lost on its way (a link cut, a partition) would otherwise never come.
+/// A busy chat costs nothing (each event pushes the check back); a quiet one one indexed read.
+const QUIET_TAIL_CHECK: Duration = Duration::from_secs(1);
+
 /// Re-reads of a seq a gap fill did not find before it is given up (it was never stored).
 const RECHECK_TRIES: u8 = 3;
 
@@ -258,6 +264,8 @@ struct SessionActor {
     recheck_at: Option<Instant>,
     /// Whether the recheck reads the chat's tail (after subscribing).
     recheck_tail: bool,
+    /// When to read the chat's tail after the last stored event (see [`QUIET_TAIL_CHECK`]).
+    quiet_check_at: Option<Instant>,
     /// Seqs a gap fill did not find, with the re-reads tried so far.
     unfilled: std::collections::BTreeMap<i64, u8>,
     /// Push targets and their ids while members and session stay as they are (rebuilt after
@@ -295,6 +303,7 @@ pub(crate) fn spawn_session(
         resetting: Arc::default(),
         recheck_at: None,
         recheck_tail: false,
+        quiet_check_at: None,
         unfilled: std::collections::BTreeMap::new(),
         targets: None,
         online: None,
@@ -361,7 +370,7 @@ impl SessionActor {
             .as_ref()
             .and_then(Reorder::deadline)
             .map(|d| self.origin + d);
-        [gap, self.unread_reset, self.recheck_at]
+        [gap, self.unread_reset, self.recheck_at, self.quiet_check_at]
             .into_iter()
             .flatten()
             .min()
@@ -380,6 +389,13 @@ impl SessionActor {
         if self.recheck_at.is_some_and(|at| at <= Instant::now()) {
             self.recheck_at = None;
             self.recheck().await;
+        }
+        if self.quiet_check_at.is_some_and(|at| at <= Instant::now()) {
+            self.quiet_check_at = None;
+            if !self.subscribers.is_empty() {
+                self.recheck_tail = true;
+                self.recheck().await;
+            }
         }
     }
 
@@ -727,6 +743,9 @@ impl SessionActor {
     /// Passes a stored event through the reorder buffer to local subscribers.
     async fn order(&mut self, seq: i64, down: ChatDown, client_id: Option<String>) {
         let now = self.origin.elapsed();
+        if self.shared.mesh.is_some() && !self.subscribers.is_empty() {
+            self.quiet_check_at = Some(Instant::now() + QUIET_TAIL_CHECK);
+        }
         let event = Stored { down, client_id };
         let steps = match &mut self.reorder {
             Some(reorder) => reorder.push(seq, event, now),
