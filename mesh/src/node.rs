@@ -617,6 +617,8 @@ impl NodeCore {
                 OwnedNotification::Rejoin(id) => {
                     tracing::info!(identity = ?id, "declared down by the cluster; rejoined")
                 }
+                // Leaving makes foca defunct too: that is the goodbye, not a fault.
+                OwnedNotification::Defunct if self.left => tracing::debug!("left the cluster"),
                 OwnedNotification::Defunct => tracing::warn!("declared down by the cluster"),
                 OwnedNotification::Idle => tracing::info!("no live member left"),
                 OwnedNotification::Active => tracing::info!("joined the cluster"),

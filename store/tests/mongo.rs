@@ -154,24 +154,13 @@ fn history_and_unread_queries_use_indexes() -> Result<()> {
 #[test]
 fn cookims_unnumbered_messages_are_numbered_at_start_up() -> Result<()> {
     use cookim_store::Store;
-    use cookim_store::model::{NewMessage, NewSession, SessionType};
+    use cookim_store::model::NewMessage;
     use mongodb::bson::{Document, doc};
-    use protocol::ids::{MessageId, SessionId, UserId};
+    use protocol::ids::{MessageId, UserId};
     let uri = mongo_uri();
     on_fresh_database(|store| async move {
         let uid = UserId::from_random(rand::random());
-        let session = store
-            .create_session(NewSession {
-                id: SessionId::from_random(rand::random()),
-                createuid: uid.clone(),
-                ouid: None,
-                name: "old".into(),
-                icon: None,
-                session_type: SessionType::Group,
-                public: true,
-                dateline: 1,
-            })
-            .await?;
+        let session = group(&store, &uid, "old").await?;
         // CookIM's documents, inserted out of time order, without seq or clientId.
         let datelines = [30_i64, 10, 20];
         let mut cookim = Vec::new();
@@ -262,24 +251,13 @@ fn a_bad_dump_is_refused() -> Result<()> {
 #[test]
 fn numbers_are_claimed_by_the_insert_without_holes() -> Result<()> {
     use cookim_store::Store;
-    use cookim_store::model::{NewMessage, NewSession, SessionType};
+    use cookim_store::model::NewMessage;
     use mongodb::bson::{Document, doc};
-    use protocol::ids::{MessageId, SessionId, UserId};
+    use protocol::ids::{MessageId, UserId};
     let uri = mongo_uri();
     on_fresh_database(|store| async move {
         let uid = UserId::from_random(rand::random());
-        let session = store
-            .create_session(NewSession {
-                id: SessionId::from_random(rand::random()),
-                createuid: uid.clone(),
-                ouid: None,
-                name: "claims".into(),
-                icon: None,
-                session_type: SessionType::Group,
-                public: true,
-                dateline: 1,
-            })
-            .await?;
+        let session = group(&store, &uid, "claims").await?;
         let text = |content: String| NewMessage {
             id: MessageId::from_random(rand::random()),
             session_id: session.id.clone(),
@@ -353,4 +331,26 @@ async fn burst(
             .await?;
     }
     Ok(())
+}
+
+/// A public group created by `uid`.
+async fn group(
+    store: &Mongo,
+    uid: &protocol::ids::UserId,
+    name: &str,
+) -> Result<cookim_store::model::Session> {
+    use cookim_store::Store;
+    use cookim_store::model::{NewSession, SessionType};
+    store
+        .create_session(NewSession {
+            id: protocol::ids::SessionId::from_random(rand::random()),
+            createuid: uid.clone(),
+            ouid: None,
+            name: name.into(),
+            icon: None,
+            session_type: SessionType::Group,
+            public: true,
+            dateline: 1,
+        })
+        .await
 }

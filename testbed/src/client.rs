@@ -256,6 +256,25 @@ pub async fn join_group(addr: SocketAddr, user: &User, sid: &str) -> Result<()> 
     .map(|_| ())
 }
 
+/// The session token of `user` for chat `sid`, as the web client gets it (from the first page
+/// of `listMessages`).
+///
+/// # Errors
+/// As [`api`].
+pub async fn session_token(addr: SocketAddr, user: &User, sid: &str) -> Result<String> {
+    let answer = api(
+        addr,
+        "listMessages",
+        &[
+            ("userToken", &user.token),
+            ("sessionid", sid),
+            ("count", "1"),
+        ],
+    )
+    .await?;
+    Ok(field(&answer, "sessionToken"))
+}
+
 /// Opens a chat as the web client does (`listMessages` for the session token, `/ws-chat`,
 /// `online`) and waits up to `limit` for the user's own online event. Returns the session
 /// token and the socket.
@@ -268,17 +287,7 @@ pub async fn open_chat(
     sid: &str,
     limit: Duration,
 ) -> Result<(String, Socket)> {
-    let answer = api(
-        addr,
-        "listMessages",
-        &[
-            ("userToken", &user.token),
-            ("sessionid", sid),
-            ("count", "1"),
-        ],
-    )
-    .await?;
-    let session_token = field(&answer, "sessionToken");
+    let session_token = session_token(addr, user, sid).await?;
     let mut socket = connect(addr, "/ws-chat").await?;
     let online = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "online", "content": ""});
     send_json(&mut socket, &online).await?;

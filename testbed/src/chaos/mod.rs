@@ -301,14 +301,7 @@ impl Testbed {
         let start = Instant::now();
         let mut last = String::from("no answer yet");
         while start.elapsed() <= bound {
-            let running: Vec<SocketAddr> = directory
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            match views(&running).await {
+            match views(&running(directory)).await {
                 Ok(views) => match View::agree(&views) {
                     Ok(()) => return Ok(start.elapsed()),
                     Err(why) => last = why,
@@ -371,6 +364,17 @@ impl Testbed {
         }
         Ok(())
     }
+}
+
+/// The web addresses of the nodes up now.
+fn running(directory: &Directory) -> Vec<SocketAddr> {
+    directory
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// One node's view of the cluster, from `/cluster/members`.
@@ -691,36 +695,16 @@ impl Run<'_> {
             if user.uid != owner.uid {
                 within_for(API_TIMEOUT, api::join_group(addr, user, &sid)).await?;
             }
-            let answer = within_for(
-                API_TIMEOUT,
-                api::api(
-                    addr,
-                    "listMessages",
-                    &[
-                        ("userToken", &user.token),
-                        ("sessionid", &sid),
-                        ("count", "1"),
-                    ],
-                ),
-            )
-            .await?;
-            with_tokens.push((user.clone(), field(&answer, "sessionToken")));
+            let token = within_for(API_TIMEOUT, api::session_token(addr, user, &sid)).await?;
+            with_tokens.push((user.clone(), token));
         }
         Ok((with_tokens, sid))
     }
 
     /// The whole history as `user` reads it, oldest first, from the first node that answers.
     async fn history(&self, user: &User, sid: &str) -> Result<Vec<Stored>> {
-        let addrs: Vec<SocketAddr> = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
         let mut failed = Vec::new();
-        for addr in addrs {
+        for addr in running(&self.directory) {
             match read_history(addr, user, sid).await {
                 Ok(history) => return Ok(history),
                 Err(e) => failed.push(format!("{addr}: {e}")),
@@ -751,14 +735,7 @@ impl Run<'_> {
         {
             *slot = None;
         }
-        let others: Vec<SocketAddr> = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
+        let others = running(&self.directory);
         let bound = self.testbed.options.bound;
         Ok(smol::spawn(async move {
             let what = format!("node {node} seen dead by the others");

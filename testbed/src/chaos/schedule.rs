@@ -75,6 +75,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kinds that last until healed, in report order (a schedule picks among them).
+    pub const LASTING: [Kind; 6] = [
+        Kind::Isolate,
+        Kind::Split,
+        Kind::OneWay,
+        Kind::Kill,
+        Kind::Loss,
+        Kind::Delay,
+    ];
+
     /// Every kind, in report order.
     pub const ALL: [Kind; 7] = [
         Kind::Isolate,
@@ -245,16 +255,7 @@ impl Scenario {
         let mut at = Duration::from_millis(rng.between(800, 1500));
         let lasting = rng.between(1, MAX_LASTING);
         for _ in 0..lasting {
-            let kind = rng
-                .pick(&[
-                    Kind::Isolate,
-                    Kind::Split,
-                    Kind::OneWay,
-                    Kind::Kill,
-                    Kind::Loss,
-                    Kind::Delay,
-                ])
-                .unwrap_or(Kind::Kill);
+            let kind = rng.pick(&Kind::LASTING).unwrap_or(Kind::Kill);
             let node = rng.pick(&node_ids).unwrap_or(0);
             let other =
                 (node + 1 + usize::try_from(rng.below(nodes as u64 - 1)).unwrap_or(0)) % nodes;

@@ -270,21 +270,12 @@ pub async fn cookim_api(addr: SocketAddr, layout: Layout) -> Result<Vec<Conn>> {
                     sends: false,
                 });
             }
-            let answer = client::api(
-                addr,
-                "listMessages",
-                &[
-                    ("userToken", &user.token),
-                    ("sessionid", &sid),
-                    ("count", "1"),
-                ],
-            )
-            .await?;
+            let session_token = client::session_token(addr, &user, &sid).await?;
             conns.push(Conn {
                 uid: user.uid,
                 user_token: user.token,
                 room: sid.clone(),
-                session_token: Some(client::field(&answer, "sessionToken")),
+                session_token: Some(session_token),
                 sends: member < layout.senders_per_room,
             });
         }
