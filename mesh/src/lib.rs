@@ -33,4 +33,4 @@ pub mod subscriptions;
 pub mod transport;
 
 pub use error::{Error, Result};
-pub use transport::{Mesh, MeshInfo};
+pub use transport::{Delivery, Mesh, MeshInfo};

@@ -51,6 +51,17 @@ const RESOLVE_FAILURE_TTL: Duration = Duration::from_secs(1);
 /// Read buffer of a link reader.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// What the mesh hands the application.
+#[derive(Debug)]
+pub enum Delivery {
+    /// An event another node published to this one.
+    Envelope(Envelope),
+    /// A link from another node opened or closed. Events in flight on a link that broke are
+    /// lost, and a lost event shows as a gap only when a later one arrives: what depends on
+    /// them (a chat's last messages) should be read again from the store.
+    LinkChanged,
+}
+
 /// What the node actor handles, one at a time.
 enum Input {
     /// A SWIM datagram arrived.
@@ -184,8 +195,8 @@ impl std::fmt::Debug for Input {
 
 impl Mesh {
     /// Binds UDP and TCP on `config.bind` (the same port for both), starts the node actor and
-    /// its tasks on `spawner`, and joins through the seeds. Envelopes from other nodes arrive
-    /// in the returned inbox. The node leaves the cluster and stops when `shutdown` fires;
+    /// its tasks on `spawner`, and joins through the seeds. Envelopes from other nodes, and
+    /// word of links to this node opening and closing, arrive in the returned inbox. The node leaves the cluster and stops when `shutdown` fires;
     /// its tasks hold `shutdown` until then.
     ///
     /// # Errors
@@ -194,7 +205,7 @@ impl Mesh {
         config: MeshConfig,
         spawner: &Spawner,
         shutdown: Shutdown,
-    ) -> Result<(Mesh, Inbox<Envelope>)> {
+    ) -> Result<(Mesh, Inbox<Delivery>)> {
         let (udp, tcp) = bind_pair(config.bind).await?;
         let local_addr = udp.local_addr()?;
         let advertise = if config.advertise.is_empty() {
@@ -599,7 +610,7 @@ async fn accept_links(
     tcp: TcpListener,
     spawner: Spawner,
     node: Mailbox<Input>,
-    deliver: Mailbox<Envelope>,
+    deliver: Mailbox<Delivery>,
     counters: Arc<Counters>,
     hello_timeout: Duration,
     shutdown: Shutdown,
@@ -619,6 +630,7 @@ async fn accept_links(
         }
         bump(&counters.inbound_links, 1);
         let counters = counters.clone();
+        let deliver = deliver.clone();
         let reader = read_link(
             stream,
             node.clone(),
@@ -632,6 +644,9 @@ async fn accept_links(
                     bump(&counters.bad_frames, 1);
                     tracing::debug!(error = %e, %peer, "inbound mesh link closed");
                 }
+                // What was in flight on it may be lost (never waits: a full inbox already
+                // holds work that ends in a check).
+                let _ = deliver.try_send(Delivery::LinkChanged);
                 counters.inbound_links.fetch_sub(1, Ordering::Relaxed);
             },
             &shutdown,
@@ -643,7 +658,7 @@ async fn accept_links(
 async fn read_link(
     mut stream: TcpStream,
     node: Mailbox<Input>,
-    deliver: Mailbox<Envelope>,
+    deliver: Mailbox<Delivery>,
     counters: Arc<Counters>,
     hello_timeout: Duration,
 ) -> Result<()> {
@@ -654,6 +669,8 @@ async fn read_link(
     let Some(Frame::Hello(from)) = hello else {
         return Err(Error::Malformed("a link must start with hello".into()));
     };
+    // A new link from a peer can mean its last one broke with events in flight.
+    deliver.send(Delivery::LinkChanged).await?;
     while let Some(frame) = next_frame(&mut stream, &mut buf).await? {
         match frame {
             Frame::Hello(_) => return Err(Error::Malformed("a second hello".into())),
@@ -664,7 +681,7 @@ async fn read_link(
             Frame::Envelope(bytes) => {
                 let envelope = envelope::decode(&bytes)?;
                 bump(&counters.envelopes_received, 1);
-                deliver.send(envelope).await?;
+                deliver.send(Delivery::Envelope(envelope)).await?;
             }
         }
     }

@@ -9,7 +9,7 @@ use cookim_mesh::config::MeshConfig;
 use cookim_mesh::envelope::{Envelope, EventKind, PushTarget};
 use cookim_mesh::node::{MemberState, MeshStatus};
 use cookim_mesh::subscriptions::Topic;
-use cookim_mesh::{Mesh, MeshInfo};
+use cookim_mesh::{Delivery, Mesh, MeshInfo};
 use protocol::ids::{SessionId, UserId};
 use runtime::{Inbox, Runtime, ShutdownTrigger};
 
@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct TestNode {
     mesh: Mesh,
-    deliveries: Inbox<Envelope>,
+    deliveries: Inbox<Delivery>,
     stop: Option<ShutdownTrigger>,
 }
 
@@ -44,12 +44,15 @@ impl TestNode {
         Ok(self.mesh.info().await?)
     }
 
-    /// The next envelope delivered here.
+    /// The next envelope delivered here (links opening and closing skipped).
     async fn next(&mut self, what: &str) -> Result<Envelope> {
-        match runtime::deadline(WAIT, self.deliveries.recv()).await {
-            Ok(Some(envelope)) => Ok(envelope),
-            Ok(None) => Err(format!("{what}: the node stopped").into()),
-            Err(_) => Err(format!("{what}: nothing arrived within {WAIT:?}").into()),
+        loop {
+            match runtime::deadline(WAIT, self.deliveries.recv()).await {
+                Ok(Some(Delivery::Envelope(envelope))) => return Ok(envelope),
+                Ok(Some(Delivery::LinkChanged)) => {}
+                Ok(None) => return Err(format!("{what}: the node stopped").into()),
+                Err(_) => return Err(format!("{what}: nothing arrived within {WAIT:?}").into()),
+            }
         }
     }
 
@@ -264,5 +267,29 @@ fn garbage_on_the_link_port_is_refused_and_the_node_goes_on() -> Result {
         a.stop().await?;
         b.stop().await?;
         Ok(())
+    })
+}
+
+/// A link opening (its hello) and closing are handed to the application, which re-reads what
+/// events lost on a broken link would have carried.
+#[test]
+fn links_opening_and_closing_are_reported() -> Result {
+    use cookim_mesh::identity::NodeId;
+    use cookim_mesh::link::{self, Frame};
+    use std::io::Write;
+    let runtime = Runtime::new(2)?;
+    runtime.block_on(async {
+        let mut a = TestNode::start(&runtime, &[]).await?;
+        let hello = link::encode(&Frame::Hello(NodeId::from("127.0.0.1:9")))?;
+        let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
+        stream.write_all(&hello)?;
+        let mut next = async || match runtime::deadline(WAIT, a.deliveries.recv()).await {
+            Ok(Some(Delivery::LinkChanged)) => Ok(()),
+            other => Err(format!("expected a link change, got {other:?}")),
+        };
+        next().await?;
+        drop(stream);
+        next().await?;
+        a.stop().await
     })
 }

@@ -13,9 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::Utf8Bytes;
-use mesh::Mesh;
-use mesh::envelope::Envelope;
 use mesh::subscriptions::Topic;
+use mesh::{Delivery, Mesh};
 use protocol::ids::{SessionId, UserId};
 use runtime::{Inbox, Mailbox, Reply, Shutdown, Spawner};
 use store::Store;
@@ -64,6 +63,8 @@ pub(crate) enum RegistryMsg {
     Push {
         deliveries: Vec<(Arc<[UserId]>, Utf8Bytes)>,
     },
+    /// A mesh link to this node opened or broke: every chat here reads its tail shortly.
+    CheckTails,
 }
 
 /// Everything a session actor needs, shared.
@@ -82,8 +83,8 @@ pub(crate) struct Shared {
 pub struct Cluster {
     /// The running mesh node.
     pub mesh: Mesh,
-    /// Envelopes other nodes published for subscribers here.
-    pub deliveries: Inbox<Envelope>,
+    /// Envelopes other nodes published for subscribers here, and word of links changing.
+    pub deliveries: Inbox<Delivery>,
 }
 
 /// A cheap handle to this node's chats and push channels.
@@ -365,6 +366,12 @@ impl Registry {
                     }
                 }
             }
+            RegistryMsg::CheckTails => {
+                for handle in self.sessions.values() {
+                    // Never waits: a chat with a full mailbox has work that ends in a check.
+                    let _ = handle.tx.try_send(SessionMsg::CheckTail);
+                }
+            }
             RegistryMsg::Push { deliveries } => {
                 for (uids, frame) in deliveries {
                     for uid in uids.iter() {
@@ -397,8 +404,17 @@ impl Registry {
 
 /// Hands envelopes from other nodes to the chat's session actor here (if one runs: it has
 /// the subscribers) and to the targeted users' push channels.
-async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<Envelope>) {
-    while let Some(envelope) = deliveries.recv().await {
+async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<Delivery>) {
+    while let Some(delivery) = deliveries.recv().await {
+        let envelope = match delivery {
+            Delivery::Envelope(envelope) => envelope,
+            Delivery::LinkChanged => {
+                if registry.send(RegistryMsg::CheckTails).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
         if !envelope.push_to.is_empty() {
             // Targets that see the session alike (a group's members) share one frame, made
             // once: the frame depends on the target only through the session's name and icon.

@@ -69,6 +69,10 @@ const RECHECK_DELAY: Duration = Duration::from_secs(1);
 /// A busy chat costs nothing (each event pushes the check back); a quiet one one indexed read.
 const QUIET_TAIL_CHECK: Duration = Duration::from_secs(1);
 
+/// How long after a mesh link to this node opened or broke a chat with subscribers reads its
+/// tail (see [`SessionMsg::CheckTail`]).
+const LINK_CHANGE_CHECK: Duration = Duration::from_millis(300);
+
 /// Re-reads of a seq a gap fill did not find before it is given up (it was never stored).
 const RECHECK_TRIES: u8 = 3;
 
@@ -177,6 +181,8 @@ pub(crate) enum SessionMsg {
     Reload,
     /// An event another node published for this chat.
     Remote(Box<Envelope>),
+    /// A mesh link to this node opened or broke: events on their way may be lost.
+    CheckTail,
 }
 
 /// A member as events show them.
@@ -516,6 +522,7 @@ impl SessionActor {
             SessionMsg::OnlineUsers { reply } => reply.send((*self.online_set()).clone()),
             SessionMsg::Reload => self.session = None,
             SessionMsg::Remote(envelope) => self.remote(*envelope).await,
+            SessionMsg::CheckTail => self.check_tail_soon(),
             // A retiring actor answers nothing that would give it new work: dropping the reply
             // makes the caller ask the registry again, which spawns a successor.
             _ if self.retiring => {}
@@ -737,6 +744,20 @@ impl SessionActor {
         }
         if !self.subscribers.is_empty() && self.unread_reset.is_none() {
             self.unread_reset = Some(Instant::now() + UNREAD_RESET_DELAY);
+        }
+    }
+
+    /// Reads the chat's tail from the store shortly (if anyone here follows it): a mesh link
+    /// opened or broke, and events in flight on it may be lost without a later one to show
+    /// the gap. Shortly, so the new link's first events come first and one read serves a
+    /// burst of link changes.
+    fn check_tail_soon(&mut self) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let soon = Instant::now() + LINK_CHANGE_CHECK;
+        if self.quiet_check_at.is_none_or(|at| at > soon) {
+            self.quiet_check_at = Some(soon);
         }
     }
 
