@@ -16,6 +16,7 @@ use argh::FromArgs;
 use cookim_testbed::chaos::schedule::Scenario;
 use cookim_testbed::chaos::summary::Summary;
 use cookim_testbed::chaos::{Options, Testbed};
+use futures_lite::FutureExt;
 use serde_json::json;
 
 /// Seeded fault scenarios against real cookim nodes.
@@ -120,7 +121,9 @@ fn main() -> std::process::ExitCode {
             )));
             std::process::ExitCode::SUCCESS
         }
-        Command::Run(run) => match smol::block_on(play(run)) {
+        // Ctrl-C or SIGTERM drops the run: its nodes are killed, its namespaces and data dirs
+        // removed (as at its end), instead of being left behind.
+        Command::Run(run) => match smol::block_on(play(run).or(interrupted())) {
             Ok(true) => std::process::ExitCode::SUCCESS,
             Ok(false) => std::process::ExitCode::from(1),
             Err(e) => {
@@ -143,6 +146,18 @@ fn describe_seeds(seeds: &[u64]) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     }
+}
+
+/// Resolves with an error at SIGINT or SIGTERM.
+async fn interrupted() -> Result<bool, Box<dyn std::error::Error>> {
+    use futures_lite::StreamExt;
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
+    let name = match signals.next().await {
+        Some(Ok(async_signal::Signal::Int)) => "SIGINT",
+        _ => "SIGTERM",
+    };
+    Err(format!("stopped by {name}; nodes, namespaces and data dirs removed").into())
 }
 
 async fn play(run: Run) -> Result<bool, Box<dyn std::error::Error>> {
