@@ -196,8 +196,9 @@ impl std::fmt::Debug for Input {
 impl Mesh {
     /// Binds UDP and TCP on `config.bind` (the same port for both), starts the node actor and
     /// its tasks on `spawner`, and joins through the seeds. Envelopes from other nodes, and
-    /// word of links to this node opening and closing, arrive in the returned inbox. The node leaves the cluster and stops when `shutdown` fires;
-    /// its tasks hold `shutdown` until then.
+    /// word of links to this node opening and closing, arrive in the returned inbox. The node
+    /// leaves the cluster and stops when `shutdown` fires; its tasks hold `shutdown` until
+    /// then.
     ///
     /// # Errors
     /// [`Error::Io`] if the ports cannot be bound; [`Error::Config`] if the tuning is invalid.
