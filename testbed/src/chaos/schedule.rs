@@ -100,7 +100,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Isolate => "isolate (one node away)",
-            Kind::Split => "split (1/3 | 2/3)",
+            Kind::Split => "split (a third from the rest)",
             Kind::OneWay => "one-way partition",
             Kind::Kill => "kill -9 + restart",
             Kind::Loss => "packet loss",
@@ -262,8 +262,8 @@ impl Scenario {
             let fault = match kind {
                 Kind::Isolate => Fault::Isolate { node },
                 Kind::Split => {
-                    // A third of the nodes (at least one), starting at a random node.
-                    let size = (nodes / 3).max(1);
+                    // A third of the nodes, rounded (one of 3, two of 5), from a random node.
+                    let size = ((nodes + 1) / 3).max(1);
                     let mut minority: Vec<usize> = (0..size).map(|i| (node + i) % nodes).collect();
                     minority.sort_unstable();
                     Fault::Split { minority }

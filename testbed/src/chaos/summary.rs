@@ -113,6 +113,9 @@ impl fmt::Display for Summary {
             "| worst time to converge after heal | {} |",
             ms(self.worst_convergence_ms)
         )?;
+        for (kind, worst) in &self.convergence_by_kind {
+            writeln!(f, "| - after {} | {worst} ms |", kind.name())?;
+        }
         writeln!(
             f,
             "| worst time to detect a dead node | {} |",
