@@ -55,7 +55,7 @@ const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum Delivery {
     /// An event another node published to this one.
-    Envelope(Envelope),
+    Envelope(Box<Envelope>),
     /// A link from another node opened or closed. Events in flight on a link that broke are
     /// lost, and a lost event shows as a gap only when a later one arrives: what depends on
     /// them (a chat's last messages) should be read again from the store.
@@ -682,7 +682,7 @@ async fn read_link(
             Frame::Envelope(bytes) => {
                 let envelope = envelope::decode(&bytes)?;
                 bump(&counters.envelopes_received, 1);
-                deliver.send(Delivery::Envelope(envelope)).await?;
+                deliver.send(Delivery::Envelope(Box::new(envelope))).await?;
             }
         }
     }

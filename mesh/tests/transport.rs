@@ -48,7 +48,7 @@ impl TestNode {
     async fn next(&mut self, what: &str) -> Result<Envelope> {
         loop {
             match runtime::deadline(WAIT, self.deliveries.recv()).await {
-                Ok(Some(Delivery::Envelope(envelope))) => return Ok(envelope),
+                Ok(Some(Delivery::Envelope(envelope))) => return Ok(*envelope),
                 Ok(Some(Delivery::LinkChanged)) => {}
                 Ok(None) => return Err(format!("{what}: the node stopped").into()),
                 Err(_) => return Err(format!("{what}: nothing arrived within {WAIT:?}").into()),

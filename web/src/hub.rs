@@ -458,7 +458,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<De
             // the store when the next event shows it. A retiring actor takes nothing either.
             let sent = runtime::deadline(
                 REMOTE_DELIVERY_WAIT,
-                handle.tx.send(SessionMsg::Remote(Box::new(envelope))),
+                handle.tx.send(SessionMsg::Remote(envelope)),
             )
             .await;
             if sent.is_err() {

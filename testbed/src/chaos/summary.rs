@@ -92,7 +92,7 @@ impl fmt::Display for Summary {
             "| scenarios run | {} ({} passed) |",
             self.scenarios, self.passed
         )?;
-        for kind in Kind::ALL {
+        for kind in Kind::all() {
             writeln!(
                 f,
                 "| faults: {} | {} |",
