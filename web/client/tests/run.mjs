@@ -167,8 +167,10 @@ async function person(browser, name, viewport) {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     // While the test has stopped the server on purpose, the browser itself logs each failed
-    // reconnection attempt; nothing else is excused.
+    // reconnection attempt, and each request the client makes meanwhile (it retries them);
+    // nothing else is excused.
     if (outage && /^WebSocket connection to '.*' failed: /.test(m.text())) return;
+    if (outage && m.text() === 'Failed to load resource: net::ERR_CONNECTION_REFUSED') return;
     problems.push(`${name}: console error: ${m.text()}`);
   });
   page.setDefaultTimeout(WAIT_MS);
