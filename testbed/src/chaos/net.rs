@@ -108,12 +108,15 @@ impl Network {
         Ok(network)
     }
 
-    /// `nodes` addresses of their own on loopback (127.0.2.10 and up); the hub is 127.0.0.1.
+    /// `nodes` addresses of their own on loopback (127.A.B.10 and up, A.B from the process id,
+    /// so that two testbeds on one machine never share a node address); the hub is 127.0.0.1.
     pub fn loopback(nodes: usize) -> Network {
+        let id = std::process::id();
+        let (a, b) = (2 + (id / 250) % 250, id % 250);
         Network {
             hub: IpAddr::V4(Ipv4Addr::LOCALHOST),
             nodes: (0..nodes)
-                .map(|node| IpAddr::V4(Ipv4Addr::new(127, 0, 2, 10 + node as u8)))
+                .map(|node| IpAddr::V4(Ipv4Addr::new(127, a as u8, b as u8, 10 + node as u8)))
                 .collect(),
             netns: None,
         }
