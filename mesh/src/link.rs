@@ -18,7 +18,7 @@ use crate::identity::NodeId;
 use crate::node::Control;
 
 /// The link format this node writes and reads.
-pub const LINK_VERSION: u8 = 1;
+pub const LINK_VERSION: u8 = 2;
 
 /// Largest frame body accepted: an envelope at its limit plus room for the frame around it.
 /// A `Control::Entries` answer is bounded by the same limit: the sender splits larger ones.
@@ -33,6 +33,9 @@ pub enum Frame {
     Control(Control),
     /// An encoded [`crate::envelope::Envelope`] for the receiver's local subscribers.
     Envelope(Vec<u8>),
+    /// The sender dropped frames for the receiver (the link's queue was full): events the
+    /// receiver's subscribers wait for may be missing and should be read from the store.
+    Lost,
 }
 
 /// What [`decode`] found at the front of a buffer.
@@ -115,6 +118,7 @@ mod tests {
                 reply: true,
             }),
             Frame::Envelope(vec![2, 1, 2, 3]),
+            Frame::Lost,
         ]
     }
 

@@ -9,7 +9,9 @@
 //!   it dials the peer's advertised `host:port` (resolved at dial time, so a name behind NAT
 //!   works), says [`Frame::Hello`], then writes frames in order, batching what is queued. A
 //!   full queue drops the frame and counts it: publishers never wait on a slow or dead peer.
-//!   A lost frame is repaired by the receiver: its session reads the gap from the store.
+//!   A lost frame is repaired by the receiver: its session reads the gap from the store, and
+//!   the writer follows its next batch with [`Frame::Lost`], so that a receiver with no later
+//!   event to show the gap reads the chat's tail ([`Delivery::Resync`]).
 //! - Inbound links are read by one task each: control frames go to the node actor, envelopes
 //!   to the application's delivery inbox, waiting when it is full (TCP then pushes back).
 //! - On stop, the node leaves the cluster (foca tells a few members), so peers drop it at once
@@ -18,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_net::{TcpListener, TcpStream, UdpSocket};
@@ -56,10 +58,12 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum Delivery {
     /// An event another node published to this one.
     Envelope(Box<Envelope>),
-    /// A link from another node opened or closed. Events in flight on a link that broke are
-    /// lost, and a lost event shows as a gap only when a later one arrives: what depends on
-    /// them (a chat's last messages) should be read again from the store.
-    LinkChanged,
+    /// Events for this node may have been lost: a link from another node opened or closed
+    /// (what was in flight on a broken one is gone), or a peer dropped frames for this node at
+    /// its full link queue ([`Frame::Lost`]). A lost event shows as a gap only when a later one
+    /// arrives: what depends on them (a chat's last messages) should be read again from the
+    /// store.
+    Resync,
 }
 
 /// What the node actor handles, one at a time.
@@ -92,6 +96,7 @@ struct Counters {
     envelope_bytes_sent: AtomicU64,
     envelopes_received: AtomicU64,
     envelopes_dropped: AtomicU64,
+    lost_marks_sent: AtomicU64,
     links_opened: AtomicU64,
     inbound_links: AtomicU64,
     bad_frames: AtomicU64,
@@ -116,6 +121,8 @@ pub struct TransportStats {
     pub envelopes_received: u64,
     /// Envelopes not sent: a peer's link queue was full.
     pub envelopes_dropped: u64,
+    /// [`Frame::Lost`] marks sent after drops, each telling a peer to read what it missed.
+    pub lost_marks_sent: u64,
     /// Outbound link connections made (reconnects included).
     pub links_opened: u64,
     /// Inbound links refused or cut for a bad frame.
@@ -134,6 +141,7 @@ impl Counters {
             envelope_bytes_sent: get(&self.envelope_bytes_sent),
             envelopes_received: get(&self.envelopes_received),
             envelopes_dropped: get(&self.envelopes_dropped),
+            lost_marks_sent: get(&self.lost_marks_sent),
             links_opened: get(&self.links_opened),
             bad_frames: get(&self.bad_frames),
         }
@@ -318,8 +326,12 @@ impl Mesh {
     }
 }
 
-/// Binds UDP and TCP to the same port: the given one, or (port 0) a free one for both.
-async fn bind_pair(bind: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
+/// Binds UDP and TCP to the same port: the given one, or (port 0) a free one for both (a UDP
+/// port whose TCP twin is taken, e.g. by an outgoing connection, is given up for another).
+///
+/// # Errors
+/// [`Error::Io`] if either cannot be bound; with port 0, after 16 tries.
+pub async fn bind_pair(bind: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
     let mut last = None;
     for _ in 0..16 {
         let udp = UdpSocket::bind(bind).await?;
@@ -335,13 +347,22 @@ async fn bind_pair(bind: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
     Err(last.map_or_else(|| Error::Config("no free port".into()), Error::from))
 }
 
+/// What the node actor holds of one peer's link writer.
+struct LinkQueue {
+    /// Encoded frames for the writer, in order.
+    frames: Mailbox<Vec<u8>>,
+    /// Set when a frame was dropped at a full queue: the writer sends [`Frame::Lost`] after
+    /// its next batch and clears it.
+    lost: Arc<AtomicBool>,
+}
+
 struct NodeActor {
     core: NodeCore,
     /// Time zero of the core's clock.
     origin: Instant,
     udp: UdpSocket,
-    /// The queue of each live peer's link writer.
-    links: HashMap<NodeId, Mailbox<Vec<u8>>>,
+    /// Each live peer's link writer.
+    links: HashMap<NodeId, LinkQueue>,
     /// Peer names resolved recently (`None`: the lookup failed; not retried for a while, so
     /// a dead name does not stall the actor on every datagram).
     resolved: HashMap<String, (Option<SocketAddr>, Instant)>,
@@ -475,13 +496,17 @@ impl NodeActor {
 
     /// Queues a frame on `node`'s link; false if there is no link or its queue is full.
     fn send_frame(&mut self, node: &NodeId, frame: Vec<u8>) -> bool {
-        let Some(queue) = self.links.get(node) else {
+        let Some(link) = self.links.get(node) else {
             return false;
         };
-        match queue.try_send(frame) {
+        match link.frames.try_send(frame) {
             Ok(()) => true,
             Err(TrySend::Full(_)) => {
                 tracing::debug!(peer = %node, "link queue full: frame dropped");
+                link.lost.store(true, Ordering::SeqCst);
+                // The writer looks at the mark after each batch. Should it have emptied the
+                // queue since the send failed, an empty frame (no bytes on the wire) wakes it.
+                let _ = link.frames.try_send(Vec::new());
                 false
             }
             Err(_) => {
@@ -516,11 +541,19 @@ impl NodeActor {
             return;
         }
         let (queue, frames) = runtime::mailbox(self.config.link_queue.max(1));
-        self.links.insert(node.clone(), queue);
+        let lost = Arc::new(AtomicBool::new(false));
+        self.links.insert(
+            node.clone(),
+            LinkQueue {
+                frames: queue,
+                lost: lost.clone(),
+            },
+        );
         let writer = write_link(
             self.core.id().clone(),
             node,
             frames,
+            lost,
             self.counters.clone(),
             self.config.connect_timeout,
             self.config.bind.ip(),
@@ -647,7 +680,7 @@ async fn accept_links(
                 }
                 // What was in flight on it may be lost (never waits: a full inbox already
                 // holds work that ends in a check).
-                let _ = deliver.try_send(Delivery::LinkChanged);
+                let _ = deliver.try_send(Delivery::Resync);
                 counters.inbound_links.fetch_sub(1, Ordering::Relaxed);
             },
             &shutdown,
@@ -671,7 +704,7 @@ async fn read_link(
         return Err(Error::Malformed("a link must start with hello".into()));
     };
     // A new link from a peer can mean its last one broke with events in flight.
-    deliver.send(Delivery::LinkChanged).await?;
+    deliver.send(Delivery::Resync).await?;
     while let Some(frame) = next_frame(&mut stream, &mut buf).await? {
         match frame {
             Frame::Hello(_) => return Err(Error::Malformed("a second hello".into())),
@@ -684,6 +717,7 @@ async fn read_link(
                 bump(&counters.envelopes_received, 1);
                 deliver.send(Delivery::Envelope(Box::new(envelope))).await?;
             }
+            Frame::Lost => deliver.send(Delivery::Resync).await?,
         }
     }
     Ok(())
@@ -718,21 +752,28 @@ async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<
 }
 
 /// Writes one peer's link: dial, hello, then queued frames in order, reconnecting with
-/// backoff. Ends when its queue is dropped (the peer went down) and drained.
+/// backoff; a [`Frame::Lost`] mark after the batch following a drop. Ends when its queue is
+/// dropped (the peer went down) and drained.
 async fn write_link(
     me: NodeId,
     peer: NodeId,
     mut frames: Inbox<Vec<u8>>,
+    lost: Arc<AtomicBool>,
     counters: Arc<Counters>,
     connect_timeout: Duration,
     source: std::net::IpAddr,
 ) {
-    let hello = match link::encode(&Frame::Hello(me)) {
-        Ok(hello) => hello,
-        Err(e) => {
-            tracing::warn!(error = %e, "hello not encoded");
+    let (hello, lost_mark) = match (link::encode(&Frame::Hello(me)), link::encode(&Frame::Lost)) {
+        (Ok(hello), Ok(lost_mark)) => (hello, lost_mark),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "link frames not encoded");
             return;
         }
+    };
+    let lost = Lost {
+        flag: &lost,
+        mark: &lost_mark,
+        counter: &counters.lost_marks_sent,
     };
     let mut backoff = RECONNECT_MIN;
     loop {
@@ -767,7 +808,7 @@ async fn write_link(
         bump(&counters.links_opened, 1);
         backoff = RECONNECT_MIN;
         tracing::debug!(%peer, "mesh link open");
-        match pump(&mut stream, &mut frames).await {
+        match pump(&mut stream, &mut frames, &lost).await {
             Ok(()) => return,
             Err(e) => tracing::debug!(error = %e, %peer, "mesh link broke; reconnecting"),
         }
@@ -824,7 +865,11 @@ async fn connect_from(source: std::net::IpAddr, target: SocketAddr) -> std::io::
 
 /// Writes queued frames, batching whatever is already waiting into one write. `Ok` when the
 /// queue is closed and drained.
-async fn pump(stream: &mut TcpStream, frames: &mut Inbox<Vec<u8>>) -> std::io::Result<()> {
+async fn pump(
+    stream: &mut TcpStream,
+    frames: &mut Inbox<Vec<u8>>,
+    lost: &Lost<'_>,
+) -> std::io::Result<()> {
     let mut batch = Vec::new();
     loop {
         batch.clear();
@@ -837,7 +882,23 @@ async fn pump(stream: &mut TcpStream, frames: &mut Inbox<Vec<u8>>) -> std::io::R
         {
             batch.extend(frame);
         }
-        // On failure the batch is lost: receivers read gaps from the store.
+        if lost.flag.swap(false, Ordering::SeqCst) {
+            batch.extend_from_slice(lost.mark);
+            bump(lost.counter, 1);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        // On failure the batch is lost: the peer reads what it misses from the store when
+        // this link comes back (its hello) or its own inbound link breaks.
         stream.write_all(&batch).await?;
     }
+}
+
+/// A link's drop mark, as its writer sees it.
+struct Lost<'a> {
+    flag: &'a AtomicBool,
+    /// [`Frame::Lost`], encoded.
+    mark: &'a [u8],
+    counter: &'a AtomicU64,
 }

@@ -26,11 +26,21 @@ struct TestNode {
 
 impl TestNode {
     async fn start(runtime: &Runtime, seeds: &[&TestNode]) -> Result<TestNode> {
+        TestNode::start_with(runtime, seeds, |_| {}).await
+    }
+
+    /// A node with its configuration changed by `tune`.
+    async fn start_with(
+        runtime: &Runtime,
+        seeds: &[&TestNode],
+        tune: impl FnOnce(&mut MeshConfig),
+    ) -> Result<TestNode> {
         let seeds = seeds
             .iter()
             .map(|n| n.mesh.id().addr().to_owned())
             .collect();
-        let config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds);
+        let mut config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds);
+        tune(&mut config);
         let (trigger, shutdown) = runtime::shutdown();
         let (mesh, deliveries) = Mesh::start(config, &runtime.spawner(), shutdown).await?;
         Ok(TestNode {
@@ -49,7 +59,7 @@ impl TestNode {
         loop {
             match runtime::deadline(WAIT, self.deliveries.recv()).await {
                 Ok(Some(Delivery::Envelope(envelope))) => return Ok(*envelope),
-                Ok(Some(Delivery::LinkChanged)) => {}
+                Ok(Some(Delivery::Resync)) => {}
                 Ok(None) => return Err(format!("{what}: the node stopped").into()),
                 Err(_) => return Err(format!("{what}: nothing arrived within {WAIT:?}").into()),
             }
@@ -270,6 +280,94 @@ fn garbage_on_the_link_port_is_refused_and_the_node_goes_on() -> Result {
     })
 }
 
+/// A sender whose link queue to a slow peer overflows drops envelopes, and then tells the
+/// peer so on the same link: the peer gets a resync (to read what it missed from the store)
+/// without the link breaking, even when no later envelope would show the gap.
+#[test]
+fn a_peer_that_missed_envelopes_at_a_full_queue_is_told_to_resync() -> Result {
+    let runtime = Runtime::new(2)?;
+    runtime.block_on(async {
+        let mut a = TestNode::start_with(&runtime, &[], |c| c.link_queue = 1).await?;
+        let mut b = TestNode::start_with(&runtime, &[&a], |c| c.delivery_queue = 1).await?;
+        until("A and B to meet", || async {
+            Ok(alive(&a.info().await?) == 1 && alive(&b.info().await?) == 1)
+        })
+        .await?;
+        let chat = SessionId::parse(&"c".repeat(24))?;
+        b.mesh.subscribe(Topic::Chat(chat.clone())).await?;
+        until("A to learn B's subscription", || async {
+            Ok(!a
+                .mesh
+                .nodes_for(Topic::Chat(chat.clone()))
+                .await?
+                .is_empty())
+        })
+        .await?;
+        a.mesh
+            .publish(envelope(&chat, 1, "hello", Vec::new()))
+            .await?;
+        assert_eq!(b.next("the first envelope").await?.seq, 1);
+        // What the link's opening signalled is behind us.
+        while b.deliveries.try_recv().is_some() {}
+        let opened = a.info().await?.transport.links_opened;
+
+        // B takes nothing while A publishes far more than TCP buffers and a queue of one
+        // hold: A must drop some.
+        let big = "x".repeat(100 * 1024);
+        let mut seq = 1;
+        while a.info().await?.transport.envelopes_dropped == 0 && seq < 2000 {
+            seq += 1;
+            a.mesh
+                .publish(envelope(&chat, seq, &big, Vec::new()))
+                .await?;
+        }
+        assert!(a.info().await?.transport.envelopes_dropped > 0);
+
+        // B catches up: whatever arrives, a resync comes after the drop.
+        let mut last = 1;
+        loop {
+            match runtime::deadline(WAIT, b.deliveries.recv()).await {
+                Ok(Some(Delivery::Envelope(e))) => {
+                    assert!(e.seq > last, "{} after {last}", e.seq);
+                    last = e.seq;
+                }
+                Ok(Some(Delivery::Resync)) => break,
+                other => return Err(format!("expected a resync, got {other:?}").into()),
+            }
+        }
+        assert!(last < seq, "every envelope arrived: nothing was missed");
+        let stats = a.info().await?.transport;
+        assert_eq!(stats.links_opened, opened, "the link broke: {stats:?}");
+        assert!(stats.lost_marks_sent >= 1, "{stats:?}");
+        a.stop().await?;
+        b.stop().await
+    })
+}
+
+/// A mark of lost frames on a link is handed to the application as a resync.
+#[test]
+fn a_lost_mark_on_a_link_is_a_resync() -> Result {
+    use cookim_mesh::identity::NodeId;
+    use cookim_mesh::link::{self, Frame};
+    use std::io::Write;
+    let runtime = Runtime::new(2)?;
+    runtime.block_on(async {
+        let mut a = TestNode::start(&runtime, &[]).await?;
+        let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
+        stream.write_all(&link::encode(&Frame::Hello(NodeId::from("127.0.0.1:9")))?)?;
+        let mut next = async || match runtime::deadline(WAIT, a.deliveries.recv()).await {
+            Ok(Some(Delivery::Resync)) => Ok(()),
+            other => Err(format!("expected a resync, got {other:?}")),
+        };
+        next().await?; // the hello
+        stream.write_all(&link::encode(&Frame::Lost)?)?;
+        next().await?;
+        assert_eq!(a.info().await?.transport.bad_frames, 0);
+        drop(stream);
+        a.stop().await
+    })
+}
+
 /// A link opening (its hello) and closing are handed to the application, which re-reads what
 /// events lost on a broken link would have carried.
 #[test]
@@ -284,7 +382,7 @@ fn links_opening_and_closing_are_reported() -> Result {
         let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
         stream.write_all(&hello)?;
         let mut next = async || match runtime::deadline(WAIT, a.deliveries.recv()).await {
-            Ok(Some(Delivery::LinkChanged)) => Ok(()),
+            Ok(Some(Delivery::Resync)) => Ok(()),
             other => Err(format!("expected a link change, got {other:?}")),
         };
         next().await?;

@@ -63,7 +63,8 @@ pub(crate) enum RegistryMsg {
     Push {
         deliveries: Vec<(Arc<[UserId]>, Utf8Bytes)>,
     },
-    /// A mesh link to this node opened or broke: every chat here reads its tail shortly.
+    /// Events for this node may be lost (a mesh link to it opened or broke, or a peer dropped
+    /// some at a full link queue): every chat here reads its tail shortly.
     CheckTails,
 }
 
@@ -408,7 +409,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<De
     while let Some(delivery) = deliveries.recv().await {
         let envelope = match delivery {
             Delivery::Envelope(envelope) => envelope,
-            Delivery::LinkChanged => {
+            Delivery::Resync => {
                 if registry.send(RegistryMsg::CheckTails).await.is_err() {
                     return;
                 }

@@ -69,8 +69,8 @@ const RECHECK_DELAY: Duration = Duration::from_secs(1);
 /// A busy chat costs nothing (each event pushes the check back); a quiet one one indexed read.
 const QUIET_TAIL_CHECK: Duration = Duration::from_secs(1);
 
-/// How long after a mesh link to this node opened or broke a chat with subscribers reads its
-/// tail (see [`SessionMsg::CheckTail`]).
+/// How long after a mesh link to this node opened or broke (or a peer said it dropped events
+/// for it) a chat with subscribers reads its tail (see [`SessionMsg::CheckTail`]).
 const LINK_CHANGE_CHECK: Duration = Duration::from_millis(300);
 
 /// Re-reads of a seq a gap fill did not find before it is given up (it was never stored).
@@ -748,8 +748,8 @@ impl SessionActor {
     }
 
     /// Reads the chat's tail from the store shortly (if anyone here follows it): a mesh link
-    /// opened or broke, and events in flight on it may be lost without a later one to show
-    /// the gap. Shortly, so the new link's first events come first and one read serves a
+    /// opened or broke, or a peer dropped events for this node at its full link queue, and
+    /// those events may be lost without a later one to show the gap. Shortly, so the new link's first events come first and one read serves a
     /// burst of link changes.
     fn check_tail_soon(&mut self) {
         if self.subscribers.is_empty() {

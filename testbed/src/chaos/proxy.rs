@@ -188,7 +188,9 @@ impl Proxy {
         to: usize,
         faults: Arc<Faults>,
     ) -> std::io::Result<Proxy> {
-        let (udp, tcp) = bind_pair(listen).await?;
+        let (udp, tcp) = mesh::transport::bind_pair(listen)
+            .await
+            .map_err(|e| std::io::Error::other(format!("proxy on {listen}: {e}")))?;
         let addr = udp.local_addr()?;
         let target = SocketAddr::new(target, addr.port());
         let datagrams = smol::spawn(forward_datagrams(udp, target, to, faults.clone()));
@@ -215,35 +217,6 @@ impl Proxy {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-}
-
-/// Tries for a fresh port when `listen` has port 0.
-const BIND_TRIES: usize = 64;
-
-/// A UDP socket and a TCP listener on one port. With port 0 the UDP socket picks it, and the
-/// TCP side may find it taken (an outgoing connection's local port on the same address): then
-/// another port is tried.
-async fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
-    let mut tries = 0;
-    loop {
-        let udp = UdpSocket::bind(listen).await?;
-        match TcpListener::bind(udp.local_addr()?).await {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && listen.port() == 0
-                    && tries < BIND_TRIES =>
-            {
-                tries += 1;
-            }
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("proxy on {}: {e}", udp.local_addr()?),
-                ));
-            }
-        }
     }
 }
 
