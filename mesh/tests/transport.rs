@@ -344,9 +344,11 @@ fn a_peer_that_missed_envelopes_at_a_full_queue_is_told_to_resync() -> Result {
     })
 }
 
-/// A mark of lost frames on a link is handed to the application as a resync.
+/// A link opening (its hello), a mark of frames the sender dropped on it, and its closing are
+/// each handed to the application as a resync, which re-reads what lost events would have
+/// carried.
 #[test]
-fn a_lost_mark_on_a_link_is_a_resync() -> Result {
+fn links_opening_marked_lost_and_closing_are_reported() -> Result {
     use cookim_mesh::identity::NodeId;
     use cookim_mesh::link::{self, Frame};
     use std::io::Write;
@@ -355,39 +357,16 @@ fn a_lost_mark_on_a_link_is_a_resync() -> Result {
         let mut a = TestNode::start(&runtime, &[]).await?;
         let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
         stream.write_all(&link::encode(&Frame::Hello(NodeId::from("127.0.0.1:9")))?)?;
-        let mut next = async || match runtime::deadline(WAIT, a.deliveries.recv()).await {
+        let mut next = async |what: &str| match runtime::deadline(WAIT, a.deliveries.recv()).await {
             Ok(Some(Delivery::Resync)) => Ok(()),
-            other => Err(format!("expected a resync, got {other:?}")),
+            other => Err(format!("expected a resync for {what}, got {other:?}")),
         };
-        next().await?; // the hello
+        next("the hello").await?;
         stream.write_all(&link::encode(&Frame::Lost)?)?;
-        next().await?;
+        next("the lost mark").await?;
+        drop(stream);
+        next("the closing").await?;
         assert_eq!(a.info().await?.transport.bad_frames, 0);
-        drop(stream);
-        a.stop().await
-    })
-}
-
-/// A link opening (its hello) and closing are handed to the application, which re-reads what
-/// events lost on a broken link would have carried.
-#[test]
-fn links_opening_and_closing_are_reported() -> Result {
-    use cookim_mesh::identity::NodeId;
-    use cookim_mesh::link::{self, Frame};
-    use std::io::Write;
-    let runtime = Runtime::new(2)?;
-    runtime.block_on(async {
-        let mut a = TestNode::start(&runtime, &[]).await?;
-        let hello = link::encode(&Frame::Hello(NodeId::from("127.0.0.1:9")))?;
-        let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
-        stream.write_all(&hello)?;
-        let mut next = async || match runtime::deadline(WAIT, a.deliveries.recv()).await {
-            Ok(Some(Delivery::Resync)) => Ok(()),
-            other => Err(format!("expected a link change, got {other:?}")),
-        };
-        next().await?;
-        drop(stream);
-        next().await?;
         a.stop().await
     })
 }
