@@ -674,9 +674,23 @@ async fn accept_links(
         );
         spawner.detach_with(
             async move {
-                if let Err(e) = reader.await {
-                    bump(&counters.bad_frames, 1);
-                    tracing::debug!(error = %e, %peer, "inbound mesh link closed");
+                match reader.await {
+                    Ok(()) => {}
+                    Err(Error::Version(theirs)) => {
+                        bump(&counters.bad_frames, 1);
+                        // Not a passing fault: nothing flows between these two until one is
+                        // upgraded, so say it where an operator looks.
+                        tracing::warn!(
+                            %peer,
+                            theirs,
+                            ours = link::LINK_VERSION,
+                            "a peer speaks another mesh format version: its events are refused; run one cookim release on every node"
+                        );
+                    }
+                    Err(e) => {
+                        bump(&counters.bad_frames, 1);
+                        tracing::debug!(error = %e, %peer, "inbound mesh link closed");
+                    }
                 }
                 // What was in flight on it may be lost (never waits: a full inbox already
                 // holds work that ends in a check).
