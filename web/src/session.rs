@@ -749,8 +749,8 @@ impl SessionActor {
 
     /// Reads the chat's tail from the store shortly (if anyone here follows it): a mesh link
     /// opened or broke, or a peer dropped events for this node at its full link queue, and
-    /// those events may be lost without a later one to show the gap. Shortly, so the new link's first events come first and one read serves a
-    /// burst of link changes.
+    /// those events may be lost without a later one to show the gap. Shortly, so the new
+    /// link's first events come first and one read serves a burst of link changes.
     fn check_tail_soon(&mut self) {
         if self.subscribers.is_empty() {
             return;
