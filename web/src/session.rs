@@ -73,6 +73,11 @@ const QUIET_TAIL_CHECK: Duration = Duration::from_secs(1);
 /// for it) a chat with subscribers reads its tail (see [`SessionMsg::CheckTail`]).
 const LINK_CHANGE_CHECK: Duration = Duration::from_millis(300);
 
+/// A chat reads its tail for link changes at most this often: a flapping link, or a peer far
+/// behind that keeps marking its link as lossy, must not become a stream of store reads on a
+/// node with many chats.
+const RESYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Re-reads of a seq a gap fill did not find before it is given up (it was never stored).
 const RECHECK_TRIES: u8 = 3;
 
@@ -272,6 +277,8 @@ struct SessionActor {
     recheck_tail: bool,
     /// When to read the chat's tail after the last stored event (see [`QUIET_TAIL_CHECK`]).
     quiet_check_at: Option<Instant>,
+    /// When that last happened (see [`RESYNC_INTERVAL`]).
+    tail_read_at: Option<Instant>,
     /// Seqs a gap fill did not find, with the re-reads tried so far.
     unfilled: std::collections::BTreeMap<i64, u8>,
     /// Push targets and their ids while members and session stay as they are (rebuilt after
@@ -310,6 +317,7 @@ pub(crate) fn spawn_session(
         recheck_at: None,
         recheck_tail: false,
         quiet_check_at: None,
+        tail_read_at: None,
         unfilled: std::collections::BTreeMap::new(),
         targets: None,
         online: None,
@@ -399,6 +407,7 @@ impl SessionActor {
         if self.quiet_check_at.is_some_and(|at| at <= Instant::now()) {
             self.quiet_check_at = None;
             if !self.subscribers.is_empty() {
+                self.tail_read_at = Some(Instant::now());
                 self.recheck_tail = true;
                 self.recheck().await;
             }
@@ -755,10 +764,11 @@ impl SessionActor {
         if self.subscribers.is_empty() {
             return;
         }
-        let soon = Instant::now() + LINK_CHANGE_CHECK;
-        if self.quiet_check_at.is_none_or(|at| at > soon) {
-            self.quiet_check_at = Some(soon);
-        }
+        self.quiet_check_at = Some(resync_at(
+            Instant::now(),
+            self.quiet_check_at,
+            self.tail_read_at,
+        ));
     }
 
     /// Passes a stored event through the reorder buffer to local subscribers.
@@ -1179,6 +1189,16 @@ fn push_frames(
         .collect()
 }
 
+/// When a chat told of a link change at `now` reads its tail: [`LINK_CHANGE_CHECK`] later (or
+/// at the read already planned, if sooner), but not within [`RESYNC_INTERVAL`] of the last
+/// read. One read serves every change before it.
+fn resync_at(now: Instant, planned: Option<Instant>, last_read: Option<Instant>) -> Instant {
+    let soon = last_read.map_or(now + LINK_CHANGE_CHECK, |last| {
+        (now + LINK_CHANGE_CHECK).max(last + RESYNC_INTERVAL)
+    });
+    planned.map_or(soon, |at| at.min(soon))
+}
+
 /// The `/ws-chat` frame of a stored message, as its sender (`sender`) and `dateline` show.
 pub(crate) fn message_down(stored: &Message, sender: Sender, dateline: String) -> ChatDown {
     let id = |f: &Option<FileId>| f.as_ref().map(ToString::to_string).unwrap_or_default();
@@ -1201,5 +1221,42 @@ fn sender_of(who: &UserIdentity) -> Sender {
         uid: who.uid.to_string(),
         nickname: who.nickname.clone(),
         avatar: who.avatar.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_change_reads_the_tail_soon_but_not_again_within_the_interval() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        // Nothing planned, never read: shortly.
+        assert_eq!(resync_at(now, None, None), now + LINK_CHANGE_CHECK);
+        // A quiet check already due sooner stays.
+        assert_eq!(resync_at(now, Some(now + ms(50)), None), now + ms(50));
+        // A later one is brought forward.
+        assert_eq!(
+            resync_at(now, Some(now + ms(900)), None),
+            now + LINK_CHANGE_CHECK
+        );
+        // Read 200 ms ago: not before a second has passed since.
+        let last = now.checked_sub(ms(200)).unwrap_or(now);
+        assert_eq!(resync_at(now, None, Some(last)), last + RESYNC_INTERVAL);
+        // Read long ago: shortly again.
+        let long_ago = now.checked_sub(ms(5000)).unwrap_or(now);
+        assert_eq!(
+            resync_at(now, None, Some(long_ago)),
+            now + LINK_CHANGE_CHECK
+        );
+        // A burst of changes moves nothing once the read is planned.
+        let planned = resync_at(now, None, Some(last));
+        for later in [10, 100, 500] {
+            assert_eq!(
+                resync_at(now + ms(later), Some(planned), Some(last)),
+                planned
+            );
+        }
     }
 }
