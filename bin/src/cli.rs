@@ -280,8 +280,14 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn cli(args: &[&str]) -> Result<Cli, CliError> {
+        Cli::from_args(&["cookim"], args).map_err(|e| CliError::Invalid(e.output))
+    }
+
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, CliError> {
-        let cli = Cli::from_args(&["cookim"], args).map_err(|e| CliError::Invalid(e.output))?;
+        let cli = cli(args)?;
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -290,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn cookims_short_flags() {
+    fn cookims_short_flags() -> TestResult {
         let s = parse(
             &[
                 "-h",
@@ -306,8 +312,7 @@ mod tests {
                 "-n",
             ],
             &[],
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.host_name, "node1");
         assert_eq!(s.web.port(), 9090);
         assert_eq!(s.mesh_port, 2552);
@@ -315,11 +320,12 @@ mod tests {
         assert_eq!(s.mongo_uri.as_deref(), Some("mongodb://x"));
         assert!(s.nat);
         assert!(s.web.ip().is_unspecified(), "--nat binds all interfaces");
+        Ok(())
     }
 
     #[test]
-    fn environment_and_defaults() {
-        let s = parse(&[], &[]).unwrap();
+    fn environment_and_defaults() -> TestResult {
+        let s = parse(&[], &[])?;
         assert_eq!(
             (s.host_name.as_str(), s.web.port(), s.mesh_port),
             ("localhost", 8080, 2551)
@@ -335,7 +341,7 @@ mod tests {
             ("COOKIM_DATA_DIR", "/d"),
             ("JWT_SECRET", "s"),
         ];
-        let s = parse(&[], &env).unwrap();
+        let s = parse(&[], &env)?;
         assert_eq!(
             (s.host_name.as_str(), s.web.port(), s.mesh_port),
             ("h", 81, 82)
@@ -343,34 +349,38 @@ mod tests {
         assert_eq!(s.seeds, vec!["h:82"]);
         assert_eq!(s.data_dir, PathBuf::from("/d"));
         assert_eq!(s.jwt_secret.as_deref(), Some("s"));
-        let s = parse(&["-w", "90"], &env).unwrap();
+        let s = parse(&["-w", "90"], &env)?;
         assert_eq!(s.web.port(), 90, "a flag wins over the environment");
+        Ok(())
     }
 
     #[test]
-    fn export_and_import_are_subcommands() {
-        let cli = Cli::from_args(&["cookim"], &["--data-dir", "d", "export", "-o", "f"]).unwrap();
+    fn export_and_import_are_subcommands() -> TestResult {
+        let export = cli(&["--data-dir", "d", "export", "-o", "f"])?;
         assert_eq!(
-            cli.command,
+            export.command,
             Some(Command::Export(Export {
                 out: Some(PathBuf::from("f"))
             }))
         );
-        let cli = Cli::from_args(&["cookim"], &["-m", "mongodb://m", "import"]).unwrap();
-        assert_eq!(cli.command, Some(Command::Import(Import { input: None })));
-        assert_eq!(Cli::from_args(&["cookim"], &[]).unwrap().command, None);
+        let import = cli(&["-m", "mongodb://m", "import"])?;
+        assert_eq!(
+            import.command,
+            Some(Command::Import(Import { input: None }))
+        );
+        assert_eq!(cli(&[])?.command, None);
+        Ok(())
     }
 
     #[test]
-    fn write_concern_from_flag_or_environment() {
-        assert_eq!(parse(&[], &[]).unwrap().write_concern, WriteAck::Majority);
-        let s = parse(&[], &[("COOKIM_WRITE_CONCERN", "1")]).unwrap();
+    fn write_concern_from_flag_or_environment() -> TestResult {
+        assert_eq!(parse(&[], &[])?.write_concern, WriteAck::Majority);
+        let s = parse(&[], &[("COOKIM_WRITE_CONCERN", "1")])?;
         assert_eq!(s.write_concern, WriteAck::Nodes(1));
         let s = parse(
             &["--write-concern", "majority"],
             &[("COOKIM_WRITE_CONCERN", "1")],
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.write_concern, WriteAck::Majority);
         assert!(
             parse(&["--write-concern", "0"], &[]).is_err(),
@@ -383,6 +393,7 @@ mod tests {
                 ..
             })
         ));
+        Ok(())
     }
 
     #[test]

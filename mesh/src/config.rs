@@ -228,9 +228,11 @@ impl MeshConfig {
 mod tests {
     use super::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn default_tuning_is_valid_and_bad_ones_are_refused() {
-        let config = Tuning::default().foca_config().unwrap();
+    fn default_tuning_is_valid_and_bad_ones_are_refused() -> TestResult {
+        let config = Tuning::default().foca_config()?;
         assert_eq!(config.probe_period, PROBE_PERIOD);
         let bad = Tuning {
             probe_rtt: PROBE_PERIOD,
@@ -242,5 +244,6 @@ mod tests {
             ..Tuning::default()
         };
         assert!(matches!(zero.foca_config(), Err(Error::Config(_))));
+        Ok(())
     }
 }

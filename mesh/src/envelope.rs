@@ -259,6 +259,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     fn uid(n: u8) -> UserId {
         UserId::from_random([n; 12])
     }
@@ -287,8 +289,8 @@ mod tests {
     }
 
     #[test]
-    fn refuses_other_versions_and_sizes() {
-        let mut bytes = encode(&sample("hi".into(), 1)).unwrap();
+    fn refuses_other_versions_and_sizes() -> TestResult {
+        let mut bytes = encode(&sample("hi".into(), 1))?;
         assert!(decode(&bytes).is_ok());
         bytes[0] = 1;
         assert!(matches!(decode(&bytes), Err(Error::Version(1))));
@@ -299,17 +301,18 @@ mod tests {
             decode(&vec![VERSION; MAX_ENVELOPE + 1]),
             Err(Error::Size { .. })
         ));
-        let mut trailing = encode(&sample("hi".into(), 1)).unwrap();
+        let mut trailing = encode(&sample("hi".into(), 1))?;
         trailing.push(0);
         assert!(matches!(decode(&trailing), Err(Error::Malformed(_))));
         assert!(matches!(
             encode(&sample("x".repeat(MAX_ENVELOPE), 1)),
             Err(Error::Size { .. })
         ));
+        Ok(())
     }
 
     #[test]
-    fn rebuilds_the_origin_frames() {
+    fn rebuilds_the_origin_frames() -> TestResult {
         let down = ChatDown {
             sender: Sender {
                 uid: uid(2).to_string(),
@@ -332,14 +335,15 @@ mod tests {
             session_icon: "d".repeat(24),
         };
         let sid = SessionId::from_random([1; 12]);
-        let env = Envelope::from_chat_down(sid.clone(), 9, &down, vec![target.clone()]).unwrap();
-        let env = decode(&encode(&env).unwrap()).unwrap();
+        let env = Envelope::from_chat_down(sid.clone(), 9, &down, vec![target.clone()])
+            .ok_or("no envelope")?;
+        let env = decode(&encode(&env)?)?;
         assert_eq!(env.chat_down(), down);
         let push = env.push_down(&target);
         assert_eq!(push.session.sessionid, sid.to_string());
         assert_eq!(push.session.session_name, "friends");
         assert_eq!(
-            push.file_info.unwrap().file_thumb,
+            push.file_info.ok_or("no file info")?.file_thumb,
             format!("/api/getFile?id={}", "c".repeat(24))
         );
         let topics: Vec<Topic> = env.topics().collect();
@@ -351,13 +355,14 @@ mod tests {
         assert!(
             Envelope::from_chat_down(SessionId::from_random([1; 12]), 0, &reject, vec![]).is_none()
         );
+        Ok(())
     }
 
     proptest! {
         #[test]
         fn round_trip(content in ".*", seq in any::<i64>()) {
             let envelope = sample(content, seq);
-            prop_assert_eq!(decode(&encode(&envelope).unwrap()).unwrap(), envelope);
+            prop_assert_eq!(encode(&envelope).and_then(|bytes| decode(&bytes)).ok(), Some(envelope));
         }
 
         #[test]

@@ -124,36 +124,41 @@ impl foca::Identity for NodeIdentity {
 mod tests {
     use foca::Identity;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     use super::*;
 
     #[test]
-    fn renewal_wins_over_the_old_identity() {
+    fn renewal_wins_over_the_old_identity() -> TestResult {
         let first = NodeIdentity::new(NodeId::new("a:1", 10));
-        let renewed = first.renew().unwrap();
+        let renewed = first.renew().ok_or("not renewed")?;
         assert_eq!(renewed.node(), first.node());
         assert_eq!(renewed.renewal(), 1);
         assert_eq!(renewed.addr(), first.addr());
         assert!(renewed.win_addr_conflict(&first));
         assert!(!first.win_addr_conflict(&renewed));
         assert_ne!(renewed, first);
+        Ok(())
     }
 
     #[test]
-    fn a_restarted_process_wins_over_any_renewal_of_the_old_run() {
+    fn a_restarted_process_wins_over_any_renewal_of_the_old_run() -> TestResult {
         let mut old = NodeIdentity::new(NodeId::new("a:1", 10));
         for _ in 0..5 {
-            old = old.renew().unwrap();
+            old = old.renew().ok_or("not renewed")?;
         }
         let restarted = NodeIdentity::new(NodeId::new("a:1", 11));
         assert!(restarted.win_addr_conflict(&old));
         assert!(!old.win_addr_conflict(&restarted));
+        Ok(())
     }
 
     #[test]
-    fn postcard_round_trip() {
+    fn postcard_round_trip() -> TestResult {
         let id = NodeIdentity::new(NodeId::new("cookim-2:2551", 1_795_621_246_000));
-        let bytes = postcard::to_stdvec(&id).unwrap();
-        assert_eq!(postcard::from_bytes::<NodeIdentity>(&bytes).unwrap(), id);
+        let bytes = postcard::to_stdvec(&id)?;
+        assert_eq!(postcard::from_bytes::<NodeIdentity>(&bytes)?, id);
         assert_eq!(id.node().to_string(), "cookim-2:2551@1795621246000");
+        Ok(())
     }
 }

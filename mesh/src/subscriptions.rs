@@ -176,6 +176,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     fn chat(n: u8) -> Topic {
         Topic::Chat(SessionId::from_random([n; 12]))
     }
@@ -194,13 +196,13 @@ mod tests {
     }
 
     #[test]
-    fn updates_apply_in_version_order_only() {
+    fn updates_apply_in_version_order_only() -> TestResult {
         let (mut owner, mut peer) = (SubscriptionTable::default(), SubscriptionTable::default());
         let a = NodeId::from("a");
-        let u1 = owner.change_local(&a, chat(1), true).unwrap();
+        let u1 = owner.change_local(&a, chat(1), true).ok_or("no change")?;
         assert_eq!(owner.change_local(&a, chat(1), true), None);
-        let u2 = owner.change_local(&a, chat(2), true).unwrap();
-        let u3 = owner.change_local(&a, chat(1), false).unwrap();
+        let u2 = owner.change_local(&a, chat(2), true).ok_or("no change")?;
+        let u3 = owner.change_local(&a, chat(1), false).ok_or("no change")?;
         assert_eq!((u1.version, u2.version, u3.version), (1, 2, 3));
         assert_eq!(peer.apply_update(&u1), Applied::Applied);
         assert_eq!(peer.apply_update(&u1), Applied::Stale);
@@ -210,6 +212,7 @@ mod tests {
         assert_eq!(peer, owner);
         assert_eq!(peer.nodes_for(&chat(2)), vec![a]);
         assert!(peer.nodes_for(&chat(1)).is_empty());
+        Ok(())
     }
 
     #[test]

@@ -41,7 +41,8 @@ use crate::error::{Error, Result};
 /// drop(mailbox);
 /// assert_eq!(inbox.recv().await, None); // every handle gone: the actor ends
 /// # Ok::<(), runtime::Error>(())
-/// # }).unwrap();
+/// # })?;
+/// # Ok::<(), runtime::Error>(())
 /// ```
 pub fn mailbox<M>(capacity: usize) -> (Mailbox<M>, Inbox<M>) {
     let chan = Arc::new(Chan {

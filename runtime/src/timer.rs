@@ -154,7 +154,8 @@ impl Stream for Interval {
 /// assert_eq!(wire, ["hello", "keepalive"]);
 /// # drop(outbox);
 /// # Ok::<(), runtime::Error>(())
-/// # }).unwrap();
+/// # })?;
+/// # Ok::<(), runtime::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Idle {

@@ -21,7 +21,8 @@
 //! let read = dump::import(&to, bytes.as_slice()).await?;
 //! assert_eq!(written.total(), read.written);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::HashMap;

@@ -26,7 +26,8 @@
 //! let store = Embedded::open(dir.path()).await?;
 //! assert!(store.user_by_login("nobody@example.com").await?.is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod dump;
@@ -246,7 +247,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// assert_eq!(body, b"hello, world");
     /// assert_eq!(store.read_file_chunk(&id, 7, 100).await?, Some(b"world".to_vec()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors

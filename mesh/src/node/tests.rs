@@ -4,6 +4,8 @@
 use super::*;
 use protocol::ids::SessionId;
 
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
 fn chat(n: u8) -> Topic {
     Topic::Chat(SessionId::from_random([n; 12]))
 }
@@ -146,8 +148,8 @@ fn anti_entropy_repairs_lost_gossip() {
 const ANTI_ENTROPY_WAIT: Duration = Duration::from_millis(2100);
 
 #[test]
-fn entries_of_unknown_nodes_are_ignored_and_own_entry_is_never_overwritten() {
-    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1).unwrap();
+fn entries_of_unknown_nodes_are_ignored_and_own_entry_is_never_overwritten() -> TestResult {
+    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1)?;
     core.start(Duration::ZERO);
     core.subscribe(chat(1), Duration::ZERO);
     let stranger = NodeId::from("z:1");
@@ -169,13 +171,20 @@ fn entries_of_unknown_nodes_are_ignored_and_own_entry_is_never_overwritten() {
     ];
     core.handle_control(&stranger, Control::Entries(entries), Duration::ZERO);
     assert!(core.nodes_for(&chat(2)).is_empty());
-    assert_eq!(core.table().entry(&NodeId::from("a:1")).unwrap().version, 1);
+    assert_eq!(
+        core.table()
+            .entry(&NodeId::from("a:1"))
+            .ok_or("no entry")?
+            .version,
+        1
+    );
     assert_eq!(core.status(), MeshStatus::Alone);
+    Ok(())
 }
 
 #[test]
-fn a_sync_is_answered_with_newer_entries_and_a_digest_back() {
-    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1).unwrap();
+fn a_sync_is_answered_with_newer_entries_and_a_digest_back() -> TestResult {
+    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1)?;
     core.subscribe(chat(1), Duration::ZERO);
     while core.poll_output().is_some() {}
     let asker = NodeId::from("b:1");
@@ -200,14 +209,16 @@ fn a_sync_is_answered_with_newer_entries_and_a_digest_back() {
     assert_eq!(entries[0].0, NodeId::from("a:1"));
     // c is not a live member here, so what the asker knows of it is not asked for.
     assert_eq!(core.poll_output(), None);
+    Ok(())
 }
 
 #[test]
-fn garbage_datagrams_are_counted_not_fatal() {
-    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1).unwrap();
+fn garbage_datagrams_are_counted_not_fatal() -> TestResult {
+    let mut core = NodeCore::new(NodeId::from("a:1"), vec![], Tuning::default(), 1)?;
     core.start(Duration::ZERO);
     for bytes in [&b""[..], &[0xff; 3], &[0u8; 2000]] {
         core.handle_datagram(bytes, Duration::ZERO);
     }
     assert_eq!(core.stats().bad_datagrams, 3);
+    Ok(())
 }

@@ -4,6 +4,8 @@
 use super::*;
 use proptest::prelude::*;
 
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
 fn header(name: Option<&str>, size: usize) -> BinaryHeader {
     BinaryHeader {
         user_token: "u".into(),
@@ -149,8 +151,8 @@ fn cut_inside_the_payload_is_a_size_mismatch() {
 }
 
 #[test]
-fn invalid_is_not_incomplete() {
-    let header = serde_json::to_vec(&header(None, 0)).unwrap();
+fn invalid_is_not_incomplete() -> TestResult {
+    let header = serde_json::to_vec(&header(None, 0))?;
     let then = |tail: &[u8]| [header.as_slice(), tail].concat();
     assert!(matches!(
         decode(&then(b"xyz"), 100_000),
@@ -179,6 +181,7 @@ fn invalid_is_not_incomplete() {
             String::from_utf8_lossy(bad)
         );
     }
+    Ok(())
 }
 
 #[test]
@@ -272,7 +275,7 @@ proptest! {
     fn round_trip(name in proptest::option::of(".*"), payload in proptest::collection::vec(any::<u8>(), 0..512)) {
         let h = header(name.as_deref(), payload.len());
         let frame = encode(&h, &payload);
-        let up = decode(&frame, usize::MAX).unwrap();
+        let up = decode(&frame, usize::MAX).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(up.header, h);
         prop_assert_eq!(up.payload, payload.as_slice());
     }
