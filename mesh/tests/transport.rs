@@ -50,6 +50,15 @@ impl TestNode {
         })
     }
 
+    /// Waits until this node knows another has subscribers for `topic`.
+    async fn learns_subscribers(&self, topic: Topic) -> Result {
+        until(
+            &format!("{} to learn of subscribers for {topic:?}", self.mesh.id()),
+            || async { Ok(!self.mesh.nodes_for(topic.clone()).await?.is_empty()) },
+        )
+        .await
+    }
+
     async fn info(&self) -> Result<MeshInfo> {
         Ok(self.mesh.info().await?)
     }
@@ -257,14 +266,7 @@ fn garbage_on_the_link_port_is_refused_and_the_node_goes_on() -> Result {
         }
         let chat = SessionId::from_random([9; 12]);
         a.mesh.subscribe(Topic::Chat(chat.clone())).await?;
-        until("B to learn A's subscription", || async {
-            Ok(!b
-                .mesh
-                .nodes_for(Topic::Chat(chat.clone()))
-                .await?
-                .is_empty())
-        })
-        .await?;
+        b.learns_subscribers(Topic::Chat(chat.clone())).await?;
         b.mesh
             .publish(envelope(&chat, 1, "still fine", Vec::new()))
             .await?;
@@ -295,14 +297,7 @@ fn a_peer_that_missed_envelopes_at_a_full_queue_is_told_to_resync() -> Result {
         .await?;
         let chat = SessionId::parse(&"c".repeat(24))?;
         b.mesh.subscribe(Topic::Chat(chat.clone())).await?;
-        until("A to learn B's subscription", || async {
-            Ok(!a
-                .mesh
-                .nodes_for(Topic::Chat(chat.clone()))
-                .await?
-                .is_empty())
-        })
-        .await?;
+        a.learns_subscribers(Topic::Chat(chat.clone())).await?;
         a.mesh
             .publish(envelope(&chat, 1, "hello", Vec::new()))
             .await?;

@@ -19,11 +19,11 @@ struct Wire {
 }
 
 impl Wire {
-    fn new(n: usize) -> Wire {
+    fn new(n: usize) -> Result<Wire, Error> {
         Wire::with_tuning(n, Tuning::default())
     }
 
-    fn with_tuning(n: usize, tuning: Tuning) -> Wire {
+    fn with_tuning(n: usize, tuning: Tuning) -> Result<Wire, Error> {
         let seeds = vec!["n0:1".to_owned()];
         let cores = (0..n)
             .map(|i| {
@@ -32,25 +32,23 @@ impl Wire {
                     seeds.clone(),
                     tuning.clone(),
                     i as u64,
-                )
-                .unwrap();
+                )?;
                 core.start(Duration::ZERO);
-                core
+                Ok(core)
             })
-            .collect();
-        Wire {
+            .collect::<Result<_, Error>>()?;
+        Ok(Wire {
             cores,
             now: Duration::ZERO,
             drop_datagrams: false,
             drop_controls: false,
-        }
+        })
     }
 
-    fn index(&self, addr: &str) -> usize {
-        self.cores
-            .iter()
-            .position(|c| c.id().addr() == addr)
-            .unwrap()
+    /// The core at `addr`; `None` for an address no core has (what is sent there is lost,
+    /// as on a network).
+    fn index(&self, addr: &str) -> Option<usize> {
+        self.cores.iter().position(|c| c.id().addr() == addr)
     }
 
     /// Delivers outputs (instantly) and fires timers until `until`.
@@ -79,12 +77,14 @@ impl Wire {
                     moved = true;
                     match out {
                         Output::Datagram { to, bytes } if !self.drop_datagrams => {
-                            let j = self.index(&to);
+                            let Some(j) = self.index(&to) else { continue };
                             let now = self.now;
                             self.cores[j].handle_datagram(&bytes, now);
                         }
                         Output::Control { to, msg } if !self.drop_controls => {
-                            let j = self.index(to.addr());
+                            let Some(j) = self.index(to.addr()) else {
+                                continue;
+                            };
                             let from = self.cores[i].id().clone();
                             let now = self.now;
                             self.cores[j].handle_control(&from, msg, now);
@@ -101,8 +101,8 @@ impl Wire {
 }
 
 #[test]
-fn nodes_join_through_a_seed_and_learn_subscriptions() {
-    let mut wire = Wire::new(3);
+fn nodes_join_through_a_seed_and_learn_subscriptions() -> TestResult {
+    let mut wire = Wire::new(3)?;
     assert_eq!(wire.cores[1].status(), MeshStatus::Joining);
     assert_eq!(wire.cores[0].status(), MeshStatus::Alone);
     wire.run_until(Duration::from_secs(2));
@@ -121,16 +121,17 @@ fn nodes_join_through_a_seed_and_learn_subscriptions() {
     wire.cores[2].unsubscribe(chat(7), t);
     wire.run_until(t + Duration::from_millis(500));
     assert!(wire.cores[0].nodes_for(&chat(7)).is_empty());
+    Ok(())
 }
 
 #[test]
-fn anti_entropy_repairs_lost_gossip() {
+fn anti_entropy_repairs_lost_gossip() -> TestResult {
     // Each update is gossiped once, right away; that datagram is lost.
     let tuning = Tuning {
         max_transmissions: 1,
         ..Tuning::default()
     };
-    let mut wire = Wire::with_tuning(2, tuning);
+    let mut wire = Wire::with_tuning(2, tuning)?;
     wire.run_until(Duration::from_secs(2));
     wire.drop_datagrams = true;
     let t = wire.now;
@@ -142,6 +143,7 @@ fn anti_entropy_repairs_lost_gossip() {
     wire.run_until(t + ANTI_ENTROPY_WAIT);
     assert_eq!(wire.cores[0].table(), wire.cores[1].table());
     assert!(wire.cores[0].stats().entries_repaired > 0);
+    Ok(())
 }
 
 /// Two anti-entropy periods: each node syncs with a random member once per period.

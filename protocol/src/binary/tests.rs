@@ -22,12 +22,12 @@ fn upload(name: Option<&str>, payload: &[u8]) -> Vec<u8> {
 }
 
 /// The JSON text of a header whose object is exactly `len` bytes long.
-fn header_of_len(len: usize) -> Vec<u8> {
-    let empty = serde_json::to_vec(&header(Some(""), 0)).unwrap();
+fn header_of_len(len: usize) -> Result<Vec<u8>> {
+    let empty = serde_json::to_vec(&header(Some(""), 0))?;
     let name = "n".repeat(len - empty.len());
-    let json = serde_json::to_vec(&header(Some(&name), 0)).unwrap();
+    let json = serde_json::to_vec(&header(Some(&name), 0))?;
     assert_eq!(json.len(), len);
-    json
+    Ok(json)
 }
 
 #[test]
@@ -84,11 +84,11 @@ fn message_limit_is_checked_before_anything_else() {
 
 #[test]
 fn header_limit_at_n_and_n_plus_1() -> Result<()> {
-    let mut frame = header_of_len(MAX_HEADER);
+    let mut frame = header_of_len(MAX_HEADER)?;
     frame.extend_from_slice(MARKER);
     assert_eq!(decode(&frame, usize::MAX)?.payload, b"");
 
-    let mut frame = header_of_len(MAX_HEADER + 1);
+    let mut frame = header_of_len(MAX_HEADER + 1)?;
     frame.extend_from_slice(MARKER);
     assert!(matches!(
         decode(&frame, usize::MAX),
