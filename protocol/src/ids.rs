@@ -104,6 +104,14 @@ hex_id!(
     16
 );
 
+hex_id!(
+    /// A login: one device's signed-in session, named in its user tokens. Logging out ends that
+    /// one; its tokens and live sockets stop working on every node. 128 random bits, as it is
+    /// a bearer's handle on the session list.
+    LoginId,
+    16
+);
+
 fn is_hex_id(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
