@@ -19,18 +19,20 @@
 //! - `schema`: tables and the `user_version` migration runner.
 //! - `legacy`: version 1's `files/` layout and its move into blobs (schema step 2).
 //! - `rows`: column lists and row decoders.
-//! - `users`, `friends`, `sessions`, `messages`, `notifications`: the queries, one table
-//!   group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
+//! - `users`, `friends`, `logins`, `attempts`, `sessions`, `messages`, `notifications`: the
+//!   queries, one table group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
 //!   in a transaction on the blocking pool.
 //! - `files`: file metadata rows, each pointing at a blob.
 //! - `dump`: whole-table export and import.
 //! - `blobs`: content-addressed file bytes on disk (atomic writes, ranged reads).
 
+mod attempts;
 mod blobs;
 mod dump;
 mod files;
 mod friends;
 mod legacy;
+mod logins;
 mod messages;
 mod notifications;
 mod rows;
@@ -47,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 use rusqlite::{Connection, ErrorCode, Row, Rows, Transaction, TransactionBehavior};
 
 use crate::Store;
@@ -62,9 +64,9 @@ const BLOBS_DIR: &str = "blobs";
 /// `sqlite3` shell, a second process) before failing. In-process calls never wait here: the
 /// mutex serialises them.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Prepared statements kept by the connection: more than the store's ~45 distinct ones, so
+/// Prepared statements kept by the connection: more than the store's ~70 distinct ones, so
 /// every statement is compiled once.
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 96;
 
 /// The SQLite store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Embedded {
@@ -302,6 +304,51 @@ impl Store for Embedded {
         let (uid, expected, new) = (uid.clone(), expected_hash.to_owned(), new_hash.to_owned());
         self.write(move |tx| users::replace_password(tx, &uid, &expected, &new))
             .await
+    }
+
+    async fn create_login(&self, login: NewLogin) -> Result<Login> {
+        self.write(move |tx| logins::create(tx, login)).await
+    }
+
+    async fn login(&self, id: &LoginId) -> Result<Option<Login>> {
+        let id = id.clone();
+        self.read(move |tx| logins::by_id(tx, &id)).await
+    }
+
+    async fn logins(&self, uid: &UserId) -> Result<Vec<Login>> {
+        let uid = uid.clone();
+        self.read(move |tx| logins::active(tx, &uid)).await
+    }
+
+    async fn touch_login(&self, id: &LoginId, now: Millis) -> Result<()> {
+        let id = id.clone();
+        self.write(move |tx| logins::touch(tx, &id, now)).await
+    }
+
+    async fn end_logins(
+        &self,
+        uid: &UserId,
+        which: EndLogins,
+        now: Millis,
+    ) -> Result<Vec<LoginId>> {
+        let uid = uid.clone();
+        self.write(move |tx| logins::end(tx, &uid, &which, now))
+            .await
+    }
+
+    async fn ended_logins_since(&self, since: Millis) -> Result<Vec<(UserId, LoginId, Millis)>> {
+        self.read(move |tx| logins::ended_since(tx, since)).await
+    }
+
+    async fn record_attempt(&self, key: &str, window: i64) -> Result<u32> {
+        let key = key.to_owned();
+        self.write(move |tx| attempts::record(tx, &key, window))
+            .await
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |tx| attempts::clear(tx, &key)).await
     }
 
     async fn add_friend(&self, uid: &UserId, fuid: &UserId, now: Millis) -> Result<bool> {
