@@ -1,21 +1,25 @@
 //! Persistence behind one `Store` trait: MongoDB for clusters, embedded for one node.
 //!
 //! Everything durable — users, friends, sessions and their members with unread counts,
-//! messages, notifications, the `onlines` record and files — goes through [`Store`]. Live
-//! state (who is online in which chat) is not stored: callers pass it in where it matters
-//! (see [`Store::append`]). The store reads no clock and makes no ids: callers pass both, so
-//! every backend behaves the same and tests are exact.
+//! messages, notifications, the `onlines` record, files, logins (one device's signed-in
+//! session each, ended on sign-out and polled by every node to refuse their tokens) and the
+//! attempt counters of login lockout — goes through [`Store`]. Live state (who is online in
+//! which chat) is not stored: callers pass it in where it matters (see [`Store::append`]).
+//! The store reads no clock and makes no ids: callers pass both (a login's times, a counter's
+//! window), so every backend behaves the same and tests are exact.
 //!
 //! The embedded backend ([`Embedded`]) is SQLite (bundled, WAL), with file bytes under the
 //! data directory, stored once per distinct content; its blocking calls run on `blocking`'s thread pool, never on the executor.
 //! `tests/support/contract/` is the one suite every backend must pass; `tests/contract.rs`
-//! runs it on [`Embedded`].
+//! runs it on [`Embedded`], `tests/mongo.rs` on [`Mongo`] against the MongoDB-wire server at
+//! `MONGO_URI`.
 //!
 //! # Layout
-//! - [`model`]: the records of the spec's data model as typed Rust.
+//! - [`model`]: the records of the spec's data model as typed Rust, and logins.
 //! - [`embedded`]: the SQLite backend.
 //! - [`mongo`]: the MongoDB backend ([`Mongo`]), for clusters.
-//! - [`dump`]: export and import of a whole store (moving a node's data into MongoDB).
+//! - [`dump`]: export and import of a whole store (moving a node's data into MongoDB); logins
+//!   and attempt counters stay behind.
 //! - [`error`]: the crate's error enum.
 //!
 //! # Example
