@@ -22,15 +22,19 @@
 //! assert_eq!(table.nodes_for(&chat), vec![NodeId::from("node-b")]);
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod link;
 pub mod node;
+pub mod refusals;
 pub mod reorder;
+pub mod seal;
 pub mod subscriptions;
 pub mod transport;
 
+pub use auth::ClusterSecret;
 pub use error::{Error, Result};
 pub use transport::{Delivery, Mesh, MeshInfo};
