@@ -76,6 +76,13 @@ pub const DELIVERY_QUEUE: usize = 1024;
 /// How long connecting (and sending the hello) to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Inbound connections still in the link handshake at once (not yet proved to hold the
+/// cluster key); a new one past it evicts the oldest. Real peers finish in one round trip, so
+/// a few suffice even when a whole cluster (re)connects at once, and an attacker would have
+/// to open this many within that round trip, again and again, to keep a peer out. Each costs
+/// a task and a buffer of about [`crate::link::MAX_HANDSHAKE`] bytes.
+pub const MAX_HANDSHAKES: usize = 16;
+
 /// First wait before reconnecting a failed link; doubled per failure up to
 /// [`RECONNECT_MAX`].
 pub const RECONNECT_MIN: Duration = Duration::from_millis(100);

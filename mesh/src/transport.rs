@@ -54,7 +54,7 @@ const NODE_CAPACITY: usize = 4096;
 
 /// Authenticated inbound links open at once; more are refused (a cluster has far fewer
 /// members). Connections still in the handshake count against
-/// `handshake::MAX_HANDSHAKES` instead.
+/// [`crate::config::MAX_HANDSHAKES`] instead.
 const MAX_INBOUND_LINKS: u64 = 256;
 
 /// How long a resolved peer name is trusted before it is resolved again (a restarted

@@ -3,10 +3,10 @@
 //! still in it.
 //!
 //! An inbound connection costs a slot from accept until it has proved the key: at most
-//! [`MAX_HANDSHAKES`] at once, each for at most the hello timeout. When they are all taken,
+//! [`crate::config::MAX_HANDSHAKES`] at once, each for at most the hello timeout. When they are all taken,
 //! a new connection evicts the *oldest* one rather than being refused: silent connections
 //! cannot lock real peers out, since a peer's handshake takes one round trip and an attacker
-//! would have to open [`MAX_HANDSHAKES`] connections within it, again and again, to starve it
+//! would have to open that many connections within it, again and again, to starve it
 //! (a real peer then retries with backoff).
 
 use std::collections::BTreeMap;
@@ -19,11 +19,6 @@ use crate::auth::{ClusterSecret, LinkTranscript, Nonce, Role};
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
 use crate::link::{self, Handshake};
-
-/// Inbound connections in the handshake at once. Real peers finish in one round trip, so a
-/// few suffice even when a whole cluster (re)connects at once; each costs a task and
-/// [`READ_CHUNK`] of buffer.
-pub(super) const MAX_HANDSHAKES: usize = 16;
 
 /// Read size during the handshake: a message is at most [`link::MAX_HANDSHAKE`] bytes.
 const READ_CHUNK: usize = 512;

@@ -12,9 +12,9 @@ use async_net::{TcpListener, TcpStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use runtime::{Inbox, Mailbox, Shutdown, Spawner};
 
-use super::handshake::{self, MAX_HANDSHAKES, Slots};
+use super::handshake::{self, Slots};
 use super::{Auth, Counters, Delivery, Input, MAX_INBOUND_LINKS, READ_CHUNK, bump};
-use crate::config::{RECONNECT_MAX, RECONNECT_MIN};
+use crate::config::{MAX_HANDSHAKES, RECONNECT_MAX, RECONNECT_MIN};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
