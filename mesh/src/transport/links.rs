@@ -79,6 +79,7 @@ pub(super) async fn accept_links(
                         tracing::debug!(%peer, "mesh connection closed before its proof");
                         return;
                     }
+                    // Evicted for a newer connection (counted when it was admitted).
                     Err(Error::Closed) => return,
                     Err(e) => {
                         bump(&counters.auth_failures, 1);
@@ -220,7 +221,8 @@ pub(super) async fn write_link(writer: Writer, mut frames: Inbox<Vec<u8>>, lost:
             }
         })
         .await
-        .unwrap_or_else(|_| Err(Error::Auth("no handshake in time".into())));
+        // Not counted as an authentication failure: a peer that is down times out too.
+        .unwrap_or_else(|_| Err(Error::Io(std::io::ErrorKind::TimedOut.into())));
         let mut stream = match connected {
             Ok(stream) => stream,
             Err(e) => {
