@@ -256,6 +256,20 @@ mod tests {
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
     #[test]
+    fn a_config_never_shows_its_secret() -> TestResult {
+        let config = MeshConfig::new(
+            "127.0.0.1:0".parse()?,
+            "",
+            vec![],
+            ClusterSecret::new([b'k'; 32])?,
+        );
+        let shown = format!("{config:?}");
+        assert!(shown.contains("ClusterSecret(<redacted>)"), "{shown}");
+        assert!(!shown.contains("kkkk"), "{shown}");
+        Ok(())
+    }
+
+    #[test]
     fn default_tuning_is_valid_and_bad_ones_are_refused() -> TestResult {
         let config = Tuning::default().foca_config()?;
         assert_eq!(config.probe_period, PROBE_PERIOD);
