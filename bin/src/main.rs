@@ -166,7 +166,7 @@ fn run(mut settings: Settings) -> Result<(), Error> {
     let spawner = runtime.spawner();
     runtime.block_on(async {
         let store = open_store(&settings).await?;
-        let cluster = start_mesh(&settings, &spawner, trigger.subscribe()).await?;
+        let cluster = start_mesh(&settings, &secret, &spawner, trigger.subscribe()).await?;
         let server = web::Server::bind_in(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown, cluster).await?;
         let addr = server.local_addr()?;
         announce(&settings, addr);
@@ -208,6 +208,7 @@ fn seeds_name_only_this_node(settings: &Settings) -> bool {
 /// other nodes must list this one in their seeds.
 async fn start_mesh(
     settings: &Settings,
+    token_secret: &[u8],
     spawner: &runtime::Spawner,
     shutdown: runtime::Shutdown,
 ) -> Result<Option<web::Cluster>, Error> {
@@ -229,7 +230,9 @@ async fn start_mesh(
         tracing::warn!(%bind, host = %settings.host_name, "the mesh listens on loopback only, so nodes on other hosts cannot reach it: use --nat or --bind 0.0.0.0");
     }
     let advertise = format!("{}:{}", settings.host_name, settings.mesh_port);
-    let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone());
+    // Until a --cluster-secret flag exists, the cluster key is derived from the token secret.
+    let key = mesh::ClusterSecret::derive_from_token_secret(token_secret);
+    let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone(), key);
     let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;
     tracing::info!(node = %mesh.id(), %bind, seeds = ?settings.seeds, "cluster node: joining through the seeds");
     Ok(Some(web::Cluster { mesh, deliveries }))
