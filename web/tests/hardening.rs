@@ -326,3 +326,37 @@ fn failed_logins_lock_the_pair_not_the_account() -> Result {
         Ok(())
     })
 }
+
+#[test]
+fn a_login_ended_on_one_node_closes_its_sockets_on_another() -> Result {
+    // Two nodes on one store (as a cluster's nodes share MongoDB): the end of a login reaches
+    // the other node through the store, which every node reads twice a second.
+    let dir = tempfile::tempdir()?;
+    let runtime = runtime::Runtime::new(1)?;
+    let store: std::sync::Arc<dyn store::Store> =
+        std::sync::Arc::new(runtime.block_on(store::Embedded::open(dir.path()))?);
+    let a = TestServer::start_on(Some(store.clone()), |_| {})?;
+    let b = TestServer::start_on(Some(store), |_| {})?;
+    let (a_addr, b_addr) = (a.addr(), b.addr());
+    a.block_on(async move {
+        let ann = register(a_addr, "annie").await?;
+        let sid = create_group(a_addr, &ann, "Two nodes", true).await?;
+        let mut phone = ann.clone();
+        phone.token = login(a_addr, &ann.login).await?;
+        let mut on_b = Chat::open(b_addr, &phone, &sid).await?;
+        let (mut push_on_b, _) = subscribe_push(b_addr, &phone).await?;
+        let mut pc_on_b = Chat::open(b_addr, &ann, &sid).await?;
+
+        api_ok(a_addr, "logoutUser", &[("userToken", &phone.token)]).await?;
+        let (code, reason) = close_code(on_b.ws.next_close().await?);
+        assert_eq!((code, reason.as_str()), (1008, "session ended"));
+        let (code, _) = close_code(push_on_b.next_close().await?);
+        assert_eq!(code, 1008);
+        let refused = api(b_addr, "verifyUserToken", &[("userToken", &phone.token)]).await?;
+        assert_eq!(refused["uid"], "");
+        // The other login, on the same node, chats on.
+        pc_on_b.say("still signed in").await?;
+        pc_on_b.expect_text("still signed in").await?;
+        Ok(())
+    })
+}
