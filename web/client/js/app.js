@@ -293,8 +293,19 @@ function renderMe() {
   replace(shell.me,
     h('a', { class: 'me-link', href: '#/profile', 'aria-label': `Your profile (${app.me.nickname})` },
       avatar(app.me.avatar, app.me.nickname, 'sm'), h('span', { class: 'me-name' }, app.me.nickname)),
-    h('a', { class: 'icon-button', href: '#/password', 'aria-label': 'Change password', title: 'Change password' }, icon('key')),
+    h('a', { class: 'icon-button', href: '#/sessions', dataset: { route: '#/sessions' }, 'aria-label': 'Sessions', title: 'Sessions: your signed-in devices' }, icon('devices')),
+    h('a', { class: 'icon-button', href: '#/password', dataset: { route: '#/password' }, 'aria-label': 'Change password', title: 'Change password' }, icon('key')),
     h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Log out', title: 'Log out', onclick: () => app.signOut() }, icon('logout')));
+  markCurrent();
+}
+
+/** Marks the sidebar link of the page on screen. */
+function markCurrent() {
+  const hash = location.hash || '#/chats';
+  for (const link of shell?.sidebar.querySelectorAll('[data-route]') ?? []) {
+    if (link.dataset.route === hash) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
 }
 
 /** One row of a chat list (sidebar or the joined-chats page). */
@@ -338,6 +349,7 @@ const ROUTES = [
   [/^#\/notifications$/, people.notifications],
   [/^#\/profile$/, account.profile],
   [/^#\/password$/, account.password],
+  [/^#\/sessions$/, account.sessions],
   [/^#\/new-group$/, account.newGroup],
   [/^#\/settings\/([^/]+)$/, account.groupSettings],
 ];
@@ -371,10 +383,7 @@ async function route() {
   const [pattern, view] = ROUTES.find(([re]) => re.test(hash)) ?? [/^/, lists.joined];
   const params = (pattern.exec(hash) ?? []).slice(1).map(decodeURIComponent);
   document.body.className = hash === '#/chats' || !ROUTES.some(([re]) => re.test(hash)) ? 'route-list' : 'route-main';
-  for (const link of shell.sidebar.querySelectorAll('.nav-link')) {
-    if (link.dataset.route === hash) link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
-  }
+  markCurrent();
   const main = shell.main;
   main.replaceChildren();
   cleanup = view(main, ...params) ?? null;
