@@ -320,6 +320,7 @@ export function view(main, sid) {
     if (syncing) buffer.push(m);
     else addLive(m);
   });
+  let quietUntil = 0; // no second rate-limit toast before this time
   socket.addEventListener('rejected', (e) => {
     const { text: unsent } = e.detail;
     const reason = String(e.detail.reason ?? '').replace(/[.\s]+$/, '');
@@ -330,8 +331,12 @@ export function view(main, sid) {
       grow();
     }
     if (/^rate limit/i.test(reason)) {
-      // Not an error: sent too fast. The socket stays open; try again in a moment.
-      app.toast(`Slow down: ${reason}.${kept ? ' Your message is back in the box; send it again in a moment.' : ''}`);
+      // Not an error: sent too fast, the chat goes on. One toast for a burst of refusals.
+      if (Date.now() < quietUntil) return;
+      quietUntil = Date.now() + 4000;
+      const wait = /retry in (\d+) ms/.exec(reason);
+      const when = wait ? `in ${Math.max(1, Math.ceil(Number(wait[1]) / 1000))} s` : 'in a moment';
+      app.toast(`Sending too fast (${reason}).${kept ? ` Your message is back in the box: send it again ${when}.` : ''}`);
     } else {
       app.refused(kept ? `${reason}. Your message is back in the box.` : reason);
     }
