@@ -621,10 +621,10 @@ async function main() {
     await list.getByRole('button', { name: 'Sign out Chrome on Windows' }).press('Enter');
     const confirm = phone.page.getByRole('dialog', { name: 'Sign out this device?' });
     await confirm.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const endedAt = Date.now();
     // The PC lands on the login page by itself, within a few seconds, with a clear message.
     await pc.page.getByRole('heading', { name: 'Welcome back' }).waitFor({ timeout: 5000 });
     await pc.page.getByRole('alert').filter({ hasText: 'You were signed out on this device.' }).waitFor({ timeout: 5000 });
-    const pcLanded = Date.now();
     if (await auth(pc)) fail('the signed-out PC still keeps a token');
     await phone.page.getByText('Chrome on Windows was signed out.').waitFor();
     rows = await devices(phone, list, 1);
@@ -669,8 +669,41 @@ async function main() {
     list = await sessionsPage(laptop);
     await devices(laptop, list, 1);
     log('a password change on the laptop signed the phone out and kept the laptop');
-    const late = pcSockets.filter((ws) => ws.at > pcLanded);
+    // The PC signed out on its sockets' close ("session ended"), without trying them again.
+    const late = pcSockets.filter((ws) => ws.at >= endedAt);
     if (late.length) fail(`the signed-out PC opened sockets again: ${JSON.stringify(late)}`);
+
+    // -- far too fast: refusals make one toast, a refused text comes back to the box, and the
+    // socket the server closes for it ("rate limit exceeded") reconnects without signing out --
+    const reconnects = [];
+    alice.page.on('websocket', (ws) => {
+      if (ws.url().endsWith('/ws-chat')) reconnects.push(ws.url());
+    });
+    await alice.page.evaluate(() => {
+      const box = document.querySelector('textarea[aria-label=Message]');
+      for (let i = 1; i <= 150; i += 1) {
+        box.value = `burst ${i}`;
+        box.form.requestSubmit();
+      }
+    });
+    await alice.page.locator('#toasts').getByText('Sending too fast (rate limit').first().waitFor();
+    const composer = alice.page.getByLabel('Message', { exact: true });
+    const draft = await until('a refused text back in the box', async () => {
+      const value = await composer.inputValue();
+      return /^burst \d+$/.test(value) && value;
+    });
+    await until('alice\'s chat to reconnect after the rate-limit close', () => reconnects.length > 0);
+    await until('alice online again', async () => /here now/.test(await alice.page.locator('.chat-status').textContent()));
+    if (!(await auth(alice))) fail('a rate limit signed alice out');
+    await until(`the kept "${draft}" to be sent`, async () => {
+      if ((await count(alice, draft)) > 0) return true;
+      if (await composer.inputValue()) await composer.press('Enter');
+      return false;
+    });
+    await messages(carol).getByText(draft, { exact: true }).waitFor();
+    if ((await count(alice, draft)) !== 1) fail(`"${draft}" shown ${await count(alice, draft)} times`);
+    if ((await alice.page.locator('#toasts .toast').filter({ hasText: 'Sending too fast' }).count()) !== 1) fail('more than one rate-limit toast');
+    log(`a burst of 150 texts: one rate-limit toast, "${draft}" kept and sent after the socket reconnected`);
 
     await assertNoProblems();
     log('all browser checks passed');
