@@ -13,6 +13,9 @@ import * as account from './views/account.js';
 
 const TOKEN_REFRESH_MS = 4 * 60 * 1000;
 const NOTIFICATION_POLL_MS = 15 * 1000;
+/** Shown when the server no longer accepts our token: this device's login was ended (from
+ * another device, by a password change there) or has expired. */
+export const SIGNED_OUT = 'You were signed out on this device.';
 
 /** Shared state and helpers for the views. */
 export const app = {
@@ -32,12 +35,31 @@ export const app = {
     showToast(message, false);
   },
 
-  /** Shows a failure: the server's errmsg as is, or what went wrong. */
+  /**
+   * Shows a failure: the server's errmsg as is, or what went wrong. A refusal ("no
+   * privilege…") is first checked: if our sign-in itself is gone, the page signs out with one
+   * clear message instead.
+   */
   error(e) {
     const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof ApiError && e.denied) {
+      checkSignedIn().then((ok) => ok && showToast(message, true));
+      return;
+    }
     showToast(message, true);
-    if (e instanceof ApiError && e.denied) checkSignedIn();
   },
+
+  /** A `reject` from a socket: shown like an errmsg (a refusal is checked first). */
+  refused(reason) {
+    app.error(new ApiError(`The server refused: ${reason}`, { denied: /^no privilege/i.test(reason) }));
+  },
+
+  /** The server ended this device's login (a socket closed with "session ended"). */
+  signedOutHere() {
+    if (auth.token) app.signOut(SIGNED_OUT);
+  },
+
+  checkSignedIn: () => checkSignedIn(),
 
   async refreshSessions() {
     try {
@@ -120,10 +142,10 @@ let timers = [];
 async function startSession() {
   stopSession();
   const me = await call('verifyUserToken', { userToken: auth.token });
-  if (!me.uid) throw new ApiError('Your sign-in has expired. Please sign in again.', { denied: true });
+  if (!me.uid) throw new ApiError(SIGNED_OUT, { denied: true });
   app.me = { uid: me.uid, nickname: me.nickname, avatar: me.avatar };
   timers.push(setInterval(() => app.refreshToken().catch((e) => {
-    if (e instanceof ApiError && e.denied) app.signOut('Your sign-in has expired. Please sign in again.');
+    if (e instanceof ApiError && e.denied) checkSignedIn();
   }), TOKEN_REFRESH_MS));
   timers.push(setInterval(() => app.refreshNotificationCount(), NOTIFICATION_POLL_MS));
   const push = new PushSocket({ userToken: () => auth.token });
@@ -133,6 +155,7 @@ async function startSession() {
   });
   push.addEventListener('push', (e) => onPush(e.detail));
   push.addEventListener('denied', () => checkSignedIn());
+  push.addEventListener('ended', () => app.signedOutHere());
   app.push = push;
   push.start();
   buildShell();
@@ -148,14 +171,28 @@ function stopSession() {
   shell = null;
 }
 
-async function checkSignedIn() {
-  if (!auth.token) return;
-  try {
-    const me = await call('verifyUserToken', { userToken: auth.token });
-    if (!me.uid) app.signOut('Your sign-in has expired. Please sign in again.');
-  } catch {
-    // Offline: the sockets reconnect by themselves.
-  }
+/**
+ * Asks the server whether our token still holds; signs out (with one clear message) when it
+ * does not. True while signed in (or when the server cannot be asked), false once signed out.
+ */
+let checking = null;
+function checkSignedIn() {
+  if (!auth.token) return Promise.resolve(false);
+  const token = auth.token;
+  // Several refusals at once (every open request of an ended login) make one check.
+  checking ??= (async () => {
+    try {
+      const me = await call('verifyUserToken', { userToken: token });
+      if (me.uid) return true;
+      if (auth.token === token) app.signOut(SIGNED_OUT);
+      return false;
+    } catch {
+      return true; // offline: the sockets reconnect by themselves
+    } finally {
+      checking = null;
+    }
+  })();
+  return checking;
 }
 
 /** A preview line for a push or a listed last message. */
@@ -256,8 +293,19 @@ function renderMe() {
   replace(shell.me,
     h('a', { class: 'me-link', href: '#/profile', 'aria-label': `Your profile (${app.me.nickname})` },
       avatar(app.me.avatar, app.me.nickname, 'sm'), h('span', { class: 'me-name' }, app.me.nickname)),
-    h('a', { class: 'icon-button', href: '#/password', 'aria-label': 'Change password', title: 'Change password' }, icon('key')),
+    h('a', { class: 'icon-button', href: '#/sessions', dataset: { route: '#/sessions' }, 'aria-label': 'Sessions', title: 'Sessions: your signed-in devices' }, icon('devices')),
+    h('a', { class: 'icon-button', href: '#/password', dataset: { route: '#/password' }, 'aria-label': 'Change password', title: 'Change password' }, icon('key')),
     h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Log out', title: 'Log out', onclick: () => app.signOut() }, icon('logout')));
+  markCurrent();
+}
+
+/** Marks the sidebar link of the page on screen. */
+function markCurrent() {
+  const hash = location.hash || '#/chats';
+  for (const link of shell?.sidebar.querySelectorAll('[data-route]') ?? []) {
+    if (link.dataset.route === hash) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
 }
 
 /** One row of a chat list (sidebar or the joined-chats page). */
@@ -301,6 +349,7 @@ const ROUTES = [
   [/^#\/notifications$/, people.notifications],
   [/^#\/profile$/, account.profile],
   [/^#\/password$/, account.password],
+  [/^#\/sessions$/, account.sessions],
   [/^#\/new-group$/, account.newGroup],
   [/^#\/settings\/([^/]+)$/, account.groupSettings],
 ];
@@ -326,7 +375,7 @@ async function route() {
       await startSession();
     } catch (e) {
       auth.clear();
-      showToast(e instanceof ApiError && e.denied ? 'Your sign-in has expired. Please sign in again.' : e.message, true);
+      showToast(e instanceof ApiError && e.denied ? SIGNED_OUT : e.message, true);
       return app.go('#/login');
     }
   }
@@ -334,10 +383,7 @@ async function route() {
   const [pattern, view] = ROUTES.find(([re]) => re.test(hash)) ?? [/^/, lists.joined];
   const params = (pattern.exec(hash) ?? []).slice(1).map(decodeURIComponent);
   document.body.className = hash === '#/chats' || !ROUTES.some(([re]) => re.test(hash)) ? 'route-list' : 'route-main';
-  for (const link of shell.sidebar.querySelectorAll('.nav-link')) {
-    if (link.dataset.route === hash) link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
-  }
+  markCurrent();
   const main = shell.main;
   main.replaceChildren();
   cleanup = view(main, ...params) ?? null;

@@ -9,6 +9,12 @@
 // Cancelling an upload that is being sent closes the socket so the server drops the partial
 // message, then reconnects; a queued upload is simply never sent. Once every byte is out,
 // the upload can no longer be cancelled.
+//
+// A close with code 1008 (policy) and reason "session ended" means this device's login was
+// ended (signed out from another device, a password change, a logout): the socket stops and
+// emits 'ended' so the page signs out instead of reconnecting. Any other 1008 ("rate limit
+// exceeded", "authentication timeout") reconnects like a lost connection, but not sooner than
+// a few seconds.
 
 const MARKER = new TextEncoder().encode('<#BinaryInfo#>');
 const MAX_DELAY_MS = 15000;
@@ -16,6 +22,25 @@ const BASE_DELAY_MS = 400;
 
 export function socketUrl(path) {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
+/** The close code a server uses for policy closes (RFC 6455 §7.4.1). */
+const POLICY = 1008;
+/** After a policy close, reconnect no sooner than this attempt's backoff (0.8 to 1.6 s). */
+const POLICY_ATTEMPT = 2;
+
+/**
+ * What a socket's close means: 'ended' (our login was ended: sign out), 'policy' (a limit:
+ * reconnect, slowly) or 'lost' (anything else: reconnect).
+ */
+export function closeKind(event) {
+  if (event.code !== POLICY) return 'lost';
+  return /^session ended/i.test(event.reason) ? 'ended' : 'policy';
+}
+
+/** The attempt count to go on with after a close of this kind. */
+export function attemptAfter(kind, attempt) {
+  return kind === 'policy' ? Math.max(attempt, POLICY_ATTEMPT) : attempt;
 }
 
 /** Exponential backoff with "equal jitter": half fixed, half random. */
@@ -144,7 +169,7 @@ export class ChatSocket extends EventTarget {
       }
       this.onMessage(m);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (ws !== this.ws) return;
       this.ws = null;
       this.ready = false;
@@ -156,6 +181,14 @@ export class ChatSocket extends EventTarget {
         this.current = null;
       }
       if (this.stopped) return;
+      const kind = closeKind(event);
+      if (kind === 'ended') {
+        this.stop();
+        this.setState('ended');
+        this.emit('ended', event.reason);
+        return;
+      }
+      this.attempt = attemptAfter(kind, this.attempt);
       this.setState('offline');
       clearTimeout(this.timer);
       // While the browser knows it is offline, wait for its 'online' event instead.
@@ -195,15 +228,17 @@ export class ChatSocket extends EventTarget {
       const i = this.pendingTexts.indexOf(m.content);
       if (i >= 0) this.pendingTexts.splice(i, 1);
     } else if (m.msgType === 'reject') {
-      // Replies come in the order we sent: a reject answers the oldest unanswered message.
+      // Replies come in the order we sent: a reject answers the oldest unanswered message,
+      // whose text goes back to the page (to put back in the box: a rate limit loses nothing).
+      let text = null;
       if (this.pendingTexts.length > 0) {
-        this.pendingTexts.shift();
+        text = this.pendingTexts.shift();
       } else if (cur?.state === 'processing' || cur?.state === 'sending') {
         this.current = null;
         cur.update('failed', { error: m.content });
         this.pump();
       }
-      this.emit('rejected', m.content);
+      this.emit('rejected', { reason: m.content, text });
       return;
     }
     this.emit('message', m);

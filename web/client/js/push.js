@@ -1,8 +1,10 @@
 // `/ws-push` (spec §9): one subscribe message, then an event for every stored message in any of
 // our chats. Reconnects like the chat socket; after each (re)subscription the page reloads its
 // chat list, whose unread counts the server keeps, so nothing pushed while away is lost.
+// A close with 1008 "session ended" (our login was ended) emits 'ended' and stops; other
+// closes, rate limits included, reconnect.
 
-import { backoff, socketUrl } from './chatsocket.js';
+import { attemptAfter, backoff, closeKind, socketUrl } from './chatsocket.js';
 
 export class PushSocket extends EventTarget {
   constructor({ userToken }) {
@@ -62,10 +64,17 @@ export class PushSocket extends EventTarget {
         this.emit('push', m);
       }
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (ws !== this.ws) return;
       this.ws = null;
       if (this.stopped) return;
+      const kind = closeKind(event);
+      if (kind === 'ended') {
+        this.stop();
+        this.emit('ended', event.reason);
+        return;
+      }
+      this.attempt = attemptAfter(kind, this.attempt);
       this.emit('offline');
       if (navigator.onLine === false) return; // the 'online' event reconnects
       this.timer = setTimeout(() => this.connect(), backoff(this.attempt));

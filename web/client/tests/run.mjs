@@ -4,7 +4,10 @@
 // Three people: alice and bobby on desktop windows, carol on a 375x812 phone viewport. They
 // register, become friends, make a group, chat both ways, send an image, a file and a voice
 // message, watch unread badges change live, and survive a server restart without missing or
-// repeating a message. Controls are found by role and accessible name (which checks the labels).
+// repeating a message. Then dave signs in on a PC, a phone and a laptop (three contexts with
+// their own User-Agents): the phone's Sessions page signs the PC out (which lands on the login
+// page at once), a logout on the phone leaves the laptop signed in, and a password change on the
+// laptop signs the phone out. Controls are found by role and accessible name (which checks the labels).
 // Any page error or console error fails the run. Screenshots go to ./screenshots/.
 //
 //   node run.mjs            (COOKIM_BIN=path/to/cookim to pick the binary)
@@ -142,8 +145,8 @@ const problems = [];
 let outage = false;
 const everyone = [];
 
-async function person(browser, name, viewport) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true, hasTouch: viewport.width < 500 });
+async function person(browser, name, viewport, userAgent) {
+  const context = await browser.newContext({ viewport, userAgent, deviceScaleFactor: 1, acceptDownloads: true, hasTouch: viewport.width < 500 });
   await context.grantPermissions(['microphone']);
   // Records every value an upload progress bar shows (the bar comes and goes quickly on
   // loopback). Init scripts are injected by the browser, not the page, so the CSP allows them.
@@ -166,11 +169,12 @@ async function person(browser, name, viewport) {
   page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
-    // While the test has stopped the server on purpose, the browser itself logs each failed
-    // reconnection attempt, and each request the client makes meanwhile (it retries them);
-    // nothing else is excused.
+    // While the test has stopped the server on purpose (and taken bobby offline), the browser
+    // itself logs each failed reconnection attempt, and each request the client makes meanwhile
+    // (it retries them; bobby's notification poll may fall in that time); nothing else is
+    // excused.
     if (outage && /^WebSocket connection to '.*' failed: /.test(m.text())) return;
-    if (outage && m.text() === 'Failed to load resource: net::ERR_CONNECTION_REFUSED') return;
+    if (outage && /^Failed to load resource: net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)$/.test(m.text())) return;
     problems.push(`${name}: console error: ${m.text()}`);
   });
   page.setDefaultTimeout(WAIT_MS);
@@ -202,6 +206,43 @@ async function register(p, url, { email, nickname, password }) {
   // On a phone the sidebar (with the profile link) is its own page.
   if (page.viewportSize().width > 760) await page.getByRole('link', { name: `Your profile (${nickname})` }).waitFor();
   log(`${nickname} registered`);
+}
+
+async function signIn(p, url, { email, nickname, password }) {
+  const { page } = p;
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Lands on the chat list: on a phone that is the sidebar page, with the profile link too.
+  await page.getByRole('link', { name: `Your profile (${nickname})` }).waitFor();
+  log(`${p.name} signed in as ${nickname}`);
+}
+
+/** The Sessions page (from the sidebar, which on a phone is the chat list page). */
+async function sessionsPage(p) {
+  const { page } = p;
+  const link = page.getByRole('link', { name: 'Sessions', exact: true });
+  if (!(await link.isVisible())) await page.getByRole('link', { name: 'Back to chats' }).first().click();
+  await link.click();
+  await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
+  return page.getByRole('list', { name: 'Signed-in devices' });
+}
+
+/** The rows of the device list once it has loaded `n` of them. */
+async function devices(p, list, n) {
+  await until(`${p.name}'s Sessions page to list ${n} device(s)`, async () => {
+    if (await list.getAttribute('aria-busy')) return false;
+    const rows = await list.getByRole('listitem').allTextContents();
+    if (rows.length === n) return true;
+    throw new Error(rows.join(' | '));
+  });
+  return list.getByRole('listitem');
+}
+
+function auth(p) {
+  return p.page.evaluate(() => localStorage.getItem('cookim.auth') ?? sessionStorage.getItem('cookim.auth'));
 }
 
 /** The main navigation: on a phone the chat list is a page of its own. */
@@ -497,8 +538,8 @@ async function main() {
         // binary upload frames are not JSON
       }
     }));
-    await bob.context.setOffline(true);
     outage = true;
+    await bob.context.setOffline(true);
     await server.stop();
     await until('alice to notice the restart', async () => /connecting/i.test(await alice.page.locator('.chat-status').textContent()));
     await server.start();
@@ -536,18 +577,134 @@ async function main() {
     await bob.page.getByLabel('Repeat new password').fill('secret22');
     await bob.page.getByRole('button', { name: 'Change password' }).click();
     await bob.page.getByText('Password changed.').waitFor();
+    // The token this device holds stays valid: no new sign-in, still signed in after a reload.
+    await bob.page.reload();
+    await bob.page.getByRole('link', { name: 'Your profile (bobby)' }).waitFor();
     await bob.page.getByRole('button', { name: 'Log out' }).click();
     await bob.page.getByLabel('Email').fill('bob@example.com');
     await bob.page.getByLabel('Password').fill('secret22');
     await bob.page.getByRole('button', { name: 'Sign in' }).click();
     await bob.page.getByRole('link', { name: 'Your profile (bobby)' }).waitFor();
-    log('bobby changed his password and signed in with the new one');
+    log('bobby changed his password, stayed signed in, and signed in again with the new one');
     await alice.page.getByRole('link', { name: 'Your profile (alice)' }).click();
     await alice.page.getByRole('button', { name: 'Save profile' }).waitFor();
     await shot(alice, 'profile.png');
     await alice.page.getByRole('link', { name: 'New group' }).click();
     await alice.page.getByLabel('Group name').waitFor();
     await shot(alice, 'new-group.png');
+
+    // -- sessions: dave on a PC, a phone and a laptop --
+    const UA = {
+      pc: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+      phone: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36',
+      laptop: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+    };
+    const dave = { email: 'dave@example.com', nickname: 'dave', password: 'secret4' };
+    const pc = await person(browser, 'dave-pc', { width: 1280, height: 800 }, UA.pc);
+    const phone = await person(browser, 'dave-phone', { width: 375, height: 812 }, UA.phone);
+    const laptop = await person(browser, 'dave-laptop', { width: 1280, height: 800 }, UA.laptop);
+    const pcSockets = [];
+    pc.page.on('websocket', (ws) => pcSockets.push({ at: Date.now(), url: ws.url() }));
+    // The PC joins the group and keeps it open: a live /ws-chat and /ws-push to be closed.
+    await register(pc, url, dave);
+    await pc.page.getByRole('button', { name: 'Join Rustaceans' }).click();
+    await until('dave\'s PC online in Rustaceans', async () => /here now/.test(await pc.page.locator('.chat-status').textContent()));
+    await signIn(phone, url, dave);
+    let list = await sessionsPage(phone);
+    let rows = await devices(phone, list, 2);
+    const mine = await rows.filter({ hasText: 'This device' }).allTextContents();
+    if (mine.length !== 1 || !mine[0].includes('Chrome on Android')) fail(`the phone's own row: ${JSON.stringify(mine)}`);
+    const other = rows.filter({ hasNotText: 'This device' });
+    if (!(await other.textContent()).includes('Chrome on Windows')) fail(`the PC's row: ${await other.textContent()}`);
+    if ((await list.getByTitle(UA.pc).count()) === 0) fail('the full User-Agent is not in a tooltip');
+    await shot(phone, 'mobile-sessions.png');
+    // Keyboard: the row's button, then the confirmation.
+    await list.getByRole('button', { name: 'Sign out Chrome on Windows' }).press('Enter');
+    const confirm = phone.page.getByRole('dialog', { name: 'Sign out this device?' });
+    await confirm.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const endedAt = Date.now();
+    // The PC lands on the login page by itself, within a few seconds, with a clear message.
+    await pc.page.getByRole('heading', { name: 'Welcome back' }).waitFor({ timeout: 5000 });
+    await pc.page.getByRole('alert').filter({ hasText: 'You were signed out on this device.' }).waitFor({ timeout: 5000 });
+    if (await auth(pc)) fail('the signed-out PC still keeps a token');
+    await phone.page.getByText('Chrome on Windows was signed out.').waitFor();
+    rows = await devices(phone, list, 1);
+    if (!(await rows.textContent()).includes('This device')) fail('the phone\'s list after signing the PC out');
+    await phone.page.getByText('Only this device is signed in.').waitFor();
+    log('the phone listed 2 devices and signed the PC out; the PC landed on the login page');
+    // The phone is still signed in: it chats, and alice receives it.
+    await openChat(alice, 'Rustaceans');
+    await openChat(phone, 'Rustaceans');
+    await send(phone, 'dave is still here on the phone');
+    await messages(alice).getByText('dave is still here on the phone').waitFor();
+    log('the phone still sends messages that alice receives');
+
+    // A third device: a logout on the phone ends only the phone's login.
+    await signIn(laptop, url, dave);
+    list = await sessionsPage(laptop);
+    rows = await devices(laptop, list, 2);
+    await list.getByRole('button', { name: 'Sign out Chrome on Android' }).waitFor();
+    await laptop.page.getByRole('button', { name: 'Sign out all other devices' }).waitFor();
+    await shot(laptop, 'sessions.png');
+    await phone.page.getByRole('link', { name: 'Back to chats' }).first().click();
+    await phone.page.getByRole('button', { name: 'Log out' }).click();
+    await phone.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    if (await auth(phone)) fail('the phone kept its token after logging out');
+    await laptop.page.reload();
+    list = laptop.page.getByRole('list', { name: 'Signed-in devices' });
+    rows = await devices(laptop, list, 1);
+    if (!/Firefox on Linux\s*This device/.test(await rows.textContent())) fail(`the laptop's list: ${await rows.textContent()}`);
+    await laptop.page.getByRole('link', { name: 'Your profile (dave)' }).waitFor();
+    log('logging out on the phone left the laptop signed in');
+
+    // A password change on the laptop signs the phone out, and keeps the laptop signed in.
+    await signIn(phone, url, dave);
+    await laptop.page.getByRole('link', { name: 'Change password' }).click();
+    await laptop.page.getByLabel('Current password').fill('secret4');
+    await laptop.page.getByLabel('New password', { exact: true }).fill('secret44');
+    await laptop.page.getByLabel('Repeat new password').fill('secret44');
+    await laptop.page.getByRole('button', { name: 'Change password' }).click();
+    await laptop.page.getByText('Password changed. Your other devices were signed out').waitFor();
+    await phone.page.getByRole('heading', { name: 'Welcome back' }).waitFor({ timeout: 5000 });
+    await phone.page.getByRole('alert').filter({ hasText: 'You were signed out on this device.' }).waitFor({ timeout: 5000 });
+    list = await sessionsPage(laptop);
+    await devices(laptop, list, 1);
+    log('a password change on the laptop signed the phone out and kept the laptop');
+    // The PC signed out on its sockets' close ("session ended"), without trying them again.
+    const late = pcSockets.filter((ws) => ws.at >= endedAt);
+    if (late.length) fail(`the signed-out PC opened sockets again: ${JSON.stringify(late)}`);
+
+    // -- far too fast: refusals make one toast, a refused text comes back to the box, and the
+    // socket the server closes for it ("rate limit exceeded") reconnects without signing out --
+    const reconnects = [];
+    alice.page.on('websocket', (ws) => {
+      if (ws.url().endsWith('/ws-chat')) reconnects.push(ws.url());
+    });
+    await alice.page.evaluate(() => {
+      const box = document.querySelector('textarea[aria-label=Message]');
+      for (let i = 1; i <= 150; i += 1) {
+        box.value = `burst ${i}`;
+        box.form.requestSubmit();
+      }
+    });
+    await alice.page.locator('#toasts').getByText('Sending too fast (rate limit').first().waitFor();
+    const composer = alice.page.getByLabel('Message', { exact: true });
+    const draft = await until('a refused text back in the box', async () => {
+      const value = await composer.inputValue();
+      return /^burst \d+$/.test(value) && value;
+    });
+    await until('alice\'s chat to reconnect after the rate-limit close', () => reconnects.length > 0);
+    await until('alice online again', async () => /here now/.test(await alice.page.locator('.chat-status').textContent()));
+    if (!(await auth(alice))) fail('a rate limit signed alice out');
+    await until(`the kept "${draft}" to be sent`, async () => {
+      if ((await count(alice, draft)) > 0) return true;
+      if (await composer.inputValue()) await composer.press('Enter');
+      return false;
+    });
+    await messages(carol).getByText(draft, { exact: true }).waitFor();
+    if ((await count(alice, draft)) !== 1) fail(`"${draft}" shown ${await count(alice, draft)} times`);
+    if ((await alice.page.locator('#toasts .toast').filter({ hasText: 'Sending too fast' }).count()) !== 1) fail('more than one rate-limit toast');
+    log(`a burst of 150 texts: one rate-limit toast, "${draft}" kept and sent after the socket reconnected`);
 
     await assertNoProblems();
     log('all browser checks passed');

@@ -1,9 +1,11 @@
-// Profile and avatar, password, and creating or editing a group.
+// Profile and avatar, password, sessions (signed-in devices), and creating or editing a group.
 
-import { authed, call } from '../api.js';
+import { authed } from '../api.js';
 import { app } from '../app.js';
-import { avatar, h, replace } from '../dom.js';
+import { avatar, h, icon, replace } from '../dom.js';
+import { parseTimestr, timeElement } from '../time.js';
 import { busy, field } from './auth.js';
+import { confirmDialog } from './dialogs.js';
 import { pageHeader } from './lists.js';
 
 /** A file input for an image, with a live preview (a blob: URL). */
@@ -72,15 +74,154 @@ export function password(main) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(form, async () => {
-      const { userInfo } = await authed('getUserInfo', { uid: app.me.uid });
       await authed('changePwd', { oldPwd: old.value, newPwd: next.value, renewPwd: repeat.value });
-      // A password change signs out every earlier token: sign in again with the new one.
-      const answer = await call('loginUser', { login: userInfo.login, password: next.value });
-      await app.signedIn(answer.uid, answer.userToken);
-      app.toast('Password changed.');
+      // The server ends every other login of ours and keeps this one: nothing to redo here.
+      form.reset();
+      app.toast('Password changed. Your other devices were signed out; this one stays signed in.');
     });
   });
   main.append(pageHeader('Change password'), h('section', { class: 'page-body narrow' }, form));
+}
+
+// ---- sessions: the devices signed in as us ----
+
+const BROWSERS = [
+  [/\bEdg(e|A|iOS)?\//, 'Edge'],
+  [/\bOPR\/|\bOpera\b/, 'Opera'],
+  [/\bSamsungBrowser\//, 'Samsung Internet'],
+  [/\bFirefox\/|\bFxiOS\//, 'Firefox'],
+  [/\bChromium\//, 'Chromium'],
+  [/\bCriOS\/|\b(Headless)?Chrome\//, 'Chrome'],
+  [/\bVersion\/[\d.]+.*\bSafari\//, 'Safari'],
+  [/\bMSIE |\bTrident\//, 'Internet Explorer'],
+];
+const SYSTEMS = [
+  [/\biPhone\b/, 'iPhone'],
+  [/\biPad\b/, 'iPad'],
+  [/\bAndroid\b/, 'Android'],
+  [/\bCrOS\b/, 'ChromeOS'],
+  [/\bWindows\b/, 'Windows'],
+  [/\bMac OS X\b|\bMacintosh\b/, 'macOS'],
+  [/\bLinux\b/, 'Linux'],
+];
+
+/** A readable name for a User-Agent: "Chrome on Linux", "Safari on iPhone", "curl". */
+export function deviceName(ua) {
+  const text = (ua ?? '').trim();
+  const browser = BROWSERS.find(([re]) => re.test(text))?.[1];
+  const system = SYSTEMS.find(([re]) => re.test(text))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  if (browser || system) return browser || system;
+  const product = /^[A-Za-z][\w.-]*/.exec(text)?.[0]; // "curl/8.5.0": curl
+  return product && product !== 'Mozilla' ? product : 'Unknown device';
+}
+
+/** Phones and tablets get a phone icon, the rest a laptop. */
+function isHandheld(ua) {
+  return /Mobi|iPhone|iPad|Android/.test(ua ?? '');
+}
+
+/** Device names for a list of logins; two alike get a number ("Chrome on Linux (2)"). */
+function deviceLabels(logins) {
+  const names = logins.map((l) => deviceName(l.device));
+  const seen = new Map();
+  return names.map((name) => {
+    if (names.filter((n) => n === name).length < 2) return name;
+    const n = (seen.get(name) ?? 0) + 1;
+    seen.set(name, n);
+    return `${name} (${n})`;
+  });
+}
+
+export function sessions(main) {
+  const list = h('ul', { class: 'card-list devices', 'aria-label': 'Signed-in devices', 'aria-busy': 'true', tabindex: '-1' },
+    h('li', { class: 'empty-state', role: 'status' }, 'Loading…'));
+  const endOthers = h('button', { class: 'button danger', type: 'button', hidden: true, onclick: () => endAllOthers() },
+    icon('logout'), 'Sign out all other devices');
+  const alone = h('p', { class: 'muted small', hidden: true }, 'Only this device is signed in.');
+  main.append(pageHeader('Sessions'), h('section', { class: 'page-body' },
+    h('p', { class: 'muted intro' }, 'Where you are signed in, most recently seen first. Signing a device out closes its chats there at once; changing your password signs out all but this one.'),
+    list,
+    h('div', { class: 'button-row devices-footer' }, endOthers, alone)));
+
+  let alive = true;
+  let others = 0;
+
+  const row = (l, label) => h('li', { class: `card device${l.current ? ' current' : ''}` },
+    h('span', { class: 'device-icon' }, icon(isHandheld(l.device) ? 'phone' : 'laptop')),
+    h('div', { class: 'device-text' },
+      h('h2', { class: 'device-name' }, h('span', { title: l.device || 'No browser name was sent' }, label),
+        l.current ? h('span', { class: 'tag tag-current' }, 'This device') : null),
+      h('p', { class: 'muted small device-meta' },
+        h('span', null, 'Signed in ', timeElement(parseTimestr(l.created))),
+        h('span', null, 'Last seen ', l.current ? 'now' : timeElement(parseTimestr(l.lastSeen)))),
+      l.device ? h('p', { class: 'muted small device-ua', title: l.device }, l.device) : null),
+    l.current ? null : h('button', { class: 'button small danger device-end', type: 'button', 'aria-label': `Sign out ${label}`, onclick: () => endOne(l, label) },
+      icon('logout'), 'Sign out'));
+
+  const load = async () => {
+    list.setAttribute('aria-busy', 'true');
+    let logins;
+    try {
+      ({ logins } = await authed('listLogins'));
+    } catch (e) {
+      if (!alive) return;
+      list.removeAttribute('aria-busy');
+      replace(list, h('li', { class: 'empty-state error-text' }, e.message));
+      app.error(e);
+      return;
+    }
+    if (!alive) return;
+    const labels = deviceLabels(logins);
+    others = logins.filter((l) => !l.current).length;
+    replace(list, logins.map((l, i) => row(l, labels[i])));
+    list.removeAttribute('aria-busy');
+    endOthers.hidden = others === 0;
+    alone.hidden = others !== 0;
+  };
+
+  /** After a sign-out the clicked button is gone: keep the focus on the page. */
+  const refocus = () => {
+    if (!alive) return;
+    if (!endOthers.hidden) endOthers.focus();
+    else list.focus();
+  };
+
+  const endOne = async (l, label) => {
+    if (!(await confirmDialog('Sign out this device?', `${label} will be signed out at once and needs your password to sign in again.`, 'Sign out'))) return;
+    try {
+      await authed('endLogins', { loginid: l.loginid });
+      app.toast(`${label} was signed out.`);
+    } catch (e) {
+      app.error(e);
+    }
+    await load();
+    refocus();
+  };
+
+  const endAllOthers = async () => {
+    const what = others === 1 ? 'The other device' : `All ${others} other devices`;
+    if (!(await confirmDialog('Sign out all other devices?', `${what} will be signed out at once. This device stays signed in.`, 'Sign out all'))) return;
+    try {
+      const { ended } = await authed('endLogins', { others: 1 });
+      app.toast(ended === 1 ? '1 device was signed out.' : `${ended} devices were signed out.`);
+    } catch (e) {
+      app.error(e);
+    }
+    await load();
+    refocus();
+  };
+
+  // Coming back to the tab: last-seen times (and the list) may have changed.
+  const onVisible = () => {
+    if (document.visibilityState === 'visible') load();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  load();
+  return () => {
+    alive = false;
+    document.removeEventListener('visibilitychange', onVisible);
+  };
 }
 
 function groupForm({ name = '', isPublic = true, icon = '', requireIcon, submit, label }) {

@@ -320,8 +320,33 @@ export function view(main, sid) {
     if (syncing) buffer.push(m);
     else addLive(m);
   });
-  socket.addEventListener('rejected', (e) => app.error(`The server refused: ${e.detail}`));
-  socket.addEventListener('error', (e) => app.error(`The server refused: ${e.detail}`));
+  let quietUntil = 0; // no second rate-limit toast before this time
+  socket.addEventListener('rejected', (e) => {
+    const { text: unsent } = e.detail;
+    const reason = String(e.detail.reason ?? '').replace(/[.\s]+$/, '');
+    // A refused text goes back in the box unless something new was typed meanwhile.
+    const kept = unsent && !text.value.trim();
+    if (kept) {
+      text.value = unsent;
+      grow();
+    }
+    if (/^rate limit/i.test(reason)) {
+      // Not an error: sent too fast, the chat goes on. One toast for a burst of refusals.
+      if (Date.now() < quietUntil) return;
+      quietUntil = Date.now() + 4000;
+      const wait = /retry in (\d+) ms/.exec(reason);
+      const when = wait ? `in ${Math.max(1, Math.ceil(Number(wait[1]) / 1000))} s` : 'in a moment';
+      app.toast(`Sending too fast (${reason}).${kept ? ` Your message is back in the box: send it again ${when}.` : ''}`);
+    } else {
+      app.refused(kept ? `${reason}. Your message is back in the box.` : reason);
+    }
+  });
+  socket.addEventListener('error', (e) => app.refused(e.detail));
+  // This device's login was ended elsewhere: sign out instead of reconnecting.
+  socket.addEventListener('ended', () => {
+    status.textContent = 'Signed out';
+    app.signedOutHere();
+  });
   socket.addEventListener('fatal', (e) => {
     status.textContent = 'Not available';
     replace(log, h('li', { class: 'empty-state error-text' }, e.detail));
