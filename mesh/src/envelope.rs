@@ -93,7 +93,8 @@ pub struct Envelope {
     /// The chat.
     pub session_id: SessionId,
     /// The message's per-chat sequence number from the store, for stored events: receivers
-    /// deliver in this order and drop what they delivered already (see [`crate::reorder`]).
+    /// deliver in this order and drop what they delivered already (the web crate's
+    /// per-chat session core does that).
     /// 0 for live-only events (online, offline), which are delivered as they come.
     pub seq: i64,
     /// What happened.

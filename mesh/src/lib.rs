@@ -18,7 +18,6 @@
 //! - [`link`]: the frames and handshake messages of a per-peer TCP link.
 //! - [`node`]: `NodeCore`, the sans-IO state machine (foca, subscription gossip, anti-entropy).
 //! - [`refusals`]: which authentication failures to log (once per address per minute).
-//! - [`reorder`]: delivers a chat's stored events in sequence order.
 //! - [`seal`]: SWIM datagrams sealed with a MAC and a counter; the replay windows.
 //! - [`subscriptions`]: `SubscriptionTable`, per-node versioned topic sets with digests.
 //! - [`transport`]: `Mesh`, the node actor on UDP + TCP, its links and their handshake.
@@ -41,7 +40,6 @@ pub mod identity;
 pub mod link;
 pub mod node;
 pub mod refusals;
-pub mod reorder;
 pub mod seal;
 pub mod subscriptions;
 pub mod transport;

@@ -8,7 +8,7 @@ use protocol::ids::UserId;
 use serde_json::json;
 
 use crate::http;
-use crate::routes::App;
+use crate::app::App;
 
 /// How long a readiness check may take before it counts as failed (a probe must not hang).
 const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -30,10 +30,10 @@ async fn ready(app: &App) -> Response {
     // Any cheap read proves the store answers; a user id nobody has is an indexed miss.
     let probe = UserId::from_random([0; UserId::RANDOM_BYTES]);
     let store_ok = matches!(
-        runtime::deadline(CHECK_DEADLINE, app.hub.store().user(&probe)).await,
+        runtime::deadline(CHECK_DEADLINE, app.registry.store().user(&probe)).await,
         Ok(Ok(_))
     );
-    let mesh = match app.hub.mesh() {
+    let mesh = match app.registry.mesh() {
         Some(mesh) => Some(
             runtime::deadline(CHECK_DEADLINE, mesh.info())
                 .await
@@ -65,7 +65,7 @@ async fn ready(app: &App) -> Response {
 }
 
 async fn members(app: &App) -> Response {
-    let Some(mesh) = app.hub.mesh() else {
+    let Some(mesh) = app.registry.mesh() else {
         return http::json(&json!({ "clustered": false }));
     };
     match mesh.info().await {

@@ -10,8 +10,9 @@
 //! # Layout
 //! - [`server`]: the listener and per-connection HTTP handling.
 //! - `routes`: the `/api` routes, one file per area.
-//! - `ws`: the two websockets; `session`: the per-chat actor; `hub`: the registry of chats
-//!   and push channels.
+//! - `app`: the edge's state, read by every route and websocket.
+//! - `ws`: the two websockets; `session`: the per-chat actor (a pure core in a thin shell);
+//!   `registry`: the registry of chats and push channels.
 //! - `health`: `/healthz`, `/readyz`, `/cluster/members`.
 //! - [`auth`]: tokens (HS256 only) and argon2id passwords.
 //! - [`http`]: request bodies and responses.
@@ -38,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod app;
 pub mod auth;
 mod clock;
 pub mod config;
@@ -45,10 +47,10 @@ pub mod error;
 mod guard;
 mod health;
 pub mod http;
-mod hub;
 pub mod limits;
 mod logins;
 mod outbox;
+mod registry;
 mod routes;
 pub mod server;
 mod session;
@@ -57,6 +59,6 @@ mod ws;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use hub::Cluster;
+pub use registry::Cluster;
 pub use limits::{Limits, Rate};
 pub use server::Server;

@@ -16,10 +16,10 @@ use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::Result;
 use crate::guard::{Guard, Guarded};
-use crate::hub::{Cluster, Hub};
+use crate::app::{App, DefaultAvatars};
+use crate::registry::{Cluster, Registry};
 use crate::limits::{AddrKey, HashPool, Limiter};
 use crate::logins::{self, Logins};
-use crate::routes::{App, DefaultAvatars};
 use crate::ws::{self, Kind};
 use crate::{health, http, routes, static_files};
 
@@ -68,9 +68,9 @@ impl Server {
         let config_jobs = config.max_thumbnail_jobs.max(1);
         let limits = config.limits.clone();
         let token_ttl = config.token_ttl;
-        let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone(), cluster);
+        let (registry, registry_task) = Registry::start(store, config, spawner.clone(), shutdown.clone(), cluster);
         let app = Arc::new(App {
-            hub,
+            registry,
             tokens,
             defaults,
             limiter: Arc::new(Limiter::new(&limits)),
@@ -83,7 +83,7 @@ impl Server {
             app,
             spawner,
             shutdown,
-            registry,
+            registry: registry_task,
         })
     }
 

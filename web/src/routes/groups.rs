@@ -128,7 +128,7 @@ pub(super) async fn create(app: &App, form: &Form) -> Result<CreateSessionAnswer
             dateline: now_ms(),
         })
         .await?;
-    app.hub.join(&session.id, &who.uid).await?;
+    app.registry.join(&session.id, &who.uid).await?;
     Ok(CreateSessionAnswer {
         errmsg: String::new(),
         sessionid: session.id.to_string(),
@@ -188,7 +188,7 @@ pub(super) async fn edit(app: &App, form: &Form) -> Result<Outcome> {
             },
         )
         .await?;
-    app.hub.reload(&sid).await?;
+    app.registry.reload(&sid).await?;
     Ok(Outcome {
         errmsg: String::new(),
         successmsg: "edit group session success".into(),
@@ -356,7 +356,7 @@ pub(super) async fn joined_users(app: &App, form: &Form) -> Result<JoinedUsersAn
     let members = app.store().members(&sid).await?;
     let uids: Vec<UserId> = members.iter().map(|m| m.uid.clone()).collect();
     let users = app.users_by_id(&uids).await?;
-    let online = app.hub.online_users(&sid).await?;
+    let online = app.registry.online_users(&sid).await?;
     let mut answer = JoinedUsersAnswer::default();
     for uid in &uids {
         let Some(user) = users.get(uid) else { continue };
@@ -387,7 +387,7 @@ pub(super) async fn join(app: &App, form: &Form) -> Result<SessionTokenAnswer> {
         session.public,
         "this session is not public, ask a member to invite you",
     )?;
-    let joined = app.hub.join(&sid, &who.uid).await?;
+    let joined = app.registry.join(&sid, &who.uid).await?;
     ensure(joined.is_some(), "user not exists or already join session")?;
     Ok(SessionTokenAnswer {
         errmsg: String::new(),
@@ -408,7 +408,7 @@ pub(super) async fn leave(app: &App, form: &Form) -> Result<LeaveAnswer> {
         session.createuid != who.uid,
         "creator can not leave your own session",
     )?;
-    let left = app.hub.leave(&sid, &who.uid).await?;
+    let left = app.registry.leave(&sid, &who.uid).await?;
     ensure(left.is_some(), "user not exists or not join the session")?;
     Ok(LeaveAnswer {
         errmsg: String::new(),
@@ -463,7 +463,7 @@ pub(super) async fn invite(app: &App, form: &Form) -> Result<InviteAnswer> {
     };
     let mut added = Vec::new();
     for uid in &invitees {
-        if app.hub.join(&target, uid).await?.is_some() {
+        if app.registry.join(&target, uid).await?.is_some() {
             notify_invite(app, &who.uid, uid, &target).await?;
             if let Some(user) = app.store().user(uid).await? {
                 added.push(user.nickname);
@@ -528,7 +528,7 @@ async fn new_group_for(app: &App, caller: &User, invitees: &[UserId]) -> Result<
             dateline: now_ms(),
         })
         .await?;
-    app.hub.join(&session.id, &caller.id).await?;
+    app.registry.join(&session.id, &caller.id).await?;
     Ok(session.id)
 }
 
@@ -559,8 +559,8 @@ pub(super) async fn private(app: &App, form: &Form) -> Result<PrivateSessionAnsw
         })
         .await?;
     // Joining is idempotent, so a crash between creating and joining heals on the next call.
-    app.hub.join(&session.id, &who.uid).await?;
-    app.hub.join(&session.id, &ouid).await?;
+    app.registry.join(&session.id, &who.uid).await?;
+    app.registry.join(&session.id, &ouid).await?;
     Ok(PrivateSessionAnswer {
         errmsg: String::new(),
         sessionid: session.id.to_string(),

@@ -27,7 +27,7 @@ use crate::guard::Guard;
 use crate::limits::Action;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
-use crate::routes::App;
+use crate::app::App;
 use crate::session::{Post, SessionHandle, message_down};
 
 /// Serves one `/ws-chat` connection until it closes. It must go `online` within
@@ -307,7 +307,7 @@ impl ChatConn<'_> {
         };
         let joined = match self
             .app
-            .hub
+            .registry
             .online(&sid, self.conn, &who, &self.outbox, after)
             .await
         {

@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::guard::Guard;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
-use crate::routes::App;
+use crate::app::App;
 
 /// Serves one `/ws-push` connection until it closes. It must subscribe within
 /// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.
@@ -46,7 +46,7 @@ pub(crate) async fn serve(app: &App, conn: Connection, guard: Arc<Guard>, shutdo
     )
     .await;
     if let Some(uid) = push.subscribed.take() {
-        app.hub.unsubscribe_push(&uid, push.conn).await;
+        app.registry.unsubscribe_push(&uid, push.conn).await;
     }
 }
 
@@ -124,7 +124,7 @@ impl PushConn<'_> {
         // before every push and nothing stored after the client saw it is missed.
         match self
             .app
-            .hub
+            .registry
             .subscribe_push(&who.uid, self.conn, &self.outbox, accept.to_text().into())
             .await
         {

@@ -3,14 +3,16 @@
 //! One registry actor owns two maps: chat id -> [`session`](crate::session) actor handle, and
 //! user id -> that user's `/ws-push` outboxes. Session actors are spawned on first use and
 //! retire after `session_idle` without subscribers. A caller that reaches a retiring actor
-//! gets no answer and simply asks again ([`Hub::call`]), which spawns a fresh one.
+//! gets no answer and simply asks again ([`Registry::call`]), which spawns a fresh one.
+//! Sessions reach the registry only through [`Port`], the narrow handle it gives them.
 //!
 //! In a cluster the registry tells the mesh which users' push channels are open here, and a
 //! delivery task hands what other nodes publish to the chat's session actor (if it runs
 //! here) and to the targeted users' push channels.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use mesh::subscriptions::Topic;
@@ -24,7 +26,7 @@ use crate::auth::UserIdentity;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::outbox::{ConnId, Outbox, offer};
-use crate::session::{Joined, SessionHandle, SessionMsg, spawn_session};
+use crate::session::{self, Env, Joined, SessionHandle, Upstream};
 
 /// Messages queued for the registry. It only does map lookups and `try_send`s, so a short
 /// queue suffices; senders wait (backpressure) when it is full.
@@ -36,7 +38,8 @@ const REMOTE_DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_mill
 /// How often a request is retried when it lands on a retiring session actor.
 const RETRIES: usize = 3;
 
-pub(crate) enum RegistryMsg {
+/// The registry actor's messages.
+enum Msg {
     /// The session actor for `sid`, spawned if needed.
     Session {
         sid: SessionId,
@@ -68,15 +71,21 @@ pub(crate) enum RegistryMsg {
     CheckTails,
 }
 
-/// Everything a session actor needs, shared.
+/// What sessions get of the registry: a retire request and push deliveries, nothing else.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) config: Config,
-    pub(crate) registry: Mailbox<RegistryMsg>,
-    pub(crate) spawner: Spawner,
-    /// The mesh, in a cluster.
-    pub(crate) mesh: Option<Mesh>,
+pub(crate) struct Port {
+    tx: Mailbox<Msg>,
+}
+
+impl Upstream for Port {
+    async fn retire(&self, sid: SessionId, instance: u64) -> bool {
+        self.tx.send(Msg::Retire { sid, instance }).await.is_ok()
+    }
+
+    async fn push(&self, deliveries: Vec<(Arc<[UserId]>, Utf8Bytes)>) {
+        // The registry only forwards with try_send; waiting here is bounded by its queue.
+        let _ = self.tx.send(Msg::Push { deliveries }).await;
+    }
 }
 
 /// This node's place in a cluster: the mesh node and what other nodes send it.
@@ -90,11 +99,14 @@ pub struct Cluster {
 
 /// A cheap handle to this node's chats and push channels.
 #[derive(Clone, Debug)]
-pub(crate) struct Hub {
-    shared: Arc<Shared>,
+pub(crate) struct Registry {
+    tx: Mailbox<Msg>,
+    /// What every session works with (the registry actor holds it weakly).
+    env: Arc<Env<Port>>,
+    config: Arc<Config>,
 }
 
-impl Hub {
+impl Registry {
     /// Starts the registry actor.
     pub(crate) fn start(
         store: Arc<dyn Store>,
@@ -102,62 +114,63 @@ impl Hub {
         spawner: Spawner,
         shutdown: Shutdown,
         cluster: Option<Cluster>,
-    ) -> (Hub, runtime::Task<()>) {
-        let (registry, inbox) = runtime::mailbox(REGISTRY_CAPACITY);
+    ) -> (Registry, runtime::Task<()>) {
+        let (tx, inbox) = runtime::mailbox(REGISTRY_CAPACITY);
         let (mesh, deliveries) = match cluster {
             Some(cluster) => (Some(cluster.mesh), Some(cluster.deliveries)),
             None => (None, None),
         };
-        let shared = Arc::new(Shared {
+        let env = Arc::new(Env {
             store,
-            config,
-            registry: registry.clone(),
-            spawner: spawner.clone(),
             mesh,
+            spawner: spawner.clone(),
+            upstream: Port { tx: tx.clone() },
+            utc_offset_secs: config.utc_offset_secs,
+            idle: config.session_idle,
         });
         if let Some(deliveries) = deliveries {
-            spawner.detach_with(deliver_remote(registry, deliveries), &shutdown);
+            spawner.detach_with(deliver_remote(tx.clone(), deliveries), &shutdown);
         }
         let task = spawner.spawn_actor(
             "registry",
-            run_registry(Arc::downgrade(&shared), inbox, shutdown),
+            run_registry(Arc::downgrade(&env), inbox, shutdown),
         );
-        (Hub { shared }, task)
+        let config = Arc::new(config);
+        (Registry { tx, env, config }, task)
     }
 
     /// The store.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.shared.store
+        &self.env.store
     }
 
     /// The configuration.
     pub(crate) fn config(&self) -> &Config {
-        &self.shared.config
+        &self.config
     }
 
     /// The mesh, in a cluster.
     pub(crate) fn mesh(&self) -> Option<&Mesh> {
-        self.shared.mesh.as_ref()
+        self.env.mesh.as_ref()
     }
 
     /// Sends a request to the session actor of `sid`, retrying on a fresh actor if the one it
     /// reached was retiring.
-    pub(crate) async fn call<T>(
-        &self,
-        sid: &SessionId,
-        make: impl Fn(Reply<T>) -> SessionMsg,
-    ) -> Result<T> {
+    async fn call<T, F, Fut>(&self, sid: &SessionId, ask: F) -> Result<T>
+    where
+        F: Fn(SessionHandle) -> Fut,
+        Fut: Future<Output = runtime::Result<T>>,
+    {
         let mut last = runtime::Error::Closed;
         for _ in 0..RETRIES {
             let handle = self
-                .shared
-                .registry
-                .request(|reply| RegistryMsg::Session {
+                .tx
+                .request(|reply| Msg::Session {
                     sid: sid.clone(),
                     reply,
                 })
                 .await?;
-            match handle.tx.request(&make).await {
+            match ask(handle).await {
                 Ok(value) => return Ok(value),
                 Err(e @ (runtime::Error::Closed | runtime::Error::NoReply)) => last = e,
                 Err(e) => return Err(e.into()),
@@ -176,69 +189,49 @@ impl Hub {
         outbox: &Outbox,
         after: Option<i64>,
     ) -> Result<Joined> {
-        self.call(sid, |reply| SessionMsg::Online {
-            conn,
-            who: who.clone(),
-            outbox: outbox.clone(),
-            after,
-            reply,
+        self.call(sid, |handle| async move {
+            handle.online(conn, who, outbox, after).await
         })
         .await?
     }
 
     /// Adds `uid` to the group `sid` (no-op returning `None` if already a member).
     pub(crate) async fn join(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
-        self.call(sid, |reply| SessionMsg::Join {
-            uid: uid.clone(),
-            reply,
-        })
-        .await?
+        self.call(sid, |handle| async move { handle.join(uid).await })
+            .await?
     }
 
     /// Removes `uid` from `sid` (`None` if not a member).
     pub(crate) async fn leave(&self, sid: &SessionId, uid: &UserId) -> Result<Option<Message>> {
-        self.call(sid, |reply| SessionMsg::Leave {
-            uid: uid.clone(),
-            reply,
-        })
-        .await?
+        self.call(sid, |handle| async move { handle.leave(uid).await })
+            .await?
     }
 
     /// Members with a live `/ws-chat` in `sid` on this node.
     pub(crate) async fn online_users(&self, sid: &SessionId) -> Result<HashSet<UserId>> {
-        let handle = self
-            .shared
-            .registry
-            .request(|reply| RegistryMsg::Lookup {
-                sid: sid.clone(),
-                reply,
-            })
-            .await?;
-        match handle {
-            Some(handle) => Ok(handle
-                .tx
-                .request(|reply| SessionMsg::OnlineUsers { reply })
-                .await
-                .unwrap_or_default()),
+        match self.lookup(sid).await? {
+            Some(handle) => Ok(handle.online_users().await),
             None => Ok(HashSet::new()),
         }
     }
 
     /// Tells a running session actor to re-read its session and members.
     pub(crate) async fn reload(&self, sid: &SessionId) -> Result<()> {
-        let handle = self
-            .shared
-            .registry
-            .request(|reply| RegistryMsg::Lookup {
+        if let Some(handle) = self.lookup(sid).await? {
+            handle.reload().await;
+        }
+        Ok(())
+    }
+
+    /// The session actor of `sid`, if one runs.
+    async fn lookup(&self, sid: &SessionId) -> Result<Option<SessionHandle>> {
+        Ok(self
+            .tx
+            .request(|reply| Msg::Lookup {
                 sid: sid.clone(),
                 reply,
             })
-            .await?;
-        if let Some(handle) = handle {
-            // A gone actor has nothing to reload.
-            let _ = handle.tx.send(SessionMsg::Reload).await;
-        }
-        Ok(())
+            .await?)
     }
 
     /// Registers a `/ws-push` connection of `uid`. The registry queues `accept` on it as it
@@ -251,22 +244,21 @@ impl Hub {
         outbox: &Outbox,
         accept: Utf8Bytes,
     ) -> Result<()> {
-        let msg = RegistryMsg::PushSubscribe {
+        let msg = Msg::PushSubscribe {
             uid: uid.clone(),
             conn,
             outbox: outbox.clone(),
             accept,
         };
-        Ok(self.shared.registry.send(msg).await?)
+        Ok(self.tx.send(msg).await?)
     }
 
     /// Forgets a `/ws-push` connection.
     pub(crate) async fn unsubscribe_push(&self, uid: &UserId, conn: ConnId) {
         // During shutdown the registry may be gone already; then there is nothing to forget.
         let _ = self
-            .shared
-            .registry
-            .send(RegistryMsg::PushUnsubscribe {
+            .tx
+            .send(Msg::PushUnsubscribe {
                 uid: uid.clone(),
                 conn,
             })
@@ -274,8 +266,9 @@ impl Hub {
     }
 }
 
-struct Registry {
-    shared: std::sync::Weak<Shared>,
+/// The registry actor's state.
+struct Chats {
+    env: Weak<Env<Port>>,
     sessions: HashMap<SessionId, SessionHandle>,
     pushes: HashMap<UserId, Vec<(ConnId, Outbox)>>,
     next_instance: u64,
@@ -284,12 +277,12 @@ struct Registry {
 }
 
 async fn run_registry(
-    shared: std::sync::Weak<Shared>,
-    mut inbox: runtime::Inbox<RegistryMsg>,
+    env: Weak<Env<Port>>,
+    mut inbox: runtime::Inbox<Msg>,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
-    let mut registry = Registry {
-        shared,
+    let mut registry = Chats {
+        env,
         sessions: HashMap::new(),
         pushes: HashMap::new(),
         next_instance: 0,
@@ -307,25 +300,25 @@ async fn run_registry(
     // Each session actor holds a handle to itself, so dropping ours would not stop it:
     // closing its mailbox does, once it has drained what is queued.
     for (_, handle) in registry.sessions.drain() {
-        handle.tx.close();
+        handle.close();
     }
     Ok(())
 }
 
-impl Registry {
-    async fn handle(&mut self, msg: RegistryMsg) {
+impl Chats {
+    async fn handle(&mut self, msg: Msg) {
         match msg {
-            RegistryMsg::Session { sid, reply } => {
+            Msg::Session { sid, reply } => {
                 if let Some(handle) = self.sessions.get(&sid) {
                     reply.send(handle.clone());
                     return;
                 }
-                let Some(shared) = self.shared.upgrade() else {
+                let Some(env) = self.env.upgrade() else {
                     return;
                 };
                 self.next_instance += 1;
-                let handle = spawn_session(
-                    &shared,
+                let handle = session::spawn(
+                    &env,
                     sid.clone(),
                     self.next_instance,
                     self.shutdown.clone(),
@@ -333,18 +326,18 @@ impl Registry {
                 self.sessions.insert(sid, handle.clone());
                 reply.send(handle);
             }
-            RegistryMsg::Lookup { sid, reply } => reply.send(self.sessions.get(&sid).cloned()),
-            RegistryMsg::Retire { sid, instance } => {
+            Msg::Lookup { sid, reply } => reply.send(self.sessions.get(&sid).cloned()),
+            Msg::Retire { sid, instance } => {
                 if self
                     .sessions
                     .get(&sid)
-                    .is_some_and(|h| h.instance == instance)
+                    .is_some_and(|h| h.instance() == instance)
                     && let Some(handle) = self.sessions.remove(&sid)
                 {
-                    handle.tx.close();
+                    handle.close();
                 }
             }
-            RegistryMsg::PushSubscribe {
+            Msg::PushSubscribe {
                 uid,
                 conn,
                 outbox,
@@ -358,7 +351,7 @@ impl Registry {
                     }
                 }
             }
-            RegistryMsg::PushUnsubscribe { uid, conn } => {
+            Msg::PushUnsubscribe { uid, conn } => {
                 if let Some(list) = self.pushes.get_mut(&uid) {
                     list.retain(|(c, _)| *c != conn);
                     if list.is_empty() {
@@ -367,13 +360,12 @@ impl Registry {
                     }
                 }
             }
-            RegistryMsg::CheckTails => {
+            Msg::CheckTails => {
                 for handle in self.sessions.values() {
-                    // Never waits: a chat with a full mailbox has work that ends in a check.
-                    let _ = handle.tx.try_send(SessionMsg::CheckTail);
+                    handle.check_tail();
                 }
             }
-            RegistryMsg::Push { deliveries } => {
+            Msg::Push { deliveries } => {
                 for (uids, frame) in deliveries {
                     for uid in uids.iter() {
                         if let Some(list) = self.pushes.get(uid) {
@@ -389,7 +381,7 @@ impl Registry {
 
     /// Tells the mesh (in a cluster) that this node gained or lost `topic`'s subscribers.
     async fn tell_mesh(&self, topic: Topic, subscribed: bool) {
-        let Some(mesh) = self.shared.upgrade().and_then(|s| s.mesh.clone()) else {
+        let Some(mesh) = self.env.upgrade().and_then(|e| e.mesh.clone()) else {
             return;
         };
         let sent = if subscribed {
@@ -405,12 +397,12 @@ impl Registry {
 
 /// Hands envelopes from other nodes to the chat's session actor here (if one runs: it has
 /// the subscribers) and to the targeted users' push channels.
-async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<Delivery>) {
+async fn deliver_remote(registry: Mailbox<Msg>, mut deliveries: Inbox<Delivery>) {
     while let Some(delivery) = deliveries.recv().await {
         let envelope = match delivery {
             Delivery::Envelope(envelope) => envelope,
             Delivery::Resync => {
-                if registry.send(RegistryMsg::CheckTails).await.is_err() {
+                if registry.send(Msg::CheckTails).await.is_err() {
                     return;
                 }
                 continue;
@@ -435,7 +427,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<De
                 .map(|(uids, frame)| (Arc::from(uids), frame))
                 .collect();
             if registry
-                .send(RegistryMsg::Push { deliveries: frames })
+                .send(Msg::Push { deliveries: frames })
                 .await
                 .is_err()
             {
@@ -448,7 +440,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<De
         let sid = envelope.session_id.clone();
         let sid_for_log = sid.clone();
         let Ok(handle) = registry
-            .request(|reply| RegistryMsg::Lookup { sid, reply })
+            .request(|reply| Msg::Lookup { sid, reply })
             .await
         else {
             return;
@@ -459,7 +451,7 @@ async fn deliver_remote(registry: Mailbox<RegistryMsg>, mut deliveries: Inbox<De
             // the store when the next event shows it. A retiring actor takes nothing either.
             let sent = runtime::deadline(
                 REMOTE_DELIVERY_WAIT,
-                handle.tx.send(SessionMsg::Remote(envelope)),
+                handle.remote(envelope),
             )
             .await;
             if sent.is_err() {

@@ -1,5 +1,6 @@
-//! Per-chat delivery in stored order, exactly once: a small buffer a chat's session actor feeds
-//! with every stored event it learns of (its own and those from other nodes).
+//! Per-chat delivery in stored order, exactly once: a small buffer a chat's session core feeds
+//! with every stored event it learns of (its own and those from other nodes). It lived in the
+//! mesh crate until its only user, the session actor, became a pure core.
 //!
 //! The store gives each chat's messages a sequence number (`seq`). Events from one origin
 //! node arrive in order over its link, but two nodes writing the same chat can interleave:
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 /// What the caller does next, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step<T> {
+pub(crate) enum Step<T> {
     /// Deliver this event (its `seq` is the one after the last delivered).
     Deliver(i64, T),
     /// Events `after + 1 ..= upto` never arrived in time: read them from the store
@@ -34,7 +35,7 @@ pub enum Step<T> {
 
 /// The reorder buffer of one chat.
 #[derive(Debug)]
-pub struct Reorder<T> {
+pub(crate) struct Reorder<T> {
     /// The last seq delivered (or reported missing); `None` until the first event anchors it.
     last: Option<i64>,
     /// Events waiting for a gap to fill, by seq, with when each arrived.
@@ -49,7 +50,7 @@ impl<T> Reorder<T> {
     /// A buffer that has delivered everything up to `last` (the chat's latest seq when the
     /// session actor loaded it), or, with `None`, that takes the first event it sees as the
     /// start.
-    pub fn new(last: Option<i64>, hold: Duration, max_held: usize) -> Reorder<T> {
+    pub(crate) fn new(last: Option<i64>, hold: Duration, max_held: usize) -> Reorder<T> {
         Reorder {
             last,
             held: BTreeMap::new(),
@@ -59,17 +60,12 @@ impl<T> Reorder<T> {
     }
 
     /// The last seq delivered or reported missing.
-    pub fn last(&self) -> Option<i64> {
+    pub(crate) fn last(&self) -> Option<i64> {
         self.last
     }
 
-    /// How many events wait behind a gap.
-    pub fn held(&self) -> usize {
-        self.held.len()
-    }
-
     /// Offers one event; returns what to do now, in order. A duplicate returns nothing.
-    pub fn push(&mut self, seq: i64, item: T, now: Duration) -> Vec<Step<T>> {
+    pub(crate) fn push(&mut self, seq: i64, item: T, now: Duration) -> Vec<Step<T>> {
         let last = *self.last.get_or_insert(seq - 1);
         if seq <= last || self.held.contains_key(&seq) {
             return Vec::new();
@@ -84,7 +80,7 @@ impl<T> Reorder<T> {
     }
 
     /// Gives up on gaps held longer than `hold` at `now`; returns what to do, in order.
-    pub fn poll(&mut self, now: Duration) -> Vec<Step<T>> {
+    pub(crate) fn poll(&mut self, now: Duration) -> Vec<Step<T>> {
         let mut steps = Vec::new();
         while let Some(deadline) = self.deadline()
             && deadline <= now
@@ -97,7 +93,7 @@ impl<T> Reorder<T> {
 
     /// When the oldest held event's gap should be given up on (call [`poll`](Self::poll)
     /// then); `None` if nothing is held.
-    pub fn deadline(&self) -> Option<Duration> {
+    pub(crate) fn deadline(&self) -> Option<Duration> {
         self.held.values().map(|(_, at)| *at + self.hold).min()
     }
 
