@@ -156,4 +156,3 @@ fn limited_text(action: Action, retry_after: std::time::Duration) -> String {
         retry_after.as_secs().max(1)
     )
 }
-

@@ -7,8 +7,8 @@ use mesh::node::MeshStatus;
 use protocol::ids::UserId;
 use serde_json::json;
 
-use crate::http;
 use crate::app::App;
+use crate::http;
 
 /// How long a readiness check may take before it counts as failed (a probe must not hang).
 const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);

@@ -59,6 +59,6 @@ mod ws;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use registry::Cluster;
 pub use limits::{Limits, Rate};
+pub use registry::Cluster;
 pub use server::Server;

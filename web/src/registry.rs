@@ -317,12 +317,8 @@ impl Chats {
                     return;
                 };
                 self.next_instance += 1;
-                let handle = session::spawn(
-                    &env,
-                    sid.clone(),
-                    self.next_instance,
-                    self.shutdown.clone(),
-                );
+                let handle =
+                    session::spawn(&env, sid.clone(), self.next_instance, self.shutdown.clone());
                 self.sessions.insert(sid, handle.clone());
                 reply.send(handle);
             }
@@ -439,21 +435,14 @@ async fn deliver_remote(registry: Mailbox<Msg>, mut deliveries: Inbox<Delivery>)
         }
         let sid = envelope.session_id.clone();
         let sid_for_log = sid.clone();
-        let Ok(handle) = registry
-            .request(|reply| Msg::Lookup { sid, reply })
-            .await
-        else {
+        let Ok(handle) = registry.request(|reply| Msg::Lookup { sid, reply }).await else {
             return;
         };
         if let Some(handle) = handle {
             // One stuck chat (its store write hangs) must not hold up every other chat's
             // deliveries: give it a moment, then drop the event; the chat reads the gap from
             // the store when the next event shows it. A retiring actor takes nothing either.
-            let sent = runtime::deadline(
-                REMOTE_DELIVERY_WAIT,
-                handle.remote(envelope),
-            )
-            .await;
+            let sent = runtime::deadline(REMOTE_DELIVERY_WAIT, handle.remote(envelope)).await;
             if sent.is_err() {
                 tracing::warn!(sid = %sid_for_log, "a chat is not taking events from other nodes: one dropped");
             }

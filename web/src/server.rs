@@ -12,14 +12,14 @@ use runtime::{Shutdown, Spawner};
 use store::Store;
 use store::model::{AvatarKind, FileOwner, NewFile};
 
+use crate::app::{App, DefaultAvatars};
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::Result;
 use crate::guard::{Guard, Guarded};
-use crate::app::{App, DefaultAvatars};
-use crate::registry::{Cluster, Registry};
 use crate::limits::{AddrKey, HashPool, Limiter};
 use crate::logins::{self, Logins};
+use crate::registry::{Cluster, Registry};
 use crate::ws::{self, Kind};
 use crate::{health, http, routes, static_files};
 
@@ -68,7 +68,8 @@ impl Server {
         let config_jobs = config.max_thumbnail_jobs.max(1);
         let limits = config.limits.clone();
         let token_ttl = config.token_ttl;
-        let (registry, registry_task) = Registry::start(store, config, spawner.clone(), shutdown.clone(), cluster);
+        let (registry, registry_task) =
+            Registry::start(store, config, spawner.clone(), shutdown.clone(), cluster);
         let app = Arc::new(App {
             registry,
             tokens,

@@ -16,8 +16,9 @@ use runtime::{Inbox, Shutdown};
 use store::model::{MembershipChange, Message, NewMessage, User};
 
 use super::core::{Core, Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind};
+use super::env::{Env, Upstream};
 use super::frames::{MemberView, sender_of};
-use super::{Env, Joined, Msg, Post, SESSION_CAPACITY, SessionHandle, Upstream};
+use super::handle::{Joined, Msg, Post, SESSION_CAPACITY, SessionHandle};
 use crate::auth::UserIdentity;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -311,7 +312,11 @@ impl<U: Upstream> SessionActor<U> {
             self.core.loaded(session, views);
         }
         if self.core.needs_anchor() {
-            let latest = store.messages(&sid, 1, 1).await?.last().map_or(0, |m| m.seq);
+            let latest = store
+                .messages(&sid, 1, 1)
+                .await?
+                .last()
+                .map_or(0, |m| m.seq);
             self.core.anchored(latest);
         }
         Ok(())

@@ -20,6 +20,7 @@ use super::{
     ReadEnd, Stream, TEXT_FRAME_ROOM, authenticated, end_reading, login_ended, next_frame, race,
     websocket, write_loop,
 };
+use crate::app::App;
 use crate::auth::UserIdentity;
 use crate::clock::now_ms;
 use crate::error::Error;
@@ -27,7 +28,6 @@ use crate::guard::Guard;
 use crate::limits::Action;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
-use crate::app::App;
 use crate::session::{Post, SessionHandle, message_down};
 
 /// Serves one `/ws-chat` connection until it closes. It must go `online` within

@@ -15,11 +15,11 @@ use futures_lite::FutureExt;
 use super::{
     Stream, authenticated, end_reading, login_ended, next_frame, race, websocket, write_loop,
 };
+use crate::app::App;
 use crate::clock::now_ms;
 use crate::guard::Guard;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
-use crate::app::App;
 
 /// Serves one `/ws-push` connection until it closes. It must subscribe within
 /// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.

@@ -74,6 +74,10 @@ pub(crate) struct Newcomer {
 
 /// What happened to a chat, told to its core.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one input at a time, moved straight into the core; boxing would allocate per message"
+)]
 pub(crate) enum Input<O> {
     /// A connection subscribes (after the shell loaded the chat and checked membership). It
     /// receives its own online event first; `after` is `Some` for a resuming connection.

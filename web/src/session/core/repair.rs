@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use super::{
-    Core, Effect, GAP_PAGE, Item, LINK_CHANGE_CHECK, MAX_UNFILLED, Page, RECHECK_DELAY, RECHECK_TRIES, RESYNC_INTERVAL, Read, ReadKind,
-};
 use super::fanout::page_limit;
+use super::{
+    Core, Effect, GAP_PAGE, Item, LINK_CHANGE_CHECK, MAX_UNFILLED, Page, RECHECK_DELAY,
+    RECHECK_TRIES, RESYNC_INTERVAL, Read, ReadKind,
+};
 use crate::session::reorder::Reorder;
 
 impl<O: Clone> Core<O> {
@@ -41,7 +42,13 @@ impl<O: Clone> Core<O> {
 
     /// One page of a gap `after + 1 ..= upto` that never came over the mesh: deliver what it
     /// has, note what it lacks, and read the next page while the gap is not covered.
-    fn gap_page(&mut self, items: &mut Vec<Item<O>>, after: i64, upto: i64, page: Result<Page, ()>) {
+    fn gap_page(
+        &mut self,
+        items: &mut Vec<Item<O>>,
+        after: i64,
+        upto: i64,
+        page: Result<Page, ()>,
+    ) {
         let Ok(page) = page else {
             self.note_unfilled(after + 1, upto + 1);
             return;

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use mesh::envelope::{Envelope, EventKind};
+use protocol::chat::ChatKind;
 use protocol::ids::MessageId;
 use serde_json::Value;
 use store::model::SessionType;
@@ -149,7 +151,13 @@ impl Shell {
             Effect::Read(read) => {
                 self.reads.push(read);
                 let page = self.page(&read);
-                self.core.handle(Input::Read { read, page: Ok(page) }, self.now);
+                self.core.handle(
+                    Input::Read {
+                        read,
+                        page: Ok(page),
+                    },
+                    self.now,
+                );
             }
             Effect::ResetUnread(users) if self.resetting => {
                 drop(users);

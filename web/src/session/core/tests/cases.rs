@@ -40,7 +40,9 @@ fn a_post_reaches_every_subscriber_once_in_stored_order_and_the_members_push_cha
 #[test]
 fn a_private_chat_pushes_each_member_the_other() {
     let mut shell = Shell::new(false, &[1, 2], 0);
-    shell.core.loaded(session(SessionType::Private), vec![view(1), view(2)]);
+    shell
+        .core
+        .loaded(session(SessionType::Private), vec![view(1), view(2)]);
     shell.post(1, None);
     let frames = &shell.pushed[0];
     assert_eq!(frames.len(), 2);
@@ -53,10 +55,7 @@ fn offline_tells_the_others_and_the_mesh() {
     let mut shell = Shell::new(true, &[1, 2], 0);
     let alice = shell.online(1, None);
     let bob = shell.online(2, None);
-    shell.input(Input::Offline {
-        conn: bob,
-        wall: 0,
-    });
+    shell.input(Input::Offline { conn: bob, wall: 0 });
     assert_eq!(
         shell.contents(alice).last().map(String::as_str),
         Some("User user2 offline session")
@@ -67,10 +66,7 @@ fn offline_tells_the_others_and_the_mesh() {
         [EventKind::Online, EventKind::Online, EventKind::Offline]
     );
     // Offline for an unknown connection is nothing.
-    shell.input(Input::Offline {
-        conn: bob,
-        wall: 0,
-    });
+    shell.input(Input::Offline { conn: bob, wall: 0 });
     assert_eq!(shell.published.len(), 3);
 }
 
@@ -354,7 +350,9 @@ fn a_node_that_resubscribes_delivers_only_what_comes_after() {
     }
     shell.core.prepare_online();
     assert!(shell.core.needs_session() && shell.core.needs_anchor());
-    shell.core.loaded(session(SessionType::Group), vec![view(1), view(2)]);
+    shell
+        .core
+        .loaded(session(SessionType::Group), vec![view(1), view(2)]);
     shell.core.anchored(5);
     let bob = shell.online(2, None);
     shell.remote(6);
