@@ -18,10 +18,12 @@
 //! | [`Input::LinkChanged`] | (a tail read planned) |
 //! | [`Input::Cut`] / [`Input::ResetBusy`] | (state only) |
 //!
-//! plus [`Core::settle`], called after every wake, which may `Sync` the mesh topic.
+//! plus [`Core::settle`], called after every wake, which may `Sync` the mesh topic. Any
+//! delivery may also `Close` a resuming connection that fell too far behind.
 //!
 //! A `Read` suspends the rest of the agenda: what its answer leads to is done before anything
-//! queued behind it, exactly as the awaited store read of the old actor did. Store reads the
+//! queued behind it, as if the core had awaited the read where it asked for it (work behind a
+//! read is evaluated when reached, against the state the read left). Store reads the
 //! shell does before an input (loading the session and members, anchoring the reorder buffer
 //! at the chat's latest seq, storing a post) stay in the shell, which asks the core what is
 //! needed ([`Core::needs_session`], [`Core::needs_anchor`], [`Core::is_member`]).

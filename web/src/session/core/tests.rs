@@ -11,7 +11,6 @@ use protocol::ids::MessageId;
 use serde_json::Value;
 use store::model::SessionType;
 
-use super::repair::resync_at;
 use super::*;
 
 mod cases;
@@ -281,35 +280,5 @@ impl Shell {
             .get(&conn)
             .map(|frames| frames.iter().filter_map(|f| f["seq"].as_i64()).collect())
             .unwrap_or_default()
-    }
-}
-
-#[test]
-fn a_link_change_reads_the_tail_soon_but_not_again_within_the_interval() {
-    let now = ms(10_000);
-    // Nothing planned, never read: shortly.
-    assert_eq!(resync_at(now, None, None), now + LINK_CHANGE_CHECK);
-    // A quiet check already due sooner stays.
-    assert_eq!(resync_at(now, Some(now + ms(50)), None), now + ms(50));
-    // A later one is brought forward.
-    assert_eq!(
-        resync_at(now, Some(now + ms(900)), None),
-        now + LINK_CHANGE_CHECK
-    );
-    // Read 200 ms ago: not before a second has passed since.
-    let last = now - ms(200);
-    assert_eq!(resync_at(now, None, Some(last)), last + RESYNC_INTERVAL);
-    // Read long ago: shortly again.
-    assert_eq!(
-        resync_at(now, None, Some(now - ms(5000))),
-        now + LINK_CHANGE_CHECK
-    );
-    // A burst of changes moves nothing once the read is planned.
-    let planned = resync_at(now, None, Some(last));
-    for later in [10, 100, 500] {
-        assert_eq!(
-            resync_at(now + ms(later), Some(planned), Some(last)),
-            planned
-        );
     }
 }

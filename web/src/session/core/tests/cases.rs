@@ -2,6 +2,7 @@
 //! tail reads, unread resets, leaves, slow clients and pushes.
 
 use super::*;
+use crate::session::core::repair::resync_at;
 
 // --- chat.rs: online, text, offline ---
 
@@ -313,6 +314,36 @@ fn a_lost_last_event_arrives_after_a_second_of_quiet() {
     let reads = shell.reads.len();
     shell.wait(QUIET_TAIL_CHECK * 5);
     assert_eq!(shell.reads.len(), reads + 1);
+}
+
+#[test]
+fn a_link_change_reads_the_tail_soon_but_not_again_within_the_interval() {
+    let now = ms(10_000);
+    // Nothing planned, never read: shortly.
+    assert_eq!(resync_at(now, None, None), now + LINK_CHANGE_CHECK);
+    // A quiet check already due sooner stays.
+    assert_eq!(resync_at(now, Some(now + ms(50)), None), now + ms(50));
+    // A later one is brought forward.
+    assert_eq!(
+        resync_at(now, Some(now + ms(900)), None),
+        now + LINK_CHANGE_CHECK
+    );
+    // Read 200 ms ago: not before a second has passed since.
+    let last = now - ms(200);
+    assert_eq!(resync_at(now, None, Some(last)), last + RESYNC_INTERVAL);
+    // Read long ago: shortly again.
+    assert_eq!(
+        resync_at(now, None, Some(now - ms(5000))),
+        now + LINK_CHANGE_CHECK
+    );
+    // A burst of changes moves nothing once the read is planned.
+    let planned = resync_at(now, None, Some(last));
+    for later in [10, 100, 500] {
+        assert_eq!(
+            resync_at(now + ms(later), Some(planned), Some(last)),
+            planned
+        );
+    }
 }
 
 #[test]
