@@ -41,7 +41,7 @@ pub struct Limits {
     /// Failed logins for one (address, login) pair within `login_lockout` before that pair is
     /// refused without hashing. Default 5.
     pub max_login_failures: u32,
-    /// Login attempts from one address over all logins within `login_lockout`. Default 50.
+    /// Failed logins from one address over all logins within `login_lockout`. Default 50.
     pub max_address_failures: u32,
     /// The lockout window. Default 60 s.
     pub login_lockout: Duration,
