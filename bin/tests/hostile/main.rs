@@ -16,16 +16,16 @@ mod support;
 
 mod servers;
 
-// mod binary_frames;
-// mod connections;
-// mod floods;
-// mod images;
-// mod mesh;
+mod binary_frames;
+mod connections;
+mod floods;
+mod images;
+mod mesh;
 mod oversize;
-// mod paths;
-// mod sends;
+mod paths;
+mod sends;
 mod sessions;
 mod slowloris;
-// mod startup;
+mod startup;
 mod tokens;
 mod unauthenticated;

@@ -57,10 +57,14 @@ pub(crate) struct Refused {
 }
 
 impl Node {
-    /// Starts `cookim -w 0 --data-dir <fresh> --jwt-secret SECRET <args>` on the embedded store,
+    /// Starts `cookim -w 0 --data-dir <fresh> --jwt-secret SECRET <args>` (unless `args` give
+    /// their own secret) on the embedded store,
     /// waits for its "started" line, and registers the canary users.
     pub(crate) fn start(args: &[&str]) -> Result<Node> {
-        let mut full = vec!["--jwt-secret", SECRET];
+        let mut full = Vec::new();
+        if !args.contains(&"--jwt-secret") {
+            full.extend(["--jwt-secret", SECRET]);
+        }
         full.extend_from_slice(args);
         match Node::launch(&full, None)? {
             Ok(node) => Ok(node),
