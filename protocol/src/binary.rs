@@ -12,9 +12,8 @@
 //! payload is borrowed, never copied, so decoding allocates only for the (bounded) header.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use crate::chat::string_field;
+use crate::lenient::{self, Size};
 use crate::error::{Error, Result};
 
 /// The separator between header and payload: `<#BinaryInfo#>`.
@@ -100,13 +99,28 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
         });
     }
     let (object, header_len) = header(frame)?;
-    if string_field(&object, "msgType") != FILE_MSG_TYPE {
+    if object.msg_type != FILE_MSG_TYPE {
         return Err(Error::InvalidField {
             field: "msgType",
             reason: "an upload's msgType must be \"file\"",
         });
     }
-    let declared = declared_size(&object)?;
+    let declared = match object.file_size {
+        Size::Absent => None,
+        Size::Bytes(n) => Some(n),
+        Size::NotWhole => {
+            return Err(Error::InvalidField {
+                field: "fileSize",
+                reason: "not a whole number of bytes",
+            });
+        }
+        Size::NotANumber => {
+            return Err(Error::InvalidField {
+                field: "fileSize",
+                reason: "not a number",
+            });
+        }
+    };
     let rest = frame.get(header_len..).unwrap_or_default();
     let payload = match rest.strip_prefix(MARKER.as_slice()) {
         Some(payload) => payload,
@@ -121,18 +135,14 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
         // usize fits in u64 on every target Rust supports.
         _ => actual as u64,
     };
-    let file_name = match object.get("fileName") {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    };
     Ok(Upload {
         header: BinaryHeader {
-            user_token: string_field(&object, "userToken"),
-            session_token: string_field(&object, "sessionToken"),
+            user_token: object.user_token,
+            session_token: object.session_token,
             msg_type: FILE_MSG_TYPE.to_owned(),
-            file_name,
+            file_name: object.file_name,
             file_size,
-            file_type: string_field(&object, "fileType"),
+            file_type: object.file_type,
         },
         payload,
     })
@@ -140,7 +150,7 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
 
 /// Parses the header object, looking at no more than the first [`MAX_HEADER`] bytes; returns
 /// the object and the number of bytes it took.
-fn header(frame: &[u8]) -> Result<(Map<String, Value>, usize)> {
+fn header(frame: &[u8]) -> Result<(RawHeader, usize)> {
     let window = frame.get(..MAX_HEADER).unwrap_or(frame);
     // More bytes follow the window: running out inside it means the header is too long, not
     // that the message stopped early.
@@ -157,7 +167,7 @@ fn header(frame: &[u8]) -> Result<(Map<String, Value>, usize)> {
         None if cut => return Err(Error::HeaderTooLarge { limit: MAX_HEADER }),
         None => return Err(Error::Incomplete),
     }
-    let mut values = serde_json::Deserializer::from_slice(window).into_iter::<Map<String, Value>>();
+    let mut values = serde_json::Deserializer::from_slice(window).into_iter::<RawHeader>();
     match values.next() {
         Some(Ok(object)) => Ok((object, values.byte_offset())),
         Some(Err(e)) if e.is_eof() && cut => Err(Error::HeaderTooLarge { limit: MAX_HEADER }),
@@ -168,19 +178,22 @@ fn header(frame: &[u8]) -> Result<(Map<String, Value>, usize)> {
     }
 }
 
-/// `fileSize` as sent: `None` when absent or `null` (nothing to check against).
-fn declared_size(object: &Map<String, Value>) -> Result<Option<u64>> {
-    match object.get("fileSize") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(Error::InvalidField {
-            field: "fileSize",
-            reason: "not a whole number of bytes",
-        }),
-        Some(_) => Err(Error::InvalidField {
-            field: "fileSize",
-            reason: "not a number",
-        }),
-    }
+/// The header's wire shape, decoded leniently field by field (no JSON tree).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawHeader {
+    #[serde(rename = "userToken", deserialize_with = "lenient::string")]
+    user_token: String,
+    #[serde(rename = "sessionToken", deserialize_with = "lenient::string")]
+    session_token: String,
+    #[serde(rename = "msgType", deserialize_with = "lenient::string")]
+    msg_type: String,
+    #[serde(rename = "fileName", deserialize_with = "lenient::opt_string")]
+    file_name: Option<String>,
+    #[serde(rename = "fileSize", deserialize_with = "lenient::size")]
+    file_size: Size,
+    #[serde(rename = "fileType", deserialize_with = "lenient::string")]
+    file_type: String,
 }
 
 /// Encodes an upload as the stock client does (`JSON.stringify(header)` + marker + bytes).

@@ -1,9 +1,9 @@
 //! `/ws-chat` messages (§8 of the spec): what a client sends up, what the server sends down.
 
-use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::Result;
+use crate::lenient;
 
 /// The kind of an up message. Only `online` and `text` are accepted from text frames; anything
 /// else is kept as `Other` so the server can refuse it by name (§8.3 Note: CookIM let clients
@@ -51,42 +51,60 @@ impl std::fmt::Debug for ChatUp {
 }
 
 impl ChatUp {
-    /// Parses a text frame. As CookIM does, missing or non-string fields read as `""`.
+    /// Parses a text frame into its typed fields without building a JSON tree. As CookIM
+    /// does, missing or non-string fields read as `""`; unknown fields are skipped.
     ///
     /// # Errors
-    /// [`crate::Error::Json`] if the frame is not a JSON object.
+    /// [`crate::Error::Json`] if the frame is not a JSON object (nesting deeper than
+    /// serde_json's recursion limit counts as malformed).
     pub fn from_text(text: &str) -> Result<ChatUp> {
-        let object: Map<String, Value> = serde_json::from_str(text)?;
-        let kind = match string_field(&object, "msgType").as_str() {
+        let raw: RawChatUp = parse_object(text)?;
+        let kind = match raw.msg_type.as_str() {
             "online" => UpKind::Online,
             "text" => UpKind::Text,
-            other => UpKind::Other(other.to_owned()),
+            other => UpKind::Other(other.chars().take(MAX_KIND_SHOWN).collect()),
         };
         Ok(ChatUp {
-            user_token: string_field(&object, "userToken"),
-            session_token: string_field(&object, "sessionToken"),
+            user_token: raw.user_token,
+            session_token: raw.session_token,
             kind,
-            content: string_field(&object, "content"),
-            client_id: match object.get("clientId") {
-                Some(Value::String(id)) => Some(id.clone()),
-                _ => None,
-            },
-            after: match object.get("after") {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(text)) => text.trim().parse().ok(),
-                _ => None,
-            }
-            .filter(|after| *after >= 0),
+            content: raw.content,
+            client_id: raw.client_id,
+            after: raw.after.filter(|after| *after >= 0),
         })
     }
 }
 
-/// Reads a string field leniently: missing or not a string gives `""`.
-pub(crate) fn string_field(object: &Map<String, Value>, name: &str) -> String {
-    match object.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
+/// Characters of an unknown `msgType` kept for the refusal that names it.
+const MAX_KIND_SHOWN: usize = 32;
+
+/// The wire shape of an up message, decoded leniently field by field.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawChatUp {
+    #[serde(rename = "userToken", deserialize_with = "lenient::string")]
+    user_token: String,
+    #[serde(rename = "sessionToken", deserialize_with = "lenient::string")]
+    session_token: String,
+    #[serde(rename = "msgType", deserialize_with = "lenient::string")]
+    msg_type: String,
+    #[serde(deserialize_with = "lenient::string")]
+    content: String,
+    #[serde(rename = "clientId", deserialize_with = "lenient::opt_string")]
+    client_id: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_int")]
+    after: Option<i64>,
+}
+
+/// Decodes `text` into `T` if it is a JSON object (not an array, which serde would also map
+/// onto a struct's fields by position).
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    if !text.trim_start().starts_with('{') {
+        return Err(crate::Error::Json(serde::de::Error::custom(
+            "expected a JSON object",
+        )));
     }
+    Ok(serde_json::from_str(text)?)
 }
 
 /// The `msgType` of a down message, on either websocket.

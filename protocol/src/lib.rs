@@ -8,13 +8,14 @@
 //! arguments, never read here, so every function is deterministic and tested without sockets.
 //!
 //! # Layout
-//! - [`ids`]: `UserId`, `SessionId`, `MessageId`, `NotificationId`, `FileId`.
+//! - [`ids`]: `UserId`, `SessionId`, `MessageId`, `NotificationId`, `FileId`, `LoginId`.
 //! - [`time`]: epoch milliseconds and `timestr`.
 //! - [`chat`]: `/ws-chat` up and down messages.
 //! - [`push`]: `/ws-push` up and down messages.
 //! - [`binary`]: the `<#BinaryInfo#>` codec.
 //! - [`thumbnail`]: bounded image decoding and 200x200 PNG thumbnails.
 //! - [`rest`]: `/api/*` response bodies.
+//! - `lenient`: CookIM's lenient field decoding, straight into typed structs.
 //! - [`error`]: the crate's error enum.
 //!
 //! # Example
@@ -30,6 +31,7 @@ pub mod binary;
 pub mod chat;
 pub mod error;
 pub mod ids;
+mod lenient;
 pub mod push;
 pub mod rest;
 pub mod thumbnail;

@@ -1,10 +1,10 @@
 //! `/ws-push` messages (§9 of the spec): one subscribe up, thirteen-field events down.
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::chat::{ChatKind, FileFields, Sender, string_field};
+use crate::chat::{ChatKind, FileFields, Sender, parse_object};
 use crate::error::Result;
+use crate::lenient;
 
 /// U4: the only frame a client sends on `/ws-push`.
 #[derive(Clone, PartialEq, Eq)]
@@ -25,11 +25,19 @@ impl PushUp {
     /// # Errors
     /// [`crate::Error::Json`] if the frame is not a JSON object.
     pub fn from_text(text: &str) -> Result<PushUp> {
-        let object: Map<String, Value> = serde_json::from_str(text)?;
+        let raw: RawPushUp = parse_object(text)?;
         Ok(PushUp {
-            user_token: string_field(&object, "userToken"),
+            user_token: raw.user_token,
         })
     }
+}
+
+/// The wire shape of a subscribe message: only the token matters, the rest is skipped.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawPushUp {
+    #[serde(rename = "userToken", deserialize_with = "lenient::string")]
+    user_token: String,
 }
 
 /// The session an event belongs to, resolved for the subscriber (§6.3).

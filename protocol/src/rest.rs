@@ -79,6 +79,26 @@ answers! {
     NotificationsAnswer { #[doc = "Newest first."] notifications: Vec<NotificationItem> }
     /// `getFileMeta`.
     FileMetaAnswer { #[doc = "The id as given."] id: String, #[doc = "Name."] file_name: String, #[doc = "Type."] file_type: String, #[doc = "Bytes."] file_size: u64 }
+    /// `listLogins` (an extension): the caller's signed-in devices.
+    LoginList { #[doc = "Most recently seen first."] logins: Vec<LoginEntry> }
+    /// `endLogins` (an extension).
+    LoginsEnded { #[doc = "Human message."] successmsg: String, #[doc = "How many ended."] ended: usize }
+}
+
+/// One signed-in device in `listLogins`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginEntry {
+    /// The login's id (for `endLogins`).
+    pub loginid: String,
+    /// The browser's `User-Agent` when it signed in.
+    pub device: String,
+    /// `timestr` of the sign-in.
+    pub created: String,
+    /// `timestr` of the last token issued or socket opened.
+    pub last_seen: String,
+    /// Whether this is the caller's own login.
+    pub current: bool,
 }
 
 /// `verifyUserToken` never fails and has no `errmsg`: all three are `""` for a bad token.
