@@ -13,8 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lenient::{self, Size};
 use crate::error::{Error, Result};
+use crate::lenient::{self, Size};
 
 /// The separator between header and payload: `<#BinaryInfo#>`.
 pub const MARKER: &[u8; 14] = b"<#BinaryInfo#>";

@@ -169,7 +169,10 @@ mod tests {
         let p = probe(r#"{"s":[1,2,{"a":[]}],"o":7,"n":"12","x":{"deep":[[[]]]}}"#)?;
         assert_eq!((p.s.as_str(), p.o, p.n), ("", None, Some(12)));
         let p = probe(r#"{"s":"hi","o":"id","n":-3}"#)?;
-        assert_eq!((p.s.as_str(), p.o.as_deref(), p.n), ("hi", Some("id"), Some(-3)));
+        assert_eq!(
+            (p.s.as_str(), p.o.as_deref(), p.n),
+            ("hi", Some("id"), Some(-3))
+        );
         let p = probe(r#"{"n":1.5}"#)?;
         assert_eq!(p.n, None);
         let p = probe(r#"{"n":18446744073709551615}"#)?;
