@@ -7,6 +7,12 @@
 //! ids, `seq` numbers, password hashes, token generations, unread counts, friends' order;
 //! file bytes are hex inside their line. Live state (who is online) is not dumped.
 //!
+//! Logins and attempt counters are not dumped either, on purpose: a login is a device's
+//! session with the deployment that issued its tokens, so after a move users sign in again
+//! (the new deployment starts with no sessions to revoke); an attempt counter only matters for
+//! its few minutes of window. [`Table`] has no table for them, and an import leaves the
+//! target's own as they are.
+//!
 //! Importing skips a record whose id the target already has, so an interrupted import can be
 //! run again. A default avatar the target already has keeps the target's copy, and users and
 //! groups that pointed at the dump's copy are pointed at the target's.

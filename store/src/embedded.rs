@@ -16,21 +16,25 @@
 //! affords easily.
 //!
 //! # Layout
+//! - `connection`: opening the database (pragmas, migrations), locking, transactions.
 //! - `schema`: tables and the `user_version` migration runner.
 //! - `legacy`: version 1's `files/` layout and its move into blobs (schema step 2).
 //! - `rows`: column lists and row decoders.
-//! - `users`, `friends`, `sessions`, `messages`, `notifications`: the queries, one table
-//!   group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
+//! - `users`, `friends`, `logins`, `attempts`, `sessions`, `messages`, `notifications`: the
+//!   queries, one table group each, as blocking functions on a `Connection` that the [`Store`] impl below runs
 //!   in a transaction on the blocking pool.
 //! - `files`: file metadata rows, each pointing at a blob.
 //! - `dump`: whole-table export and import.
 //! - `blobs`: content-addressed file bytes on disk (atomic writes, ranged reads).
 
+mod attempts;
 mod blobs;
+mod connection;
 mod dump;
 mod files;
 mod friends;
 mod legacy;
+mod logins;
 mod messages;
 mod notifications;
 mod rows;
@@ -43,12 +47,13 @@ mod users;
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 use rusqlite::{Connection, ErrorCode, Row, Rows, Transaction, TransactionBehavior};
+
+use connection::{in_transaction, lock, open_connection};
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -58,13 +63,6 @@ use crate::model::*;
 const DB_FILE: &str = "cookim.db";
 /// The directory of content-addressed file bytes inside the data directory.
 const BLOBS_DIR: &str = "blobs";
-/// How long a statement waits for a lock held by *another* connection (a backup tool, the
-/// `sqlite3` shell, a second process) before failing. In-process calls never wait here: the
-/// mutex serialises them.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Prepared statements kept by the connection: more than the store's ~45 distinct ones, so
-/// every statement is compiled once.
-const STATEMENT_CACHE: usize = 64;
 
 /// The SQLite store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Embedded {
@@ -141,63 +139,6 @@ impl Embedded {
         })
         .await
     }
-}
-
-/// Opens and prepares the connection; blocking (schema step 2 hashes every version-1 file).
-/// `migrations` is a parameter so tests can pretend to be a later build.
-fn open_connection(dir: &Path, migrations: &[schema::Step]) -> Result<Connection> {
-    let blobs_dir = dir.join(BLOBS_DIR);
-    if !blobs_dir.is_dir() {
-        std::fs::create_dir_all(&blobs_dir)?;
-        // Its entry must be durable before any blob in it is promised to be.
-        blobs::sync_dir(dir)?;
-    }
-    let mut conn = Connection::open(dir.join(DB_FILE))?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        // Some file systems (network mounts) cannot do WAL; the rollback journal SQLite kept
-        // is as safe, only slower with concurrent readers.
-        tracing::warn!(mode = %mode, "embedded store could not enable WAL");
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    if schema::migrate(&mut conn, dir, migrations)? >= schema::BLOBS_VERSION {
-        legacy::remove_leftovers(dir);
-    }
-    blobs::sweep_temporaries(&blobs_dir)?;
-    Ok(conn)
-}
-
-/// Locks the connection. A poisoned lock means a call panicked while holding it; its
-/// transaction was rolled back as the panic unwound (`Transaction`'s drop), so the connection
-/// is consistent: this call fails with [`Error::Unavailable`] and the flag is cleared so that
-/// later calls work.
-fn lock(conn: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>> {
-    match conn.lock() {
-        Ok(guard) => Ok(guard),
-        Err(poisoned) => {
-            drop(poisoned);
-            conn.clear_poison();
-            tracing::error!("embedded store connection poisoned by a panic; cleared");
-            Err(Error::Unavailable)
-        }
-    }
-}
-
-/// Runs `f` in a transaction of the given kind and commits if it succeeds (dropping the
-/// transaction on error rolls it back).
-fn in_transaction<T>(
-    conn: &mut Connection,
-    behavior: TransactionBehavior,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-) -> Result<T> {
-    let tx = conn.transaction_with_behavior(behavior)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
 }
 
 /// Turns a unique-key violation into [`Error::Conflict`], naming the key by the first entry of
@@ -302,6 +243,51 @@ impl Store for Embedded {
         let (uid, expected, new) = (uid.clone(), expected_hash.to_owned(), new_hash.to_owned());
         self.write(move |tx| users::replace_password(tx, &uid, &expected, &new))
             .await
+    }
+
+    async fn create_login(&self, login: NewLogin) -> Result<Login> {
+        self.write(move |tx| logins::create(tx, login)).await
+    }
+
+    async fn login(&self, id: &LoginId) -> Result<Option<Login>> {
+        let id = id.clone();
+        self.read(move |tx| logins::by_id(tx, &id)).await
+    }
+
+    async fn logins(&self, uid: &UserId) -> Result<Vec<Login>> {
+        let uid = uid.clone();
+        self.read(move |tx| logins::active(tx, &uid)).await
+    }
+
+    async fn touch_login(&self, id: &LoginId, now: Millis) -> Result<()> {
+        let id = id.clone();
+        self.write(move |tx| logins::touch(tx, &id, now)).await
+    }
+
+    async fn end_logins(
+        &self,
+        uid: &UserId,
+        which: EndLogins,
+        now: Millis,
+    ) -> Result<Vec<LoginId>> {
+        let uid = uid.clone();
+        self.write(move |tx| logins::end(tx, &uid, &which, now))
+            .await
+    }
+
+    async fn ended_logins_since(&self, since: Millis) -> Result<Vec<(UserId, LoginId, Millis)>> {
+        self.read(move |tx| logins::ended_since(tx, since)).await
+    }
+
+    async fn record_attempt(&self, key: &str, window: i64) -> Result<u32> {
+        let key = key.to_owned();
+        self.write(move |tx| attempts::record(tx, &key, window))
+            .await
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |tx| attempts::clear(tx, &key)).await
     }
 
     async fn add_friend(&self, uid: &UserId, fuid: &UserId, now: Millis) -> Result<bool> {

@@ -1,21 +1,25 @@
 //! Persistence behind one `Store` trait: MongoDB for clusters, embedded for one node.
 //!
 //! Everything durable — users, friends, sessions and their members with unread counts,
-//! messages, notifications, the `onlines` record and files — goes through [`Store`]. Live
-//! state (who is online in which chat) is not stored: callers pass it in where it matters
-//! (see [`Store::append`]). The store reads no clock and makes no ids: callers pass both, so
-//! every backend behaves the same and tests are exact.
+//! messages, notifications, the `onlines` record, files, logins (one device's signed-in
+//! session each, ended on sign-out and polled by every node to refuse their tokens) and the
+//! attempt counters of login lockout — goes through [`Store`]. Live state (who is online in
+//! which chat) is not stored: callers pass it in where it matters (see [`Store::append`]).
+//! The store reads no clock and makes no ids: callers pass both (a login's times, a counter's
+//! window), so every backend behaves the same and tests are exact.
 //!
 //! The embedded backend ([`Embedded`]) is SQLite (bundled, WAL), with file bytes under the
 //! data directory, stored once per distinct content; its blocking calls run on `blocking`'s thread pool, never on the executor.
 //! `tests/support/contract/` is the one suite every backend must pass; `tests/contract.rs`
-//! runs it on [`Embedded`].
+//! runs it on [`Embedded`], `tests/mongo.rs` on [`Mongo`] against the MongoDB-wire server at
+//! `MONGO_URI`.
 //!
 //! # Layout
-//! - [`model`]: the records of the spec's data model as typed Rust.
+//! - [`model`]: the records of the spec's data model as typed Rust, and logins.
 //! - [`embedded`]: the SQLite backend.
 //! - [`mongo`]: the MongoDB backend ([`Mongo`]), for clusters.
-//! - [`dump`]: export and import of a whole store (moving a node's data into MongoDB).
+//! - [`dump`]: export and import of a whole store (moving a node's data into MongoDB); logins
+//!   and attempt counters stay behind.
 //! - [`error`]: the crate's error enum.
 //!
 //! # Example
@@ -39,7 +43,7 @@ pub mod mongo;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 
 pub use embedded::Embedded;
 pub use error::{Error, Result};
@@ -97,6 +101,68 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         expected_hash: &str,
         new_hash: &str,
     ) -> Result<bool>;
+
+    // ---- logins (device sessions) ------------------------------------------------------
+
+    /// Inserts a login, last seen when it was created.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] (`"login id"`) if the id is taken; nothing was written.
+    async fn create_login(&self, login: NewLogin) -> Result<Login>;
+    /// The login with this id, ended or not.
+    ///
+    /// # Errors
+    /// Only the backend's own failures ([`Error::Unavailable`], …), as every method.
+    async fn login(&self, id: &LoginId) -> Result<Option<Login>>;
+    /// `uid`'s logins that are not ended, most recently seen first (ties by id), at most
+    /// [`LOGINS_LISTED`].
+    ///
+    /// # Errors
+    /// Only the backend's own failures.
+    async fn logins(&self, uid: &UserId) -> Result<Vec<Login>>;
+    /// The login was used at `now`: its `last_seen` becomes `now` if that is later. A login
+    /// that is missing or ended is left as it is, without an error (a token outliving its
+    /// login is the caller's check, not a store failure).
+    ///
+    /// # Errors
+    /// Only the backend's own failures.
+    async fn touch_login(&self, id: &LoginId, now: Millis) -> Result<()>;
+    /// Ends `which` of `uid`'s logins that are not ended yet, `ended` = `now`, and returns the
+    /// ids this call ended, in id order. Only `uid`'s logins are touched: `One` naming another
+    /// user's login, or one already ended, ends nothing. Of two concurrent calls, each login
+    /// is reported by the one that ended it.
+    ///
+    /// # Errors
+    /// Only the backend's own failures; on one, some of the logins may have been ended
+    /// (MongoDB ends them one by one), and calling again ends the rest.
+    async fn end_logins(&self, uid: &UserId, which: EndLogins, now: Millis)
+    -> Result<Vec<LoginId>>;
+    /// Every login ended at or after `since`, as `(user, login, ended)`, oldest first (ties by
+    /// id), at most [`ENDED_LOGINS_LISTED`]: how nodes learn which tokens to refuse. Served by
+    /// an index, as nodes poll it often; when the answer is full, poll again from its last
+    /// `ended`.
+    ///
+    /// # Errors
+    /// Only the backend's own failures.
+    async fn ended_logins_since(&self, since: Millis) -> Result<Vec<(UserId, LoginId, Millis)>>;
+
+    // ---- attempt counters (login lockout) -----------------------------------------------
+
+    /// Adds 1 to the counter of `(key, window)` and returns its new value; atomic across
+    /// concurrent callers and nodes, so `n` concurrent calls on a new pair return exactly
+    /// `1..=n`. `window` is the caller's fixed-window number (say `now / window_length`);
+    /// counters of `key` for windows before `window - 1` may be deleted by the call, so the
+    /// current and the previous window are what stays. `key` is the caller's, at most a few
+    /// hundred bytes (the caller caps it).
+    ///
+    /// # Errors
+    /// Only the backend's own failures; then the count may or may not have moved.
+    async fn record_attempt(&self, key: &str, window: i64) -> Result<u32>;
+    /// Deletes every counter of `key` (a successful login clears its failures).
+    ///
+    /// # Errors
+    /// Only the backend's own failures.
+    async fn clear_attempts(&self, key: &str) -> Result<()>;
 
     // ---- friends (one-way) --------------------------------------------------------------
 

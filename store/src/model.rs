@@ -1,7 +1,7 @@
 //! The data model of ../shared/cookim-api.md §11, as typed Rust. Times are epoch milliseconds
 //! given by the caller; the store reads no clock.
 
-use protocol::ids::{FileId, MessageId, NotificationId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, MessageId, NotificationId, SessionId, UserId};
 pub use protocol::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -431,4 +431,61 @@ pub struct MembershipChange {
     pub content: String,
     /// Event time.
     pub dateline: Millis,
+}
+
+/// At most this many logins are listed by [`Store::logins`](crate::Store::logins): more than
+/// any person has devices, so a user with more (a script signing in in a loop) sees the most
+/// recently active ones and the list stays one small page.
+pub const LOGINS_LISTED: usize = 200;
+
+/// At most this many ended logins are returned by one
+/// [`Store::ended_logins_since`](crate::Store::ended_logins_since) call: nodes poll it twice a
+/// second, so even a mass sign-out (ending every login of many users at once) drains in a few
+/// polls while one answer stays a bounded size (about 1 MB).
+pub const ENDED_LOGINS_LISTED: usize = 10_000;
+
+/// A login: one device's signed-in session.
+///
+/// Its id is named in the user's tokens; ending it revokes them on every node, which learns
+/// of it through [`Store::ended_logins_since`](crate::Store::ended_logins_since).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// The id tokens carry.
+    pub id: LoginId,
+    /// Whose login it is.
+    pub uid: UserId,
+    /// What the device called itself when it signed in (a user agent, say), for the user's
+    /// list of signed-in devices.
+    pub device: String,
+    /// Sign-in time.
+    pub created: Millis,
+    /// Last time the device was seen using it (never earlier than `created`, never moved
+    /// backwards).
+    pub last_seen: Millis,
+    /// When it was ended (signed out or revoked); `None` while it is in use.
+    pub ended: Option<Millis>,
+}
+
+/// What a sign-in inserts (see [`Store::create_login`](crate::Store::create_login)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLogin {
+    /// Fresh id (128 random bits).
+    pub id: LoginId,
+    /// Who signed in.
+    pub uid: UserId,
+    /// What the device called itself.
+    pub device: String,
+    /// Sign-in time; also the first `last_seen`.
+    pub created: Millis,
+}
+
+/// Which of a user's logins [`Store::end_logins`](crate::Store::end_logins) ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndLogins {
+    /// This one (sign out on this device).
+    One(LoginId),
+    /// Every one but this (sign out everywhere else, keeping the current device).
+    AllBut(LoginId),
+    /// Every one (sign out everywhere, a password reset).
+    All,
 }

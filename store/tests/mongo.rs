@@ -121,9 +121,9 @@ fn identical_uploads_share_their_chunks() -> Result<()> {
     })
 }
 
-/// History paging, resume, retried sends, chat lists with unread counts and notification
-/// counts are each served by an index (the server's `explain`), with data in the collections
-/// so an empty-collection shortcut cannot hide a scan.
+/// History paging, resume, retried sends, chat lists with unread counts, notification counts,
+/// a user's logins and the poll for ended logins are each served by an index (the server's
+/// `explain`), with data in the collections so an empty-collection shortcut cannot hide a scan.
 #[test]
 fn history_and_unread_queries_use_indexes() -> Result<()> {
     on_fresh_database(|store| async move {
@@ -138,7 +138,9 @@ fn history_and_unread_queries_use_indexes() -> Result<()> {
                 "client-id",
                 "joined-sessions",
                 "unread-notifications",
-                "notifications"
+                "notifications",
+                "active-logins",
+                "ended-logins"
             ]
         );
         for plan in &plans {

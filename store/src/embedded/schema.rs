@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 3 is added by appending a step to
+//! because databases in the field already ran it. Version 4 is added by appending a step to
 //! [`MIGRATIONS`].
 
 use std::fmt;
@@ -14,7 +14,7 @@ use super::legacy;
 use crate::error::{Error, Result};
 
 /// Every migration step, oldest first.
-pub(super) const MIGRATIONS: &[Step] = &[Step::Sql(V1), Step::Code(v2)];
+pub(super) const MIGRATIONS: &[Step] = &[Step::Sql(V1), Step::Code(v2), Step::Sql(V3)];
 
 /// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
 /// directory is a leftover.
@@ -177,6 +177,38 @@ fn v2(tx: &Transaction<'_>, data_dir: &Path) -> Result<()> {
     tx.execute_batch(V2)?;
     legacy::move_into_blobs(tx, data_dir)
 }
+
+/// Version 3: logins (one device's signed-in session each) and the attempt counters of login
+/// lockout. New tables only, so the step is the same on a new database and on one with data.
+///
+/// `logins.ended` is `NULL` while the login is in use. `logins_active` is partial (only logins
+/// in use): it serves a user's device list in `last_seen` order and "end all of a user's
+/// logins" without walking the ended ones, which pile up. `logins_ended` serves the poll for
+/// ended logins (its `ended >= ?` implies `ended IS NOT NULL`, which SQLite needs to use a
+/// partial index).
+///
+/// `attempts` holds one counter per (key, fixed window); `WITHOUT ROWID` since the key is the
+/// primary key and rows are tiny. Columns are not called `key` and `window`: both are SQL
+/// keywords.
+const V3: &str = "
+CREATE TABLE logins (
+    id        TEXT    PRIMARY KEY NOT NULL,
+    uid       TEXT    NOT NULL,
+    device    TEXT    NOT NULL,
+    created   INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    ended     INTEGER
+) STRICT;
+CREATE INDEX logins_active ON logins (uid, last_seen DESC, id) WHERE ended IS NULL;
+CREATE INDEX logins_ended ON logins (ended, id) WHERE ended IS NOT NULL;
+
+CREATE TABLE attempts (
+    counter_key TEXT    NOT NULL,
+    time_window INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (counter_key, time_window)
+) STRICT, WITHOUT ROWID;
+";
 
 /// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and
 /// returns the version it ended at.

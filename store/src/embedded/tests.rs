@@ -153,6 +153,95 @@ fn params_for_plan() -> impl rusqlite::Params {
     rusqlite::params!["000000000000000000000000", 10, 0]
 }
 
+/// Version 3 (logins, attempts) on a database that already has data.
+#[test]
+fn a_version_2_database_gains_logins_and_attempts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), &schema::MIGRATIONS[..2])?;
+    users::create(&conn, new_user(6))?;
+    drop(conn);
+    smol::block_on(async {
+        let store = Embedded::open(dir.path()).await?;
+        assert_eq!(schema::user_version(&*lock(&store.conn)?)?, 3);
+        assert!(store.user(&uid(6)).await?.is_some(), "data kept");
+        let login = NewLogin {
+            id: LoginId::from_random([6; LoginId::RANDOM_BYTES]),
+            uid: uid(6),
+            device: "phone".to_owned(),
+            created: 10,
+        };
+        store.create_login(login.clone()).await?;
+        assert_eq!(store.logins(&uid(6)).await?.len(), 1);
+        assert_eq!(store.record_attempt("k", 1).await?, 1);
+        Ok(())
+    })
+}
+
+/// Runs `EXPLAIN QUERY PLAN` on `sql` and returns the plan's lines.
+fn plan_of(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    Ok(collect(stmt.query(params)?, |row| Ok(row.get::<_, String>(3)?))?.join("\n"))
+}
+
+#[test]
+fn login_queries_walk_their_indexes() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    for (sql, index, params) in [
+        (
+            logins::active_sql(),
+            "logins_active",
+            rusqlite::params!["0", 200],
+        ),
+        (
+            logins::ended_since_sql().to_owned(),
+            "logins_ended",
+            rusqlite::params![0, 10_000],
+        ),
+    ] {
+        let plan = plan_of(&conn, &sql, params)?;
+        assert!(plan.contains(index), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "sorts: {plan}");
+    }
+    Ok(())
+}
+
+/// The poll's cap at N and N + 1 (too many rows for the contract suite's MongoDB run).
+#[test]
+fn ended_logins_are_polled_at_most_the_cap_at_a_time() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    let tx = conn.transaction()?;
+    for n in 0..=ENDED_LOGINS_LISTED {
+        let n = u32::try_from(n).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut random = [0; LoginId::RANDOM_BYTES];
+        random[..4].copy_from_slice(&n.to_be_bytes());
+        let id = LoginId::from_random(random);
+        let created = logins::create(
+            &tx,
+            NewLogin {
+                id: id.clone(),
+                uid: uid(7),
+                device: String::new(),
+                created: 1,
+            },
+        )?;
+        logins::end(
+            &tx,
+            &uid(7),
+            &EndLogins::One(created.id),
+            100 + i64::from(n),
+        )?;
+    }
+    tx.commit()?;
+    let polled = logins::ended_since(&conn, 0)?;
+    assert_eq!(polled.len(), ENDED_LOGINS_LISTED);
+    assert_eq!(polled.last().map(|(_, _, ended)| *ended), Some(100 + 9_999));
+    let rest = logins::ended_since(&conn, 100 + 10_000)?;
+    assert_eq!(rest.len(), 1, "the newest, on the next poll");
+    Ok(())
+}
+
 #[test]
 fn a_malformed_stored_id_is_corrupt() -> Result<()> {
     smol::block_on(async {

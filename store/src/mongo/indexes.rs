@@ -137,5 +137,27 @@ pub(super) async fn create_all(db: &Db) -> Result<()> {
         &db.chunks,
         vec![unique("files_id_1_n_1", doc! { "files_id": 1, "n": 1 })],
     )
+    .await?;
+    create(
+        &db.logins,
+        vec![
+            // A user's device list (`ended: null`, newest first) and "end all of them";
+            // ended logins sort apart, so a long history does not slow either.
+            index(
+                "cookim-logins-user",
+                doc! { "uid": 1, "ended": 1, "lastSeen": -1, "_id": 1 },
+            ),
+            // The poll for revoked logins; `null` (in use) sorts before every time.
+            index("cookim-logins-ended", doc! { "ended": 1, "_id": 1 }),
+        ],
+    )
+    .await?;
+    create(
+        &db.attempts,
+        vec![unique(
+            "cookim-attempts-window",
+            doc! { "key": 1, "window": 1 },
+        )],
+    )
     .await
 }

@@ -75,11 +75,7 @@ async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<M
     let mut claims = 0;
     loop {
         message.seq = next;
-        let inserted = db
-            .messages
-            .insert_one(document(&message))
-            .write_concern(db.message_ack.clone())
-            .await;
+        let inserted = db.messages.insert_one(document(&message)).await;
         match inserted.map_err(|e| {
             conflict(
                 e,

@@ -43,7 +43,23 @@
 //!   the chunks. `metadata.uid` / `metadata.avatar` are CookIM's. `uploadDate` is the caller's
 //!   `dateline`. No `md5` (deprecated in GridFS).
 //!
+//! - `logins` (ours): one document per device's signed-in session, `_id` the 32-hex login id,
+//!   `ended` `null` while in use; indexed by user (the device list) and by `ended` (the poll
+//!   every node runs for revoked logins).
+//! - `attempts` (ours): login-lockout counters `{key, window, count}`, unique on
+//!   `(key, window)`, incremented by an upserting `findAndModify`.
+//!
 //! Indexes are created at start-up (`indexes.rs`); creating an existing one is a no-op.
+//!
+//! # Write concern
+//! Every write to `users`, `sessions` (memberships, unread counts), `messages`, `fs.files`,
+//! `fs.chunks`, `logins` and `attempts` waits for the configured [`WriteAck`] (`majority` with
+//! the journal by default): those collections are opened with it, so no call site can forget
+//! it. A registration, an upload, a join or a sign-out that was answered survives the primary
+//! failing over. `onlines` (presence, rewritten at every token and expiring after 15 minutes)
+//! and `notifications` (a badge the user can live without) keep the server's default: losing
+//! one of their writes in a failover costs little, and waiting for a majority there would
+//! add a second wait to every token refresh.
 //!
 //! # Consistency
 //! Each precondition is in the filter of the write it guards (`$ne` on a member before a
@@ -58,12 +74,17 @@
 //! - `upgrade`: numbering CookIM's messages.
 //! - `plans`: the queries of history paging and unread counts, and their `explain`.
 //! - `docs`: reading fields out of BSON documents.
-//! - `users`, `sessions`, `messages`, `notifications`, `files`: the operations.
+//! - `ack`: [`WriteAck`], the configured write concern.
+//! - `users`, `sessions`, `messages`, `notifications`, `files`, `logins`, `attempts`: the
+//!   operations.
 
+mod ack;
+mod attempts;
 mod docs;
 mod dump;
 mod files;
 mod indexes;
+mod logins;
 mod messages;
 mod notifications;
 mod plans;
@@ -80,10 +101,11 @@ use async_compat::Compat;
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::options::{ClientOptions, CollectionOptions};
 use mongodb::{Client, Collection, Cursor, Database};
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 
+pub use ack::WriteAck;
 pub use plans::QueryPlan;
 
 use crate::Store;
@@ -95,59 +117,6 @@ use crate::model::*;
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
-
-/// How many data-bearing members must have a message before its write is acknowledged (and
-/// so before the message is echoed): MongoDB's write concern `w`, always with the journal.
-///
-/// ```
-/// use cookim_store::mongo::WriteAck;
-/// assert_eq!("majority".parse::<WriteAck>(), Ok(WriteAck::Majority));
-/// assert_eq!("2".parse::<WriteAck>(), Ok(WriteAck::Nodes(2)));
-/// assert!("0".parse::<WriteAck>().is_err()); // unacknowledged writes are refused
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WriteAck {
-    /// A majority of the replica set (the default): survives a primary failover.
-    #[default]
-    Majority,
-    /// This many members (1 = the primary alone), at least 1.
-    Nodes(u32),
-}
-
-impl WriteAck {
-    fn concern(self) -> WriteConcern {
-        let w = match self {
-            WriteAck::Majority => Acknowledgment::Majority,
-            WriteAck::Nodes(n) => Acknowledgment::Nodes(n),
-        };
-        WriteConcern::builder().w(w).journal(true).build()
-    }
-}
-
-impl fmt::Display for WriteAck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WriteAck::Majority => f.write_str("majority"),
-            WriteAck::Nodes(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-impl std::str::FromStr for WriteAck {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<WriteAck, String> {
-        if text.eq_ignore_ascii_case("majority") {
-            return Ok(WriteAck::Majority);
-        }
-        match text.parse::<u32>() {
-            Ok(n) if n >= 1 => Ok(WriteAck::Nodes(n)),
-            _ => Err(format!(
-                "write concern must be `majority` or a number of members >= 1, not {text:?}"
-            )),
-        }
-    }
-}
 
 /// The MongoDB store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Mongo {
@@ -162,7 +131,8 @@ impl fmt::Debug for Mongo {
     }
 }
 
-/// The collections, as untyped documents (fields are read by `docs`).
+/// The collections, as untyped documents (fields are read by `docs`). All but `onlines` and
+/// `notifications` are opened with the configured write concern (see the module doc).
 struct Db {
     database: Database,
     users: Collection<Document>,
@@ -172,8 +142,8 @@ struct Db {
     notifications: Collection<Document>,
     files: Collection<Document>,
     chunks: Collection<Document>,
-    /// The write concern of message inserts.
-    message_ack: WriteConcern,
+    logins: Collection<Document>,
+    attempts: Collection<Document>,
 }
 
 impl Mongo {
@@ -187,7 +157,7 @@ impl Mongo {
         Mongo::connect_with(uri, database, WriteAck::default()).await
     }
 
-    /// [`Mongo::connect`], acknowledging messages with `ack` instead of `majority`.
+    /// [`Mongo::connect`], acknowledging writes with `ack` instead of `majority`.
     ///
     /// # Errors
     /// As [`Mongo::connect`].
@@ -201,15 +171,20 @@ impl Mongo {
             let client = Client::with_options(options)?;
             let database = client.database(database);
             database.run_command(doc! { "ping": 1 }).await?;
+            let acked = CollectionOptions::builder()
+                .write_concern(ack.concern())
+                .build();
+            let durable = |name: &str| database.collection_with_options(name, acked.clone());
             let db = Db {
-                users: database.collection("users"),
-                sessions: database.collection("sessions"),
-                messages: database.collection("messages"),
+                users: durable("users"),
+                sessions: durable("sessions"),
+                messages: durable("messages"),
                 onlines: database.collection("onlines"),
                 notifications: database.collection("notifications"),
-                files: database.collection("fs.files"),
-                chunks: database.collection("fs.chunks"),
-                message_ack: ack.concern(),
+                files: durable("fs.files"),
+                chunks: durable("fs.chunks"),
+                logins: durable("logins"),
+                attempts: durable("attempts"),
                 database,
             };
             upgrade::number_old_messages(&db).await?;
@@ -351,6 +326,43 @@ impl Store for Mongo {
             new_hash,
         ))
         .await
+    }
+
+    async fn create_login(&self, login: NewLogin) -> Result<Login> {
+        compat(logins::create(&self.db, login)).await
+    }
+
+    async fn login(&self, id: &LoginId) -> Result<Option<Login>> {
+        compat(logins::by_id(&self.db, id)).await
+    }
+
+    async fn logins(&self, uid: &UserId) -> Result<Vec<Login>> {
+        compat(logins::active(&self.db, uid)).await
+    }
+
+    async fn touch_login(&self, id: &LoginId, now: Millis) -> Result<()> {
+        compat(logins::touch(&self.db, id, now)).await
+    }
+
+    async fn end_logins(
+        &self,
+        uid: &UserId,
+        which: EndLogins,
+        now: Millis,
+    ) -> Result<Vec<LoginId>> {
+        compat(logins::end(&self.db, uid, which, now)).await
+    }
+
+    async fn ended_logins_since(&self, since: Millis) -> Result<Vec<(UserId, LoginId, Millis)>> {
+        compat(logins::ended_since(&self.db, since)).await
+    }
+
+    async fn record_attempt(&self, key: &str, window: i64) -> Result<u32> {
+        compat(attempts::record(&self.db, key, window)).await
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<()> {
+        compat(attempts::clear(&self.db, key)).await
     }
 
     async fn add_friend(&self, uid: &UserId, fuid: &UserId, _now: Millis) -> Result<bool> {

@@ -1,9 +1,11 @@
-//! The queries that history paging and unread counts run, defined once: the operations run
+//! The queries that history paging, unread counts and logins run, defined once: the operations run
 //! them and [`Mongo::query_plans`](super::Mongo::query_plans) asks the server to `explain`
 //! them, so a test can prove each one is served by an index.
 
 use mongodb::bson::{Bson, Document, doc};
 use protocol::ids::{SessionId, UserId};
+
+use crate::model::Millis;
 
 use super::Db;
 use crate::error::Result;
@@ -70,11 +72,29 @@ pub(super) fn notifications(uid: &UserId) -> Query {
     }
 }
 
+/// A user's logins in use, most recently seen first.
+pub(super) fn active_logins(uid: &UserId) -> Query {
+    Query {
+        collection: "logins",
+        filter: doc! { "uid": uid.as_str(), "ended": Bson::Null },
+        sort: doc! { "lastSeen": -1, "_id": 1 },
+    }
+}
+
+/// Logins ended at or after `since`, oldest first (every node polls it).
+pub(super) fn ended_logins(since: Millis) -> Query {
+    Query {
+        collection: "logins",
+        filter: doc! { "ended": { "$gte": since } },
+        sort: doc! { "ended": 1, "_id": 1 },
+    }
+}
+
 /// How the server runs one of our queries, from `explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryPlan {
     /// Which query: `history`, `after`, `client-id`, `joined-sessions`,
-    /// `unread-notifications`, `notifications`.
+    /// `unread-notifications`, `notifications`, `active-logins`, `ended-logins`.
     pub query: &'static str,
     /// The indexes the winning plan scans (empty: none).
     pub indexes: Vec<String>,
@@ -100,6 +120,8 @@ pub(super) async fn explain_all(db: &Db) -> Result<Vec<QueryPlan>> {
         ("joined-sessions", joined(&uid)),
         ("unread-notifications", unread_notifications(&uid)),
         ("notifications", notifications(&uid)),
+        ("active-logins", active_logins(&uid)),
+        ("ended-logins", ended_logins(0)),
     ];
     let mut plans = Vec::with_capacity(queries.len());
     for (name, query) in queries {

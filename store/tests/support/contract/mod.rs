@@ -12,9 +12,11 @@
 //!
 //! [`Embedded`]: cookim_store::Embedded
 
+mod attempts;
 mod dump;
 mod files;
 mod friends;
+mod logins;
 mod messages;
 mod notifications;
 mod sessions;
@@ -25,11 +27,13 @@ use std::future::Future;
 
 use cookim_store::model::*;
 use cookim_store::{Error, Result, Store};
-use protocol::ids::{FileId, MessageId, NotificationId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, MessageId, NotificationId, SessionId, UserId};
 
+pub(crate) use attempts::*;
 pub(crate) use dump::*;
 pub(crate) use files::*;
 pub(crate) use friends::*;
+pub(crate) use logins::*;
 pub(crate) use messages::*;
 pub(crate) use notifications::*;
 pub(crate) use sessions::*;
@@ -47,6 +51,13 @@ macro_rules! for_each_check {
             profile_updates_are_partial,
             password_replacement_is_compare_and_swap,
             friends_keep_their_order_and_refuse_duplicates,
+            logins_are_created_found_and_listed,
+            a_taken_login_id_is_a_conflict,
+            ending_logins_touches_only_that_users_logins_in_use,
+            ended_logins_are_polled_oldest_first,
+            a_users_list_holds_the_most_recently_seen_logins,
+            attempts_are_counted_per_key_and_window,
+            concurrent_attempts_count_one_to_twenty,
             group_sessions_are_created_read_and_updated,
             private_session_is_one_per_pair,
             concurrent_private_sessions_agree,
