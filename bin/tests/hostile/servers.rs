@@ -2,7 +2,6 @@
 //! it and stopped when the test process exits. A case that cannot get its node fails with the
 //! node's own start-up error (an unknown flag names the feature that is missing).
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use crate::support::fixtures::{User, join_group};
@@ -97,9 +96,4 @@ pub(crate) async fn online(node: &Node, nickname: &str) -> Result<Chat> {
         Chat::open(node.addr, &user, &node.canary.sid),
     )
     .await?
-}
-
-/// Where the node listens.
-pub(crate) fn addr(node: &Node) -> SocketAddr {
-    node.addr
 }
