@@ -11,6 +11,7 @@ use crate::support::canary::{chat_works, next_reject};
 use crate::support::net::{next_source, ws_from};
 use crate::support::ws::Chat;
 use crate::support::{Result, fail, run};
+use crate::tokens::nothing_posted_before_next_text;
 
 fn header(chat: &Chat, size: u64, file_type: &str) -> BinaryHeader {
     BinaryHeader {
@@ -34,12 +35,7 @@ async fn lie(what: &str, make: impl FnOnce(&Chat) -> Vec<u8>) -> Result {
     if content.is_empty() {
         return fail(format!("the reject of {what} says nothing"));
     }
-    let after = format!("after {what}");
-    chat.say(&after).await?;
-    let next = chat.next_post(&after).await?;
-    if next.json["msgType"] != "text" {
-        return fail(format!("{what} was posted: {}", next.raw));
-    }
+    nothing_posted_before_next_text(&mut chat, what).await?;
     chat.ws.close().await?;
     chat_works(node, what).await
 }

@@ -1,4 +1,4 @@
-//! The per-address connection cap (`--max-per-address 8`): a ninth connection from one
+//! The per-address connection cap (`--max-per-address 16`): a 17th connection from one
 //! address is refused (HTTP 429 or closed at once), other addresses are served, and a slot
 //! frees when a connection closes.
 
@@ -12,6 +12,9 @@ use crate::support::canary::chat_works;
 use crate::support::net::{connect_from, next_source, ws_from};
 use crate::support::node::Node;
 use crate::support::{Result, WAIT, fail, run};
+
+/// The node's `--max-per-address`.
+const CAP: usize = 16;
 
 /// `GET /ping` from `source`: `Some(status)`, or `None` if the connection was closed without
 /// an answer.
@@ -39,15 +42,15 @@ fn refused(answer: Option<u16>, what: &str) -> Result {
 }
 
 #[test]
-fn a_ninth_connection_from_one_address_is_refused() -> Result {
+fn a_17th_connection_from_one_address_is_refused() -> Result {
     let node = limits()?;
     run(async {
         let source = next_source();
         let mut held = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..CAP {
             held.push(connect_from(source, node.addr).await?);
         }
-        refused(ping(node, source).await?, "a ninth connection")?;
+        refused(ping(node, source).await?, "a 17th connection")?;
         match ping(node, next_source()).await? {
             Some(200) => {}
             other => {
@@ -67,12 +70,12 @@ fn websockets_count_toward_the_cap() -> Result {
     run(async {
         let source = next_source();
         let mut held = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..CAP {
             held.push(ws_from(source, node.addr, "/ws-push").await?);
         }
         if let Ok(ws) = ws_from(source, node.addr, "/ws-push").await {
             drop(ws);
-            return fail("a ninth websocket from one address was accepted");
+            return fail("a 17th websocket from one address was accepted");
         }
         drop(held);
         chat_works(node, "capped websockets").await
@@ -85,10 +88,10 @@ fn a_slot_frees_when_a_connection_closes() -> Result {
     run(async {
         let source = next_source();
         let mut held = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..CAP {
             held.push(connect_from(source, node.addr).await?);
         }
-        refused(ping(node, source).await?, "a ninth connection")?;
+        refused(ping(node, source).await?, "a 17th connection")?;
         held.pop();
         // The node learns of the close when it reads end of file: poll (bounded) until a new
         // connection from the address is served.

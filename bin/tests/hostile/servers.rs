@@ -27,7 +27,8 @@ pub(crate) fn deadlines() -> Result<&'static Node> {
     })
 }
 
-/// Small login, registration and API limits, and a cap of 8 connections per address.
+/// Small login, registration and API limits, and a cap of 16 connections per address (room for the
+/// canary's connections from 127.0.0.1 while cases run in parallel).
 pub(crate) fn limits() -> Result<&'static Node> {
     static NODE: Cell = OnceLock::new();
     shared(&NODE, || {
@@ -49,7 +50,7 @@ pub(crate) fn limits() -> Result<&'static Node> {
             "--limit-invites",
             "2/1h",
             "--max-per-address",
-            "8",
+            "16",
         ])
     })
 }
