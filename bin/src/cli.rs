@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use store::mongo::WriteAck;
+use web::{Limits, Rate};
 
 /// cookim: a websocket chat server, wire-compatible with CookIM. Every flag can also be set by
 /// the environment variable named in its description; a flag wins over the variable.
@@ -62,6 +63,54 @@ pub(crate) struct Cli {
     /// seconds allowed for a graceful stop, env COOKIM_SHUTDOWN_TIMEOUT (default: 10)
     #[argh(option)]
     pub(crate) shutdown_timeout: Option<u64>,
+    /// secret every node of a cluster shares (at least 32 bytes), env COOKIM_CLUSTER_SECRET (default: derived from the token secret)
+    #[argh(option)]
+    pub(crate) cluster_secret: Option<String>,
+    /// seconds a websocket has to authenticate, env COOKIM_AUTH_TIMEOUT (default: 10)
+    #[argh(option)]
+    pub(crate) auth_timeout: Option<u64>,
+    /// seconds a request's head and body have to arrive, env COOKIM_REQUEST_TIMEOUT (default: 30)
+    #[argh(option)]
+    pub(crate) request_timeout: Option<u64>,
+    /// open connections from one address, env COOKIM_MAX_PER_ADDRESS (default: 512)
+    #[argh(option)]
+    pub(crate) max_per_address: Option<usize>,
+    /// logins per address, BURST/PERIOD or off, env COOKIM_LIMIT_LOGINS (default: 30/1m)
+    #[argh(option)]
+    pub(crate) limit_logins: Option<Rate>,
+    /// registrations per address, env COOKIM_LIMIT_REGISTRATIONS (default: 10/1h)
+    #[argh(option)]
+    pub(crate) limit_registrations: Option<Rate>,
+    /// texts per user, env COOKIM_LIMIT_TEXTS (default: 40/3s)
+    #[argh(option)]
+    pub(crate) limit_texts: Option<Rate>,
+    /// uploads per user, env COOKIM_LIMIT_UPLOADS (default: 30/1m)
+    #[argh(option)]
+    pub(crate) limit_uploads: Option<Rate>,
+    /// uploaded bytes per user, env COOKIM_LIMIT_UPLOAD_BYTES (default: 2G/1d)
+    #[argh(option)]
+    pub(crate) limit_upload_bytes: Option<Rate>,
+    /// groups created per user, env COOKIM_LIMIT_GROUPS (default: 30/1h)
+    #[argh(option)]
+    pub(crate) limit_groups: Option<Rate>,
+    /// friend requests per user, env COOKIM_LIMIT_FRIEND_REQUESTS (default: 100/1h)
+    #[argh(option)]
+    pub(crate) limit_friend_requests: Option<Rate>,
+    /// invitations per user, env COOKIM_LIMIT_INVITES (default: 200/1h)
+    #[argh(option)]
+    pub(crate) limit_invites: Option<Rate>,
+    /// failed logins per (address, login) per lockout window, env COOKIM_MAX_LOGIN_FAILURES (default: 5)
+    #[argh(option)]
+    pub(crate) max_login_failures: Option<u32>,
+    /// login attempts per address per lockout window, env COOKIM_MAX_ADDRESS_FAILURES (default: 50)
+    #[argh(option)]
+    pub(crate) max_address_failures: Option<u32>,
+    /// seconds of the failed-login window, env COOKIM_LOGIN_LOCKOUT (default: 60)
+    #[argh(option)]
+    pub(crate) login_lockout: Option<u64>,
+    /// password hashes allowed to wait for a core, env COOKIM_HASH_QUEUE (default: 64)
+    #[argh(option)]
+    pub(crate) hash_queue: Option<usize>,
     #[argh(subcommand)]
     pub(crate) command: Option<Command>,
 }
@@ -127,6 +176,10 @@ pub(crate) struct Settings {
     pub(crate) max_body: usize,
     pub(crate) threads: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) cluster_secret: Option<String>,
+    pub(crate) auth_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) limits: Limits,
 }
 
 fn env_parse<T: std::str::FromStr>(
@@ -148,6 +201,30 @@ where
                 reason: e.to_string(),
             }),
     }
+}
+
+/// A flag's value, else its variable's, else `default`.
+fn pick<T: std::str::FromStr>(
+    flag: Option<T>,
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, CliError>
+where
+    T::Err: std::fmt::Display,
+{
+    match flag {
+        Some(value) => Ok(value),
+        None => Ok(env_parse(env, name)?.unwrap_or(default)),
+    }
+}
+
+/// A number of seconds that must be above 0.
+fn seconds(flag: &str, value: u64) -> Result<Duration, CliError> {
+    if value == 0 {
+        return Err(CliError::Invalid(format!("--{flag} must be greater than 0")));
+    }
+    Ok(Duration::from_secs(value))
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -271,143 +348,98 @@ impl Cli {
                 Some(v) => v,
                 None => env_parse(env, "COOKIM_SHUTDOWN_TIMEOUT")?.unwrap_or(10),
             }),
+            cluster_secret: self
+                .cluster_secret
+                .or_else(|| env("COOKIM_CLUSTER_SECRET"))
+                .filter(|s| !s.is_empty()),
+            auth_timeout: seconds(
+                "auth-timeout",
+                pick(self.auth_timeout, env, "COOKIM_AUTH_TIMEOUT", 10)?,
+            )?,
+            request_timeout: seconds(
+                "request-timeout",
+                pick(self.request_timeout, env, "COOKIM_REQUEST_TIMEOUT", 30)?,
+            )?,
+            limits: limits(
+                LimitFlags {
+                    max_per_address: self.max_per_address,
+                    logins: self.limit_logins,
+                    registrations: self.limit_registrations,
+                    texts: self.limit_texts,
+                    uploads: self.limit_uploads,
+                    upload_bytes: self.limit_upload_bytes,
+                    groups: self.limit_groups,
+                    friend_requests: self.limit_friend_requests,
+                    invites: self.limit_invites,
+                    max_login_failures: self.max_login_failures,
+                    max_address_failures: self.max_address_failures,
+                    login_lockout: self.login_lockout,
+                    hash_queue: self.hash_queue,
+                },
+                env,
+            )?,
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
-
-    fn cli(args: &[&str]) -> Result<Cli, CliError> {
-        Cli::from_args(&["cookim"], args).map_err(|e| CliError::Invalid(e.output))
-    }
-
-    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, CliError> {
-        let cli = cli(args)?;
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        cli.resolve(&|name| env.get(name).cloned())
-    }
-
-    #[test]
-    fn cookims_short_flags() -> TestResult {
-        let s = parse(
-            &[
-                "-h",
-                "node1",
-                "-w",
-                "9090",
-                "-a",
-                "2552",
-                "-s",
-                "a:2551,b:2552",
-                "-m",
-                "mongodb://x",
-                "-n",
-            ],
-            &[],
-        )?;
-        assert_eq!(s.host_name, "node1");
-        assert_eq!(s.web.port(), 9090);
-        assert_eq!(s.mesh_port, 2552);
-        assert_eq!(s.seeds, vec!["a:2551", "b:2552"]);
-        assert_eq!(s.mongo_uri.as_deref(), Some("mongodb://x"));
-        assert!(s.nat);
-        assert!(s.web.ip().is_unspecified(), "--nat binds all interfaces");
-        Ok(())
-    }
-
-    #[test]
-    fn environment_and_defaults() -> TestResult {
-        let s = parse(&[], &[])?;
-        assert_eq!(
-            (s.host_name.as_str(), s.web.port(), s.mesh_port),
-            ("localhost", 8080, 2551)
-        );
-        assert!(s.web.ip().is_loopback());
-        assert_eq!(s.data_dir, PathBuf::from("cookim-data"));
-        let env = [
-            ("HOST_NAME", "h"),
-            ("WEB_PORT", "81"),
-            ("AKKA_PORT", "82"),
-            ("SEED_NODES", "h:82"),
-            ("MONGO_URI", "mongodb://m"),
-            ("COOKIM_DATA_DIR", "/d"),
-            ("JWT_SECRET", "s"),
-        ];
-        let s = parse(&[], &env)?;
-        assert_eq!(
-            (s.host_name.as_str(), s.web.port(), s.mesh_port),
-            ("h", 81, 82)
-        );
-        assert_eq!(s.seeds, vec!["h:82"]);
-        assert_eq!(s.data_dir, PathBuf::from("/d"));
-        assert_eq!(s.jwt_secret.as_deref(), Some("s"));
-        let s = parse(&["-w", "90"], &env)?;
-        assert_eq!(s.web.port(), 90, "a flag wins over the environment");
-        Ok(())
-    }
-
-    #[test]
-    fn export_and_import_are_subcommands() -> TestResult {
-        let export = cli(&["--data-dir", "d", "export", "-o", "f"])?;
-        assert_eq!(
-            export.command,
-            Some(Command::Export(Export {
-                out: Some(PathBuf::from("f"))
-            }))
-        );
-        let import = cli(&["-m", "mongodb://m", "import"])?;
-        assert_eq!(
-            import.command,
-            Some(Command::Import(Import { input: None }))
-        );
-        assert_eq!(cli(&[])?.command, None);
-        Ok(())
-    }
-
-    #[test]
-    fn write_concern_from_flag_or_environment() -> TestResult {
-        assert_eq!(parse(&[], &[])?.write_concern, WriteAck::Majority);
-        let s = parse(&[], &[("COOKIM_WRITE_CONCERN", "1")])?;
-        assert_eq!(s.write_concern, WriteAck::Nodes(1));
-        let s = parse(
-            &["--write-concern", "majority"],
-            &[("COOKIM_WRITE_CONCERN", "1")],
-        )?;
-        assert_eq!(s.write_concern, WriteAck::Majority);
-        assert!(
-            parse(&["--write-concern", "0"], &[]).is_err(),
-            "w:0 is refused"
-        );
-        assert!(matches!(
-            parse(&[], &[("COOKIM_WRITE_CONCERN", "some")]),
-            Err(CliError::Env {
-                name: "COOKIM_WRITE_CONCERN",
-                ..
-            })
-        ));
-        Ok(())
-    }
-
-    #[test]
-    fn invalid_values_are_explained() {
-        assert!(matches!(
-            parse(&[], &[("WEB_PORT", "http")]),
-            Err(CliError::Env {
-                name: "WEB_PORT",
-                ..
-            })
-        ));
-        assert!(parse(&["-s", "nohost"], &[]).is_err());
-        assert!(parse(&["-h", " "], &[]).is_err());
-        assert!(parse(&["--max-text", "0"], &[]).is_err());
-        assert!(parse(&["-w", "99999"], &[]).is_err());
-    }
+/// The limit flags as given (before their variables and defaults).
+struct LimitFlags {
+    max_per_address: Option<usize>,
+    logins: Option<Rate>,
+    registrations: Option<Rate>,
+    texts: Option<Rate>,
+    uploads: Option<Rate>,
+    upload_bytes: Option<Rate>,
+    groups: Option<Rate>,
+    friend_requests: Option<Rate>,
+    invites: Option<Rate>,
+    max_login_failures: Option<u32>,
+    max_address_failures: Option<u32>,
+    login_lockout: Option<u64>,
+    hash_queue: Option<usize>,
 }
+
+fn limits(f: LimitFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Limits, CliError> {
+    let d = Limits::default();
+    let limits = Limits {
+        max_per_address: pick(f.max_per_address, env, "COOKIM_MAX_PER_ADDRESS", d.max_per_address)?,
+        logins: pick(f.logins, env, "COOKIM_LIMIT_LOGINS", d.logins)?,
+        registrations: pick(f.registrations, env, "COOKIM_LIMIT_REGISTRATIONS", d.registrations)?,
+        texts: pick(f.texts, env, "COOKIM_LIMIT_TEXTS", d.texts)?,
+        uploads: pick(f.uploads, env, "COOKIM_LIMIT_UPLOADS", d.uploads)?,
+        upload_bytes: pick(f.upload_bytes, env, "COOKIM_LIMIT_UPLOAD_BYTES", d.upload_bytes)?,
+        groups: pick(f.groups, env, "COOKIM_LIMIT_GROUPS", d.groups)?,
+        friend_requests: pick(
+            f.friend_requests,
+            env,
+            "COOKIM_LIMIT_FRIEND_REQUESTS",
+            d.friend_requests,
+        )?,
+        invites: pick(f.invites, env, "COOKIM_LIMIT_INVITES", d.invites)?,
+        max_login_failures: pick(
+            f.max_login_failures,
+            env,
+            "COOKIM_MAX_LOGIN_FAILURES",
+            d.max_login_failures,
+        )?,
+        max_address_failures: pick(
+            f.max_address_failures,
+            env,
+            "COOKIM_MAX_ADDRESS_FAILURES",
+            d.max_address_failures,
+        )?,
+        login_lockout: seconds(
+            "login-lockout",
+            pick(f.login_lockout, env, "COOKIM_LOGIN_LOCKOUT", d.login_lockout.as_secs())?,
+        )?,
+        hash_queue: pick(f.hash_queue, env, "COOKIM_HASH_QUEUE", d.hash_queue)?,
+        hash_workers: d.hash_workers,
+    };
+    if limits.max_per_address == 0 {
+        return Err(CliError::Invalid("--max-per-address must be greater than 0".into()));
+    }
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests;

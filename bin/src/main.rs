@@ -58,6 +58,7 @@ fn main() -> ExitCode {
 /// (mode 0600) and reused, so tokens survive restarts.
 fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, Error> {
     if let Some(secret) = &settings.jwt_secret {
+        check_secret("--jwt-secret/JWT_SECRET", secret)?;
         return Ok(secret.as_bytes().to_vec());
     }
     let path = settings.data_dir.join("jwt-secret");
@@ -79,6 +80,30 @@ fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, Error> {
     Ok(secret.into_bytes())
 }
 
+/// Shortest secret accepted: 32 bytes, the HMAC-SHA256 key size. A shorter one can be
+/// guessed offline from a single token.
+const MIN_SECRET: usize = 32;
+
+/// The placeholder `deploy/kubernetes.yaml` ships with; deploying it unchanged would share
+/// one public secret with everyone who read the file.
+const PLACEHOLDER_SECRET: &str = "REPLACE-ME";
+
+/// Refuses a secret that is too short or still the shipped placeholder.
+fn check_secret(name: &str, secret: &str) -> Result<(), Error> {
+    if secret.starts_with(PLACEHOLDER_SECRET) {
+        return Err(Error::Unsupported(format!(
+            "{name} is still the placeholder from deploy/kubernetes.yaml: set a random one (openssl rand -hex 32)"
+        )));
+    }
+    if secret.len() < MIN_SECRET {
+        return Err(Error::Unsupported(format!(
+            "{name} is {} bytes; it must be at least {MIN_SECRET} (openssl rand -hex 32 makes one)",
+            secret.len()
+        )));
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -97,11 +122,23 @@ fn web_config(settings: &Settings, secret: Vec<u8>) -> web::Config {
     config.max_connections = settings.max_connections;
     config.max_text = settings.max_text;
     config.max_body = settings.max_body;
+    config.auth_timeout = settings.auth_timeout;
+    config.request_timeout = settings.request_timeout;
+    config.limits = settings.limits.clone();
     config.utc_offset_secs = chrono::Local::now().offset().local_minus_utc();
     config
 }
 
-fn run(settings: Settings) -> Result<(), Error> {
+fn run(mut settings: Settings) -> Result<(), Error> {
+    if settings.mongo_uri.is_none() && !settings.seeds.is_empty() && seeds_name_only_this_node(&settings) {
+        // CookIM's README starts a single node as `-a 2551 -s localhost:2551` (it required
+        // seeds): a cluster of one on the embedded store.
+        tracing::info!(seeds = ?settings.seeds, "the seed nodes name only this node: running as one node");
+        settings.seeds.clear();
+    }
+    if let Some(secret) = &settings.cluster_secret {
+        check_secret("--cluster-secret/COOKIM_CLUSTER_SECRET", secret)?;
+    }
     if settings.mongo_uri.is_some() && settings.jwt_secret.is_none() {
         tracing::warn!(
             "with -m, give every node the same --jwt-secret/JWT_SECRET, or tokens from one node fail on another"
@@ -129,7 +166,7 @@ fn run(settings: Settings) -> Result<(), Error> {
     let spawner = runtime.spawner();
     runtime.block_on(async {
         let store = open_store(&settings).await?;
-        let cluster = start_mesh(&settings, &spawner, trigger.subscribe()).await?;
+        let cluster = start_mesh(&settings, &secret, &spawner, trigger.subscribe()).await?;
         let server = web::Server::bind_in(web_config(&settings, secret), store.clone(), spawner.clone(), shutdown, cluster).await?;
         let addr = server.local_addr()?;
         announce(&settings, addr);
@@ -147,11 +184,31 @@ fn run(settings: Settings) -> Result<(), Error> {
     })
 }
 
+/// Whether every seed is this node's own `-h:-a` (or, for a loopback host name, a loopback
+/// address with this node's mesh port).
+fn seeds_name_only_this_node(settings: &Settings) -> bool {
+    let loopback = |host: &str| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    settings.seeds.iter().all(|seed| {
+        let Some((host, port)) = seed.rsplit_once(':') else {
+            return false;
+        };
+        port.parse() == Ok(settings.mesh_port)
+            && (host == settings.host_name || (loopback(host) && loopback(&settings.host_name)))
+    })
+}
+
 /// The mesh node, when seeds are given (`-s`): UDP and TCP on the `-a` port of the web
 /// port's address (all interfaces with `--nat`), advertised as `-h:-a`, which is how the
 /// other nodes must list this one in their seeds.
 async fn start_mesh(
     settings: &Settings,
+    token_secret: &[u8],
     spawner: &runtime::Spawner,
     shutdown: runtime::Shutdown,
 ) -> Result<Option<web::Cluster>, Error> {
@@ -173,7 +230,9 @@ async fn start_mesh(
         tracing::warn!(%bind, host = %settings.host_name, "the mesh listens on loopback only, so nodes on other hosts cannot reach it: use --nat or --bind 0.0.0.0");
     }
     let advertise = format!("{}:{}", settings.host_name, settings.mesh_port);
-    let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone());
+    // Until a --cluster-secret flag exists, the cluster key is derived from the token secret.
+    let key = mesh::ClusterSecret::derive_from_token_secret(token_secret);
+    let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone(), key);
     let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;
     tracing::info!(node = %mesh.id(), %bind, seeds = ?settings.seeds, "cluster node: joining through the seeds");
     Ok(Some(web::Cluster { mesh, deliveries }))

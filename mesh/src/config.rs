@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
+use crate::auth::ClusterSecret;
 use crate::error::{Error, Result};
+use crate::seal::SEAL_OVERHEAD;
 
 /// How often each node probes one member. With [`SUSPECT_TO_DOWN`] this bounds detection: a
 /// dead node is probed within a few periods by some member, declared suspect one period later
@@ -58,7 +60,8 @@ pub const ANTI_ENTROPY_PERIOD: Duration = Duration::from_secs(1);
 /// How often a node with no live member announces itself to its seeds again.
 pub const SEED_RETRY: Duration = Duration::from_secs(1);
 
-/// Largest SWIM datagram sent or accepted: under a 1500-byte Ethernet MTU with IP/UDP headers.
+/// Largest SWIM datagram sent or accepted, its seal included: under a 1500-byte Ethernet MTU
+/// with IP/UDP headers. foca's own packets get [`SEAL_OVERHEAD`] bytes less.
 pub const MAX_PACKET: usize = 1400;
 
 /// Envelopes waiting for one peer's link; more are dropped and counted, so a slow or dead
@@ -72,6 +75,13 @@ pub const DELIVERY_QUEUE: usize = 1024;
 
 /// How long connecting (and sending the hello) to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Inbound connections still in the link handshake at once (not yet proved to hold the
+/// cluster key); a new one past it evicts the oldest. Real peers finish in one round trip, so
+/// a few suffice even when a whole cluster (re)connects at once, and an attacker would have
+/// to open this many within that round trip, again and again, to keep a peer out. Each costs
+/// a task and a buffer of about [`crate::link::MAX_HANDSHAKE`] bytes.
+pub const MAX_HANDSHAKES: usize = 16;
 
 /// First wait before reconnecting a failed link; doubled per failure up to
 /// [`RECONNECT_MAX`].
@@ -132,7 +142,8 @@ impl Tuning {
     /// foca's configuration for these timings.
     ///
     /// # Errors
-    /// [`Error::Config`] if a duration or count is zero or `probe_rtt >= probe_period`.
+    /// [`Error::Config`] if a duration or count is zero, `probe_rtt >= probe_period`, or
+    /// `max_packet` leaves no room for a packet after the seal.
     pub fn foca_config(&self) -> Result<foca::Config> {
         let nonzero = |n: usize, what: &str| {
             NonZeroUsize::new(n).ok_or_else(|| Error::Config(format!("{what} must not be zero")))
@@ -167,7 +178,11 @@ impl Tuning {
             // Never forget a down identity: renewed identities rejoin anyway, and forgetting
             // would let stale gossip about an old identity back in.
             remove_down_after: None,
-            max_packet_size: nonzero(self.max_packet, "max_packet")?,
+            // The seal travels in front of foca's packet, within the same datagram.
+            max_packet_size: nonzero(
+                self.max_packet.saturating_sub(SEAL_OVERHEAD),
+                "max_packet beyond the seal",
+            )?,
             notify_down_members: true,
             periodic_announce: Some(foca::PeriodicParams {
                 frequency: self.announce_period,
@@ -204,14 +219,23 @@ pub struct MeshConfig {
     pub link_queue: usize,
     /// See [`DELIVERY_QUEUE`].
     pub delivery_queue: usize,
-    /// See [`CONNECT_TIMEOUT`].
+    /// How long dialling a peer plus the link handshake may take, and how long an inbound
+    /// connection has from accept to proving it holds the key. See [`CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// The key every node of the cluster shares: links and SWIM datagrams from nodes without
+    /// it are refused (see [`crate::auth`]).
+    pub cluster_secret: ClusterSecret,
 }
 
 impl MeshConfig {
     /// A node listening on `bind`, advertised as `advertise`, joining through `seeds`, with
-    /// the default tuning and limits.
-    pub fn new(bind: SocketAddr, advertise: impl Into<String>, seeds: Vec<String>) -> MeshConfig {
+    /// the default tuning and limits, trusting the nodes that hold `cluster_secret`.
+    pub fn new(
+        bind: SocketAddr,
+        advertise: impl Into<String>,
+        seeds: Vec<String>,
+        cluster_secret: ClusterSecret,
+    ) -> MeshConfig {
         MeshConfig {
             bind,
             advertise: advertise.into(),
@@ -220,6 +244,7 @@ impl MeshConfig {
             link_queue: LINK_QUEUE,
             delivery_queue: DELIVERY_QUEUE,
             connect_timeout: CONNECT_TIMEOUT,
+            cluster_secret,
         }
     }
 }
@@ -231,9 +256,34 @@ mod tests {
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
     #[test]
+    fn a_config_never_shows_its_secret() -> TestResult {
+        let config = MeshConfig::new(
+            "127.0.0.1:0".parse()?,
+            "",
+            vec![],
+            ClusterSecret::new([b'k'; 32])?,
+        );
+        let shown = format!("{config:?}");
+        assert!(shown.contains("ClusterSecret(<redacted>)"), "{shown}");
+        assert!(!shown.contains("kkkk"), "{shown}");
+        Ok(())
+    }
+
+    #[test]
     fn default_tuning_is_valid_and_bad_ones_are_refused() -> TestResult {
         let config = Tuning::default().foca_config()?;
         assert_eq!(config.probe_period, PROBE_PERIOD);
+        assert_eq!(config.max_packet_size.get(), MAX_PACKET - SEAL_OVERHEAD);
+        let no_room = Tuning {
+            max_packet: SEAL_OVERHEAD,
+            ..Tuning::default()
+        };
+        assert!(matches!(no_room.foca_config(), Err(Error::Config(_))));
+        let room = Tuning {
+            max_packet: SEAL_OVERHEAD + 1,
+            ..Tuning::default()
+        };
+        assert_eq!(room.foca_config()?.max_packet_size.get(), 1);
         let bad = Tuning {
             probe_rtt: PROBE_PERIOD,
             ..Tuning::default()

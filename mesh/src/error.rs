@@ -28,6 +28,14 @@ pub enum Error {
     /// unchanged.
     #[error("swim: {0}")]
     Swim(String),
+    /// A link's peer did not prove it holds the cluster key (a wrong proof, another message,
+    /// or none in time). The connection was closed before any frame of it was read.
+    #[error("link not authenticated: {0}")]
+    Auth(String),
+    /// Another run than the one dialled answered at a peer's address (it restarted); the
+    /// link was not opened. Not an attack: the old run is about to be declared down.
+    #[error("another run answers at that address: {0}")]
+    WrongPeer(String),
     /// The mesh node actor has stopped.
     #[error("mesh node stopped")]
     Closed,

@@ -2,23 +2,60 @@
 //! to carry envelopes and subscription anti-entropy (SWIM itself stays on UDP).
 //!
 //! A frame on the wire is a 4-byte big-endian length, then that many bytes: one version byte
-//! ([`LINK_VERSION`]) and the postcard encoding of a [`Frame`]. The first frame of every link
-//! is [`Frame::Hello`], naming the dialling node's run. Envelopes inside are the versioned
-//! bytes of [`crate::envelope::encode`], so a link and the events it carries are refused
-//! cleanly by a peer of another version.
+//! ([`LINK_VERSION`]) and the postcard encoding of a [`Frame`]. Envelopes inside are the
+//! versioned bytes of [`crate::envelope::encode`], so a link and the events it carries are
+//! refused cleanly by a peer of another version.
+//!
+//! Before any frame, the two ends authenticate each other with three [`Handshake`] messages,
+//! framed the same way but capped at [`MAX_HANDSHAKE`] bytes, so a peer that has not proved
+//! it holds the cluster key can make a node read no more than that (see [`crate::auth`]).
+//! Who the peer is comes from the handshake; no frame names its sender.
 //!
 //! [`decode`] works on a buffer and tells "need more bytes" ([`Decoded::Incomplete`]) from
 //! invalid input, checking the length against [`MAX_FRAME`] before anything is allocated.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{Nonce, Proof};
 use crate::envelope::MAX_ENVELOPE;
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
 use crate::node::Control;
 
-/// The link format this node writes and reads.
-pub const LINK_VERSION: u8 = 2;
+/// The link format this node writes and reads. Version 3 added the authenticating
+/// handshake in place of the hello frame; older peers are refused.
+pub const LINK_VERSION: u8 = 3;
+
+/// Largest handshake message accepted: two node ids (an advertised `host:port` is far below
+/// 300 bytes) with a nonce and a proof.
+pub const MAX_HANDSHAKE: usize = 1024;
+
+/// The messages that open a link, in this order; see [`crate::auth`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Handshake {
+    /// Acceptor to dialer, at once on accepting: who it is, and its fresh nonce.
+    Challenge {
+        /// The acceptor's run (the dialer checks it is the one it meant to reach).
+        acceptor: NodeId,
+        /// The acceptor's nonce.
+        nonce: Nonce,
+    },
+    /// Dialer to acceptor: who it is, its fresh nonce, and its proof over both.
+    Proof {
+        /// The dialer's run.
+        dialer: NodeId,
+        /// The dialer's nonce.
+        nonce: Nonce,
+        /// [`crate::auth::Role::Dialer`]'s proof.
+        proof: Proof,
+    },
+    /// Acceptor to dialer: its own proof. Frames follow.
+    Accept {
+        /// [`crate::auth::Role::Acceptor`]'s proof.
+        proof: Proof,
+    },
+}
 
 /// Largest frame body accepted: an envelope at its limit plus room for the frame around it.
 /// A `Control::Entries` answer is bounded by the same limit: the sender splits larger ones.
@@ -27,8 +64,6 @@ pub const MAX_FRAME: usize = MAX_ENVELOPE + 1024;
 /// One message on a link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
-    /// The first frame: who is dialling.
-    Hello(NodeId),
     /// Subscription anti-entropy for the receiver's core.
     Control(Control),
     /// An encoded [`crate::envelope::Envelope`] for the receiver's local subscribers.
@@ -53,14 +88,31 @@ pub enum Decoded {
 /// [`Error::Size`] if the body would exceed [`MAX_FRAME`]; [`Error::Malformed`] if postcard
 /// cannot encode it.
 pub fn encode(frame: &Frame) -> Result<Vec<u8>> {
-    let mut out = postcard::to_extend(frame, vec![0, 0, 0, 0, LINK_VERSION])
+    encode_limited(frame, MAX_FRAME)
+}
+
+/// Encodes a handshake message with its length prefix.
+///
+/// # Errors
+/// As [`encode`], with the limit [`MAX_HANDSHAKE`].
+pub fn encode_handshake(message: &Handshake) -> Result<Vec<u8>> {
+    encode_limited(message, MAX_HANDSHAKE)
+}
+
+/// Decodes the handshake message at the front of `buf`.
+///
+/// # Errors
+/// As [`decode`], with the limit [`MAX_HANDSHAKE`].
+pub fn decode_handshake(buf: &[u8]) -> Result<Option<(Handshake, usize)>> {
+    decode_limited(buf, MAX_HANDSHAKE)
+}
+
+fn encode_limited<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>> {
+    let mut out = postcard::to_extend(value, vec![0, 0, 0, 0, LINK_VERSION])
         .map_err(|e| Error::Malformed(e.to_string()))?;
     let body = out.len() - 4;
-    let too_big = Error::Size {
-        size: body,
-        limit: MAX_FRAME,
-    };
-    if body > MAX_FRAME {
+    let too_big = Error::Size { size: body, limit };
+    if body > limit {
         return Err(too_big);
     }
     let len = u32::try_from(body).map_err(|_| too_big)?;
@@ -77,32 +129,37 @@ pub fn encode(frame: &Frame) -> Result<Vec<u8>> {
 /// for the body); [`Error::Version`] for another link version; [`Error::Malformed`] if the
 /// body is not one frame exactly.
 pub fn decode(buf: &[u8]) -> Result<Decoded> {
+    Ok(match decode_limited(buf, MAX_FRAME)? {
+        Some((frame, used)) => Decoded::Frame(frame, used),
+        None => Decoded::Incomplete,
+    })
+}
+
+/// The value at the front of `buf` and the bytes it took; `None` if incomplete.
+fn decode_limited<T: DeserializeOwned>(buf: &[u8], limit: usize) -> Result<Option<(T, usize)>> {
     let Some((prefix, rest)) = buf.split_first_chunk::<4>() else {
-        return Ok(Decoded::Incomplete);
+        return Ok(None);
     };
     let len = u32::from_be_bytes(*prefix) as usize;
-    if len == 0 || len > MAX_FRAME {
-        return Err(Error::Size {
-            size: len,
-            limit: MAX_FRAME,
-        });
+    if len == 0 || len > limit {
+        return Err(Error::Size { size: len, limit });
     }
     let Some(body) = rest.get(..len) else {
-        return Ok(Decoded::Incomplete);
+        return Ok(None);
     };
     let (version, body) = body.split_at(1);
     if version != [LINK_VERSION] {
         return Err(Error::Version(version.first().copied().unwrap_or_default()));
     }
-    let (frame, trailing) =
-        postcard::take_from_bytes::<Frame>(body).map_err(|e| Error::Malformed(e.to_string()))?;
+    let (value, trailing) =
+        postcard::take_from_bytes::<T>(body).map_err(|e| Error::Malformed(e.to_string()))?;
     if !trailing.is_empty() {
         return Err(Error::Malformed(format!(
             "{} bytes after the frame",
             trailing.len()
         )));
     }
-    Ok(Decoded::Frame(frame, 4 + len))
+    Ok(Some((value, 4 + len)))
 }
 
 #[cfg(test)]
@@ -112,7 +169,6 @@ mod tests {
 
     fn frames() -> Vec<Frame> {
         vec![
-            Frame::Hello(NodeId::new("node-a:2551", 17)),
             Frame::Control(Control::Sync {
                 digest: Digest::default(),
                 reply: true,
@@ -170,7 +226,7 @@ mod tests {
             decode(&[0, 0, 0, 2, LINK_VERSION, 0xff]),
             Err(Error::Malformed(_))
         ));
-        let mut trailing = encode(&Frame::Hello(NodeId::from("a:1")))?;
+        let mut trailing = encode(&Frame::Lost)?;
         trailing.push(0);
         let len = u32::try_from(trailing.len() - 4).unwrap_or_default();
         if let Some(prefix) = trailing.get_mut(..4) {
@@ -182,10 +238,56 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn handshakes_round_trip_and_are_capped() -> Result<()> {
+        let messages = [
+            Handshake::Challenge {
+                acceptor: NodeId::new("node-a:2551", 17),
+                nonce: [1; 32],
+            },
+            Handshake::Proof {
+                dialer: NodeId::new("node-b:2551", 18),
+                nonce: [2; 32],
+                proof: [3; 32],
+            },
+            Handshake::Accept { proof: [4; 32] },
+        ];
+        for message in messages {
+            let bytes = encode_handshake(&message)?;
+            assert_eq!(decode_handshake(&bytes)?, Some((message, bytes.len())));
+            assert_eq!(
+                decode_handshake(bytes.get(..bytes.len() - 1).unwrap_or_default())?,
+                None
+            );
+        }
+        let at_limit = u32::try_from(MAX_HANDSHAKE)
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        assert_eq!(decode_handshake(&at_limit)?, None);
+        let over = u32::try_from(MAX_HANDSHAKE + 1)
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        assert!(matches!(decode_handshake(&over), Err(Error::Size { .. })));
+        // A frame is not a handshake, and an old (version 2) hello is another version.
+        assert!(decode_handshake(&encode(&Frame::Lost)?).is_err());
+        let old_hello = [0, 0, 0, 6, 2, 3, b'a', b':', b'1', 0];
+        assert!(matches!(
+            decode_handshake(&old_hello),
+            Err(Error::Version(2))
+        ));
+        let big = Handshake::Challenge {
+            acceptor: NodeId::new("x".repeat(MAX_HANDSHAKE), 1),
+            nonce: [0; 32],
+        };
+        assert!(matches!(encode_handshake(&big), Err(Error::Size { .. })));
+        Ok(())
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
             let _ = decode(&bytes);
+            let _ = decode_handshake(&bytes);
         }
     }
 }

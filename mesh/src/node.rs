@@ -19,6 +19,17 @@
 //!   member's entry is dropped when it goes down.
 //! - Members' liveness is read back from foca after every input and reported as
 //!   [`Output::MemberUp`] / [`Output::MemberDown`], so the shell opens and closes links.
+//!
+//! # Whose word is taken
+//! The shell hands the core only datagrams whose seal held ([`crate::seal`]) and control
+//! messages from links whose peer proved the cluster key, with that peer's proven run as
+//! `from` ([`crate::auth`]). Within that, the core never takes another node's word about
+//! *this* node's entry, and ignores entries of nodes that are not live members. It does take
+//! entries about a node X from a member other than X: foca re-gossips updates by design and an
+//! anti-entropy answer carries every entry the asker lacks, so repair does not wait for X
+//! itself. That is sound because every key holder is trusted alike: the key is shared, so a
+//! per-entry MAC "by X" could be made by any member and would prove no more than the relaying
+//! member's own seal or link proof already does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -7,40 +7,54 @@
 //!   the actor sleeps until [`NodeCore::next_deadline`].
 //! - Each live peer gets a link writer task with a bounded queue ([`MeshConfig::link_queue`]):
 //!   it dials the peer's advertised `host:port` (resolved at dial time, so a name behind NAT
-//!   works), says [`Frame::Hello`], then writes frames in order, batching what is queued. A
+//!   works), authenticates (both ends prove they hold the cluster key, see [`crate::auth`]),
+//!   then writes frames in order, batching what is queued. A
 //!   full queue drops the frame and counts it: publishers never wait on a slow or dead peer.
 //!   A lost frame is repaired by the receiver: its session reads the gap from the store, and
 //!   the writer follows its next batch with [`Frame::Lost`], so that a receiver with no later
 //!   event to show the gap reads the chat's tail ([`Delivery::Resync`]).
-//! - Inbound links are read by one task each: control frames go to the node actor, envelopes
-//!   to the application's delivery inbox, waiting when it is full (TCP then pushes back).
+//! - Inbound links are read by one task each, once the dialer proved it holds the key within
+//!   the hello timeout (at most a few connections are in that state at once, see
+//!   `handshake`): control frames go to the node actor as from the run the dialer proved it
+//!   is, envelopes to the application's delivery inbox, waiting when it is full (TCP then
+//!   pushes back).
+//! - SWIM datagrams are sealed with the key and a counter on the way out and opened on the
+//!   way in ([`crate::seal`]): forged, altered and replayed ones never reach foca.
 //! - On stop, the node leaves the cluster (foca tells a few members), so peers drop it at once
 //!   instead of after a suspicion.
 
+mod handshake;
+mod links;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_net::{TcpListener, TcpStream, UdpSocket};
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use async_net::{TcpListener, UdpSocket};
+use futures_lite::FutureExt;
 use runtime::{Inbox, Mailbox, Reply, Shutdown, Spawner, TrySend};
 use serde::Serialize;
 
-use crate::config::{MAX_PACKET, MeshConfig, RECONNECT_MAX, RECONNECT_MIN};
+use crate::auth::ClusterSecret;
+use crate::config::{MeshConfig, RECONNECT_MIN};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
-use crate::link::{self, Decoded, Frame};
+use crate::link::{self, Frame};
 use crate::node::{Control, CoreStats, MemberView, MeshStatus, NodeCore, Output};
+use crate::refusals::RefusalLog;
+use crate::seal::{Opener, Refused, Sealer};
 use crate::subscriptions::Topic;
 
 /// Inputs queued for the node actor. Datagrams beyond it are dropped (SWIM tolerates loss);
 /// commands wait. A few thousand covers a burst of publishes from every chat at once.
 const NODE_CAPACITY: usize = 4096;
 
-/// Inbound links open at once; more are refused (a cluster has far fewer members).
+/// Authenticated inbound links open at once; more are refused (a cluster has far fewer
+/// members). Connections still in the handshake count against
+/// [`crate::config::MAX_HANDSHAKES`] instead.
 const MAX_INBOUND_LINKS: u64 = 256;
 
 /// How long a resolved peer name is trusted before it is resolved again (a restarted
@@ -100,6 +114,10 @@ struct Counters {
     links_opened: AtomicU64,
     inbound_links: AtomicU64,
     bad_frames: AtomicU64,
+    auth_failures: AtomicU64,
+    handshakes_evicted: AtomicU64,
+    datagram_auth_failures: AtomicU64,
+    datagram_replays: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -125,8 +143,19 @@ pub struct TransportStats {
     pub lost_marks_sent: u64,
     /// Outbound link connections made (reconnects included).
     pub links_opened: u64,
-    /// Inbound links refused or cut for a bad frame.
+    /// Authenticated inbound links cut for a bad frame.
     pub bad_frames: u64,
+    /// Link handshakes that failed, either side: a peer without the cluster key (or another
+    /// link version, or garbage), or an inbound connection that sent no proof in time.
+    pub auth_failures: u64,
+    /// Inbound connections cut in the handshake to make room for a newer one (too many
+    /// unauthenticated connections at once).
+    pub handshakes_evicted: u64,
+    /// SWIM datagrams refused for a missing or wrong MAC (another cluster key, altered,
+    /// garbage).
+    pub datagram_auth_failures: u64,
+    /// SWIM datagrams refused as replays (a counter seen before, or too old).
+    pub datagram_replays: u64,
 }
 
 impl Counters {
@@ -144,12 +173,65 @@ impl Counters {
             lost_marks_sent: get(&self.lost_marks_sent),
             links_opened: get(&self.links_opened),
             bad_frames: get(&self.bad_frames),
+            auth_failures: get(&self.auth_failures),
+            handshakes_evicted: get(&self.handshakes_evicted),
+            datagram_auth_failures: get(&self.datagram_auth_failures),
+            datagram_replays: get(&self.datagram_replays),
         }
     }
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// What the tasks that authenticate peers share.
+#[derive(Debug)]
+struct Auth {
+    /// The cluster key.
+    secret: ClusterSecret,
+    /// Our run, which links prove themselves to and for.
+    me: NodeId,
+    /// Which refusals to log (shared by the link tasks and the datagram reader; locked
+    /// briefly, never across an await).
+    refusals: Mutex<RefusalLog>,
+}
+
+impl Auth {
+    /// Logs a peer's failed authentication, at most once per address per interval.
+    fn refused(&self, ip: IpAddr, error: &Error) {
+        let log = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .should_log(ip, Instant::now());
+        if !log {
+            return;
+        }
+        match error {
+            // Not an attack: nothing flows between these two until one is upgraded, so say
+            // it where an operator looks.
+            Error::Version(theirs) => tracing::warn!(
+                peer = %ip,
+                theirs,
+                ours = link::LINK_VERSION,
+                "a peer speaks another mesh format version: its links are refused; run one cookim release on every node"
+            ),
+            _ => tracing::warn!(
+                peer = %ip,
+                error = %error,
+                "a mesh peer failed authentication: is it using another cluster secret? (logged once a minute per address)"
+            ),
+        }
+    }
+}
+
+/// The wall clock in microseconds since the epoch: where a run's datagram counter starts.
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 /// The node's view of the cluster, for health and members endpoints.
@@ -236,20 +318,32 @@ impl Mesh {
         let (tx, inbox) = runtime::mailbox(NODE_CAPACITY);
         let (deliver, deliveries) = runtime::mailbox(config.delivery_queue.max(1));
         let counters = Arc::new(Counters::default());
+        let auth = Arc::new(Auth {
+            secret: config.cluster_secret.clone(),
+            me: me.clone(),
+            refusals: Mutex::new(RefusalLog::default()),
+        });
         let origin = Instant::now();
         core.start(Duration::ZERO);
 
         spawner.detach_with(
-            read_datagrams(udp.clone(), tx.clone(), counters.clone()),
+            read_datagrams(
+                udp.clone(),
+                tx.clone(),
+                counters.clone(),
+                auth.clone(),
+                config.tuning.max_packet,
+            ),
             &shutdown,
         );
         spawner.detach_with(
-            accept_links(
+            links::accept_links(
                 tcp,
                 spawner.clone(),
                 tx.clone(),
                 deliver,
                 counters.clone(),
+                auth.clone(),
                 config.connect_timeout,
                 shutdown.clone(),
             ),
@@ -258,6 +352,8 @@ impl Mesh {
         let actor = NodeActor {
             core,
             origin,
+            sealer: Sealer::new(me.addr()),
+            auth,
             udp,
             links: HashMap::new(),
             resolved: HashMap::new(),
@@ -360,6 +456,10 @@ struct NodeActor {
     core: NodeCore,
     /// Time zero of the core's clock.
     origin: Instant,
+    /// Seals our datagrams.
+    sealer: Sealer,
+    /// The key and our run, for link writers.
+    auth: Arc<Auth>,
     udp: UdpSocket,
     /// Each live peer's link writer.
     links: HashMap<NodeId, LinkQueue>,
@@ -549,15 +649,14 @@ impl NodeActor {
                 lost: lost.clone(),
             },
         );
-        let writer = write_link(
-            self.core.id().clone(),
-            node,
-            frames,
-            lost,
-            self.counters.clone(),
-            self.config.connect_timeout,
-            self.config.bind.ip(),
-        );
+        let writer = links::Writer {
+            auth: self.auth.clone(),
+            peer: node,
+            counters: self.counters.clone(),
+            connect_timeout: self.config.connect_timeout,
+            source: self.config.bind.ip(),
+        };
+        let writer = links::write_link(writer, frames, lost);
         self.spawner.detach_with(writer, &self.shutdown);
     }
 
@@ -565,10 +664,13 @@ impl NodeActor {
         let Some(addr) = self.resolve(to).await else {
             return;
         };
-        match self.udp.send_to(bytes, addr).await {
+        let sealed = self
+            .sealer
+            .seal(&self.config.cluster_secret, bytes, now_micros());
+        match self.udp.send_to(&sealed, addr).await {
             Ok(_) => {
                 bump(&self.counters.datagrams_sent, 1);
-                bump(&self.counters.datagram_bytes_sent, bytes.len() as u64);
+                bump(&self.counters.datagram_bytes_sent, sealed.len() as u64);
             }
             Err(e) => tracing::debug!(error = %e, %to, "datagram not sent"),
         }
@@ -613,11 +715,20 @@ impl NodeActor {
     }
 }
 
-/// Reads SWIM datagrams and hands them to the node actor (dropping them if it is busy).
-async fn read_datagrams(udp: UdpSocket, node: Mailbox<Input>, counters: Arc<Counters>) {
-    let mut buf = vec![0u8; MAX_PACKET + 1];
+/// Reads SWIM datagrams, opens them (see [`crate::seal`]) and hands foca's packets to the
+/// node actor (dropping them if it is busy). Datagrams over `max_packet` are dropped.
+async fn read_datagrams(
+    udp: UdpSocket,
+    node: Mailbox<Input>,
+    counters: Arc<Counters>,
+    auth: Arc<Auth>,
+    max_packet: usize,
+) {
+    let mut buf = vec![0u8; max_packet + 1];
+    // The replay windows: this task is their only user.
+    let mut opener = Opener::default();
     loop {
-        let (len, _from) = match udp.recv_from(&mut buf).await {
+        let (len, from) = match udp.recv_from(&mut buf).await {
             Ok(received) => received,
             Err(e) => {
                 // ICMP errors from a peer that went away surface here; do not spin on them.
@@ -627,292 +738,28 @@ async fn read_datagrams(udp: UdpSocket, node: Mailbox<Input>, counters: Arc<Coun
             }
         };
         bump(&counters.datagrams_received, 1);
-        let Some(bytes) = buf.get(..len).filter(|_| len <= MAX_PACKET) else {
+        let Some(bytes) = buf.get(..len).filter(|_| len <= max_packet) else {
             bump(&counters.datagrams_dropped, 1);
             continue;
         };
-        match node.try_send(Input::Datagram(bytes.to_vec())) {
+        let payload = match opener.open(&auth.secret, bytes) {
+            Ok(payload) => payload,
+            Err(Refused::Replayed) => {
+                bump(&counters.datagram_replays, 1);
+                tracing::debug!(%from, "replayed datagram refused");
+                continue;
+            }
+            Err(refused) => {
+                bump(&counters.datagram_auth_failures, 1);
+                let error = Error::Auth(format!("datagram {refused:?}"));
+                auth.refused(from.ip(), &error);
+                continue;
+            }
+        };
+        match node.try_send(Input::Datagram(payload.to_vec())) {
             Ok(()) => {}
             Err(TrySend::Full(_)) => bump(&counters.datagrams_dropped, 1),
             Err(_) => return,
         }
     }
-}
-
-/// Accepts inbound links; each is read by its own task.
-async fn accept_links(
-    tcp: TcpListener,
-    spawner: Spawner,
-    node: Mailbox<Input>,
-    deliver: Mailbox<Delivery>,
-    counters: Arc<Counters>,
-    hello_timeout: Duration,
-    shutdown: Shutdown,
-) {
-    loop {
-        let (stream, peer) = match tcp.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "mesh accept failed");
-                runtime::sleep(RECONNECT_MIN).await;
-                continue;
-            }
-        };
-        if counters.inbound_links.load(Ordering::Relaxed) >= MAX_INBOUND_LINKS {
-            tracing::warn!(%peer, "too many inbound mesh links: refused");
-            continue;
-        }
-        bump(&counters.inbound_links, 1);
-        let counters = counters.clone();
-        let deliver = deliver.clone();
-        let reader = read_link(
-            stream,
-            node.clone(),
-            deliver.clone(),
-            counters.clone(),
-            hello_timeout,
-        );
-        spawner.detach_with(
-            async move {
-                match reader.await {
-                    Ok(()) => {}
-                    Err(Error::Version(theirs)) => {
-                        bump(&counters.bad_frames, 1);
-                        // Not a passing fault: nothing flows between these two until one is
-                        // upgraded, so say it where an operator looks.
-                        tracing::warn!(
-                            %peer,
-                            theirs,
-                            ours = link::LINK_VERSION,
-                            "a peer speaks another mesh format version: its events are refused; run one cookim release on every node"
-                        );
-                    }
-                    Err(e) => {
-                        bump(&counters.bad_frames, 1);
-                        tracing::debug!(error = %e, %peer, "inbound mesh link closed");
-                    }
-                }
-                // What was in flight on it may be lost (never waits: a full inbox already
-                // holds work that ends in a check).
-                let _ = deliver.try_send(Delivery::Resync);
-                counters.inbound_links.fetch_sub(1, Ordering::Relaxed);
-            },
-            &shutdown,
-        );
-    }
-}
-
-/// Reads one inbound link: a hello, then control frames and envelopes.
-async fn read_link(
-    mut stream: TcpStream,
-    node: Mailbox<Input>,
-    deliver: Mailbox<Delivery>,
-    counters: Arc<Counters>,
-    hello_timeout: Duration,
-) -> Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let hello = runtime::deadline(hello_timeout, next_frame(&mut stream, &mut buf))
-        .await
-        .map_err(|_| Error::Malformed("no hello in time".into()))??;
-    let Some(Frame::Hello(from)) = hello else {
-        return Err(Error::Malformed("a link must start with hello".into()));
-    };
-    // A new link from a peer can mean its last one broke with events in flight.
-    deliver.send(Delivery::Resync).await?;
-    while let Some(frame) = next_frame(&mut stream, &mut buf).await? {
-        match frame {
-            Frame::Hello(_) => return Err(Error::Malformed("a second hello".into())),
-            Frame::Control(msg) => {
-                let from = from.clone();
-                node.send(Input::Control { from, msg }).await?;
-            }
-            Frame::Envelope(bytes) => {
-                let envelope = envelope::decode(&bytes)?;
-                bump(&counters.envelopes_received, 1);
-                deliver.send(Delivery::Envelope(Box::new(envelope))).await?;
-            }
-            Frame::Lost => deliver.send(Delivery::Resync).await?,
-        }
-    }
-    Ok(())
-}
-
-/// The next frame of a link; `None` when the peer closed it between frames.
-async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Frame>> {
-    loop {
-        if let Decoded::Frame(frame, used) = link::decode(buf)? {
-            buf.drain(..used);
-            return Ok(Some(frame));
-        }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e.into());
-            }
-        };
-        buf.truncate(start + n);
-        if n == 0 {
-            return if buf.is_empty() {
-                Ok(None)
-            } else {
-                Err(Error::Malformed("link closed inside a frame".into()))
-            };
-        }
-    }
-}
-
-/// Writes one peer's link: dial, hello, then queued frames in order, reconnecting with
-/// backoff; a [`Frame::Lost`] mark after the batch following a drop. Ends when its queue is
-/// dropped (the peer went down) and drained.
-async fn write_link(
-    me: NodeId,
-    peer: NodeId,
-    mut frames: Inbox<Vec<u8>>,
-    lost: Arc<AtomicBool>,
-    counters: Arc<Counters>,
-    connect_timeout: Duration,
-    source: std::net::IpAddr,
-) {
-    let (hello, lost_mark) = match (link::encode(&Frame::Hello(me)), link::encode(&Frame::Lost)) {
-        (Ok(hello), Ok(lost_mark)) => (hello, lost_mark),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "link frames not encoded");
-            return;
-        }
-    };
-    let lost = Lost {
-        flag: &lost,
-        mark: &lost_mark,
-        counter: &counters.lost_marks_sent,
-    };
-    let mut backoff = RECONNECT_MIN;
-    loop {
-        let connected = runtime::deadline(connect_timeout, async {
-            let mut stream = dial(peer.addr(), source).await?;
-            stream.set_nodelay(true)?;
-            stream.write_all(&hello).await?;
-            Ok::<TcpStream, std::io::Error>(stream)
-        })
-        .await;
-        let mut stream = match connected {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, %peer, "mesh link not connected");
-                // A peer that went down and cannot be reached gets nothing more: what is still
-                // queued for it is stale (a new run of it is a new member with a new link).
-                if frames.is_closed() {
-                    return;
-                }
-                runtime::sleep(backoff).await;
-                backoff = (backoff * 2).min(RECONNECT_MAX);
-                continue;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "mesh link connect timed out");
-                if frames.is_closed() {
-                    return;
-                }
-                continue;
-            }
-        };
-        bump(&counters.links_opened, 1);
-        backoff = RECONNECT_MIN;
-        tracing::debug!(%peer, "mesh link open");
-        match pump(&mut stream, &mut frames, &lost).await {
-            Ok(()) => return,
-            Err(e) => tracing::debug!(error = %e, %peer, "mesh link broke; reconnecting"),
-        }
-    }
-}
-
-/// Connects to `addr` (`host:port`). When the mesh is bound to one address rather than all,
-/// the link leaves from it too, so the peer, a firewall or a proxy between them sees the node
-/// by the address it listens on (a multi-homed host would otherwise pick by route). A
-/// loopback bind is used only towards loopback peers, which are the only ones it can reach.
-async fn dial(addr: &str, source: std::net::IpAddr) -> std::io::Result<TcpStream> {
-    if source.is_unspecified() {
-        return TcpStream::connect(addr).await;
-    }
-    let mut last = None;
-    for target in async_net::resolve(addr).await? {
-        if target.is_ipv4() != source.is_ipv4() || target.ip().is_loopback() != source.is_loopback()
-        {
-            continue;
-        }
-        match connect_from(source, target).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(e) => Err(e),
-        None => TcpStream::connect(addr).await,
-    }
-}
-
-/// A non-blocking connect from `source` (any port) to `target`.
-async fn connect_from(source: std::net::IpAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(target),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::new(source, 0).into())?;
-    match socket.connect(&target.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
-        Err(e) => return Err(e),
-    }
-    let stream = async_io::Async::new(std::net::TcpStream::from(socket))?;
-    stream.writable().await?;
-    if let Some(e) = stream.get_ref().take_error()? {
-        return Err(e);
-    }
-    Ok(TcpStream::from(stream))
-}
-
-/// Writes queued frames, batching whatever is already waiting into one write. `Ok` when the
-/// queue is closed and drained.
-async fn pump(
-    stream: &mut TcpStream,
-    frames: &mut Inbox<Vec<u8>>,
-    lost: &Lost<'_>,
-) -> std::io::Result<()> {
-    let mut batch = Vec::new();
-    loop {
-        batch.clear();
-        match frames.recv().await {
-            Some(frame) => batch.extend(frame),
-            None => return stream.flush().await,
-        }
-        while batch.len() < READ_CHUNK
-            && let Some(frame) = frames.try_recv()
-        {
-            batch.extend(frame);
-        }
-        if lost.flag.swap(false, Ordering::SeqCst) {
-            batch.extend_from_slice(lost.mark);
-            bump(lost.counter, 1);
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        // On failure the batch is lost: the peer reads what it misses from the store when
-        // this link comes back (its hello) or its own inbound link breaks.
-        stream.write_all(&batch).await?;
-    }
-}
-
-/// A link's drop mark, as its writer sees it.
-struct Lost<'a> {
-    flag: &'a AtomicBool,
-    /// [`Frame::Lost`], encoded.
-    mark: &'a [u8],
-    counter: &'a AtomicU64,
 }

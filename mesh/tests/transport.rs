@@ -3,137 +3,16 @@
 //! that stops leaves and the others notice at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod support;
 
-use cookim_mesh::config::MeshConfig;
-use cookim_mesh::envelope::{Envelope, EventKind, PushTarget};
+use std::time::Instant;
+
+use cookim_mesh::Delivery;
 use cookim_mesh::node::{MemberState, MeshStatus};
 use cookim_mesh::subscriptions::Topic;
-use cookim_mesh::{Delivery, Mesh, MeshInfo};
 use protocol::ids::{SessionId, UserId};
-use runtime::{Inbox, Runtime, ShutdownTrigger};
-
-type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
-
-/// Bounds every wait; a passing run never comes close.
-const WAIT: Duration = Duration::from_secs(15);
-
-struct TestNode {
-    mesh: Mesh,
-    deliveries: Inbox<Delivery>,
-    stop: Option<ShutdownTrigger>,
-}
-
-impl TestNode {
-    async fn start(runtime: &Runtime, seeds: &[&TestNode]) -> Result<TestNode> {
-        TestNode::start_with(runtime, seeds, |_| {}).await
-    }
-
-    /// A node with its configuration changed by `tune`.
-    async fn start_with(
-        runtime: &Runtime,
-        seeds: &[&TestNode],
-        tune: impl FnOnce(&mut MeshConfig),
-    ) -> Result<TestNode> {
-        let seeds = seeds
-            .iter()
-            .map(|n| n.mesh.id().addr().to_owned())
-            .collect();
-        let mut config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds);
-        tune(&mut config);
-        let (trigger, shutdown) = runtime::shutdown();
-        let (mesh, deliveries) = Mesh::start(config, &runtime.spawner(), shutdown).await?;
-        Ok(TestNode {
-            mesh,
-            deliveries,
-            stop: Some(trigger),
-        })
-    }
-
-    /// Waits until this node knows another has subscribers for `topic`.
-    async fn learns_subscribers(&self, topic: Topic) -> Result {
-        until(
-            &format!("{} to learn of subscribers for {topic:?}", self.mesh.id()),
-            || async { Ok(!self.mesh.nodes_for(topic.clone()).await?.is_empty()) },
-        )
-        .await
-    }
-
-    async fn info(&self) -> Result<MeshInfo> {
-        Ok(self.mesh.info().await?)
-    }
-
-    /// The next envelope delivered here (links opening and closing skipped).
-    async fn next(&mut self, what: &str) -> Result<Envelope> {
-        loop {
-            match runtime::deadline(WAIT, self.deliveries.recv()).await {
-                Ok(Some(Delivery::Envelope(envelope))) => return Ok(*envelope),
-                Ok(Some(Delivery::Resync)) => {}
-                Ok(None) => return Err(format!("{what}: the node stopped").into()),
-                Err(_) => return Err(format!("{what}: nothing arrived within {WAIT:?}").into()),
-            }
-        }
-    }
-
-    async fn stop(&mut self) -> Result {
-        if let Some(trigger) = self.stop.take() {
-            trigger.wait_done(WAIT).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Polls `check` until it holds; the deadline names what never happened.
-async fn until<F, Fut>(what: &str, mut check: F) -> Result
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        runtime::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn alive(info: &MeshInfo) -> usize {
-    info.members
-        .iter()
-        .filter(|m| m.state == MemberState::Alive)
-        .count()
-}
-
-fn envelope(sid: &SessionId, seq: i64, content: &str, push_to: Vec<PushTarget>) -> Envelope {
-    Envelope {
-        session_id: sid.clone(),
-        seq,
-        kind: EventKind::Text,
-        uid: "a".repeat(24),
-        nickname: "alice".into(),
-        avatar: String::new(),
-        content: content.into(),
-        file_name: String::new(),
-        file_type: String::new(),
-        fileid: String::new(),
-        thumbid: String::new(),
-        dateline: "2026-11-30 08:00:00".into(),
-        to_chat: true,
-        push_to,
-    }
-}
-
-fn target(uid: &UserId) -> PushTarget {
-    PushTarget {
-        uid: uid.clone(),
-        session_name: "group".into(),
-        session_icon: String::new(),
-    }
-}
+use runtime::Runtime;
+use support::{Result, TestNode, WAIT, alive, envelope, target, until};
 
 #[test]
 fn three_nodes_join_replicate_subscriptions_and_deliver_only_where_needed() -> Result {
@@ -271,11 +150,19 @@ fn garbage_on_the_link_port_is_refused_and_the_node_goes_on() -> Result {
             .publish(envelope(&chat, 1, "still fine", Vec::new()))
             .await?;
         assert_eq!(a.next("the envelope").await?.content, "still fine");
-        until("the bad links to be counted", || async {
-            Ok(a.info().await?.transport.bad_frames >= 2)
-        })
+        until(
+            "the bad connections and datagrams to be counted",
+            || async {
+                let stats = a.info().await?.transport;
+                Ok(stats.auth_failures >= 2 && stats.datagram_auth_failures >= 1)
+            },
+        )
         .await?;
-        assert!(a.info().await?.core.bad_datagrams >= 1);
+        assert_eq!(
+            a.info().await?.core.bad_datagrams,
+            0,
+            "foca saw none of them"
+        );
         a.stop().await?;
         b.stop().await?;
         Ok(())
@@ -339,29 +226,37 @@ fn a_peer_that_missed_envelopes_at_a_full_queue_is_told_to_resync() -> Result {
     })
 }
 
-/// A link opening (its hello), a mark of frames the sender dropped on it, and its closing are
-/// each handed to the application as a resync, which re-reads what lost events would have
-/// carried.
+/// A link opening (its handshake), a mark of frames the sender dropped on it, and its
+/// closing are each handed to the application as a resync, which re-reads what lost events
+/// would have carried.
 #[test]
 fn links_opening_marked_lost_and_closing_are_reported() -> Result {
     use cookim_mesh::identity::NodeId;
     use cookim_mesh::link::{self, Frame};
-    use std::io::Write;
+    use futures_lite::AsyncWriteExt;
     let runtime = Runtime::new(2)?;
     runtime.block_on(async {
         let mut a = TestNode::start(&runtime, &[]).await?;
-        let mut stream = std::net::TcpStream::connect(a.mesh.local_addr())?;
-        stream.write_all(&link::encode(&Frame::Hello(NodeId::from("127.0.0.1:9")))?)?;
+        let mut stream = async_net::TcpStream::connect(a.mesh.local_addr()).await?;
+        let (acceptor, held) = support::dial_by_hand(
+            &mut stream,
+            &NodeId::from("127.0.0.1:9"),
+            &support::secret(),
+        )
+        .await?;
+        assert_eq!(&acceptor, a.mesh.id());
+        assert!(held, "the acceptor proves the same key");
         let mut next = async |what: &str| match runtime::deadline(WAIT, a.deliveries.recv()).await {
             Ok(Some(Delivery::Resync)) => Ok(()),
             other => Err(format!("expected a resync for {what}, got {other:?}")),
         };
-        next("the hello").await?;
-        stream.write_all(&link::encode(&Frame::Lost)?)?;
+        next("the handshake").await?;
+        stream.write_all(&link::encode(&Frame::Lost)?).await?;
         next("the lost mark").await?;
         drop(stream);
         next("the closing").await?;
-        assert_eq!(a.info().await?.transport.bad_frames, 0);
+        let stats = a.info().await?.transport;
+        assert_eq!((stats.bad_frames, stats.auth_failures), (0, 0), "{stats:?}");
         a.stop().await
     })
 }

@@ -356,3 +356,30 @@ async fn group(
         })
         .await
 }
+
+/// Two nodes (two connections) counting failed logins of one key at once: every count from 1
+/// to 20 is handed out exactly once, as one node's counts are.
+#[test]
+fn two_nodes_share_attempt_counters() -> Result<()> {
+    let uri = mongo_uri();
+    on_fresh_database(|first| async move {
+        let second = Mongo::connect(&uri, first.database_name()).await?;
+        let key = format!("ip:{}", hex::encode(rand::random::<[u8; 8]>()));
+        let (a, b) =
+            smol::future::zip(ten_attempts(&first, &key), ten_attempts(&second, &key)).await;
+        let mut counts = [a?, b?].concat();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
+        Ok(())
+    })
+}
+
+/// 10 attempts on `key` from `store`, one after another; the counts it got.
+async fn ten_attempts(store: &Mongo, key: &str) -> Result<Vec<u32>> {
+    use cookim_store::Store;
+    let mut counts = Vec::new();
+    for _ in 0..10 {
+        counts.push(store.record_attempt(key, 3).await?);
+    }
+    Ok(counts)
+}

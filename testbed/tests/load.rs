@@ -110,8 +110,11 @@ fn cookim_node() -> (NodeProcess, tempfile::TempDir) {
             mesh_port: free_mesh_port().unwrap(),
             seeds: Vec::new(),
             mongo_uri: None,
-            jwt_secret: "load-test-secret".into(),
-            extra: Vec::new(),
+            jwt_secret: "load-test-secret-0123456789abcdef0123".into(),
+            extra: cookim_testbed::load::servers::LOAD_FLAGS
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
             bind: None,
             wrapper: Vec::new(),
         },

@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::limits::HashPool;
 
 /// Who a valid user token says the caller is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +21,8 @@ pub struct UserIdentity {
     pub nickname: String,
     /// Avatar when the token was issued.
     pub avatar: FileId,
-    /// The user's token generation when the token was issued (logout revokes older ones).
-    pub generation: u32,
+    /// The login (device session) the token belongs to: ending it revokes the token.
+    pub login: LoginId,
 }
 
 /// What a valid session token grants: `uid` may talk in `sid`.
@@ -39,7 +40,7 @@ struct UserClaims {
     uid: String,
     nickname: String,
     avatar: String,
-    generation: u32,
+    login: String,
     iat: u64,
     exp: u64,
 }
@@ -99,7 +100,7 @@ impl Tokens {
             uid: who.uid.to_string(),
             nickname: who.nickname.clone(),
             avatar: who.avatar.to_string(),
-            generation: who.generation,
+            login: who.login.to_string(),
             iat: now_secs,
             exp: now_secs + self.ttl.as_secs(),
         };
@@ -142,7 +143,7 @@ impl Tokens {
             uid: UserId::parse(&c.uid).ok()?,
             nickname: c.nickname,
             avatar: FileId::parse(&c.avatar).ok()?,
-            generation: c.generation,
+            login: LoginId::parse(&c.login).ok()?,
         })
     }
 
@@ -161,27 +162,38 @@ impl Tokens {
     }
 }
 
-/// Hashes a password with argon2id and a random salt, on the blocking pool.
+/// Hashes a password with argon2id and a random salt, in `pool`.
+///
+/// # Errors
+/// [`Error::Hash`] if argon2 refuses the input; [`Error::Busy`] if the pool's queue is full.
+pub(crate) async fn hash_password(pool: &HashPool, password: String) -> Result<String> {
+    pool.run(move || hash_now(&password))
+        .await
+        .map_err(|_| Error::Busy)?
+}
+
+/// Hashes a password with argon2id and a random salt on this thread (tens of milliseconds of
+/// CPU and 19 MiB): for tools that provision users; the server goes through its pool.
 ///
 /// # Errors
 /// [`Error::Hash`] if argon2 refuses the input.
-pub async fn hash_password(password: String) -> Result<String> {
-    blocking::unblock(move || {
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let salt_bytes: [u8; 16] = rand::random();
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::Hash(e.to_string()))?;
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| Error::Hash(e.to_string()))
-    })
-    .await
+pub fn hash_now(password: &str) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::Hash(e.to_string()))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| Error::Hash(e.to_string()))
 }
 
-/// Checks a password against a stored PHC string, on the blocking pool. A malformed stored
-/// hash never matches.
-pub async fn verify_password(password: String, stored: String) -> bool {
-    blocking::unblock(move || {
+/// Checks a password against a stored PHC string, in `pool`. A malformed stored hash never
+/// matches.
+///
+/// # Errors
+/// [`Error::Busy`] if the pool's queue is full.
+pub(crate) async fn verify_password(pool: &HashPool, password: String, stored: String) -> Result<bool> {
+    pool.run(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         match PasswordHash::new(&stored) {
             Ok(parsed) => argon2::Argon2::default()
@@ -191,6 +203,7 @@ pub async fn verify_password(password: String, stored: String) -> bool {
         }
     })
     .await
+    .map_err(|_| Error::Busy)
 }
 
 #[cfg(test)]
@@ -204,7 +217,7 @@ mod tests {
             uid: UserId::from_random([1; 12]),
             nickname: "alice".into(),
             avatar: FileId::from_random([2; 16]),
-            generation: 3,
+            login: LoginId::from_random([3; 16]),
         }
     }
 
@@ -251,7 +264,7 @@ mod tests {
         assert_eq!(tokens.verify_user(&none), None);
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
-            &serde_json::json!({"kind":"user","uid":who().uid.to_string(),"nickname":"a","avatar":who().avatar.to_string(),"generation":3,"iat":now(),"exp":now()+100}),
+            &serde_json::json!({"kind":"user","uid":who().uid.to_string(),"nickname":"a","avatar":who().avatar.to_string(),"login":who().login.to_string(),"iat":now(),"exp":now()+100}),
             &EncodingKey::from_secret(b"secret"),
         )?;
         assert_eq!(tokens.verify_user(&hs512), None);
@@ -279,12 +292,13 @@ mod tests {
 
     #[test]
     fn passwords() -> TestResult {
+        let pool = HashPool::new(&crate::limits::Limits::default());
         smol::block_on(async {
-            let hash = hash_password("secret1".into()).await?;
+            let hash = hash_password(&pool, "secret1".into()).await?;
             assert!(hash.starts_with("$argon2id$"));
-            assert!(verify_password("secret1".into(), hash.clone()).await);
-            assert!(!verify_password("secret2".into(), hash).await);
-            assert!(!verify_password("secret1".into(), "garbage".into()).await);
+            assert!(verify_password(&pool, "secret1".into(), hash.clone()).await?);
+            assert!(!verify_password(&pool, "secret2".into(), hash).await?);
+            assert!(!verify_password(&pool, "secret1".into(), "garbage".into()).await?);
             Ok(())
         })
     }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::Limits;
+
 /// How the HTTP/websocket edge behaves. Built once by `bin` from flags.
 #[derive(Clone)]
 pub struct Config {
@@ -49,14 +51,16 @@ pub struct Config {
     pub allowed_origins: Option<Vec<String>>,
     /// The server's time zone, as seconds east of UTC, for `timestr` dates.
     pub utc_offset_secs: i32,
-    /// Time allowed for the websocket handshake after the upgrade. Default 10 s.
-    pub handshake_timeout: Duration,
+    /// Time a request's head and body have to arrive (and an idle keep-alive connection to
+    /// send its next request). Default 30 s: a slowloris client cannot hold a connection.
+    pub request_timeout: Duration,
+    /// Time a websocket has to authenticate (a successful `online` on `/ws-chat`, an accepted
+    /// subscribe on `/ws-push`) before it is closed. Default 10 s.
+    pub auth_timeout: Duration,
     /// A session actor with no subscriber stops after this long. Default 60 s.
     pub session_idle: Duration,
-    /// Failed logins for one login name before it is locked for `login_lockout`. Default 5.
-    pub max_login_failures: u32,
-    /// How long a login name stays locked. Default 60 s.
-    pub login_lockout: Duration,
+    /// Rate limits, per-address caps, failed-login lockout and the hashing pool.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -94,10 +98,10 @@ impl Config {
             max_connections: 16_384,
             allowed_origins: None,
             utc_offset_secs: 0,
-            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            auth_timeout: Duration::from_secs(10),
             session_idle: Duration::from_secs(60),
-            max_login_failures: 5,
-            login_lockout: Duration::from_secs(60),
+            limits: Limits::default(),
         }
     }
 }

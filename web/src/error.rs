@@ -24,6 +24,13 @@ pub enum Error {
     /// The caller sent something invalid. Nothing changed.
     #[error("{0}")]
     Invalid(String),
+    /// Over a rate limit or a work limit (the text says which and when to retry). Nothing
+    /// changed.
+    #[error("{0}")]
+    Limited(String),
+    /// Too much work is queued (password hashing); try again. Nothing changed.
+    #[error("server busy, try again")]
+    Busy,
     /// An image could not be used (undecodable, too large).
     #[error("image: {0}")]
     Image(#[from] protocol::Error),
@@ -34,7 +41,8 @@ impl Error {
     /// (whose cause is logged here, once).
     pub fn client_message(&self) -> String {
         match self {
-            Error::Denied(m) | Error::Invalid(m) => m.clone(),
+            Error::Denied(m) | Error::Invalid(m) | Error::Limited(m) => m.clone(),
+            Error::Busy => "server busy, try again".to_owned(),
             Error::Image(e) => format!("image is not usable: {e}"),
             Error::Store(store::Error::Unavailable) => "database unavailable".to_owned(),
             Error::Store(e) => {

@@ -16,6 +16,9 @@ pub enum BodyError {
     /// Unreadable, truncated or malformed (400).
     #[error("malformed request body: {0}")]
     Malformed(String),
+    /// Not all there within `request_timeout` (408).
+    #[error("request body not received in time")]
+    TimedOut,
 }
 
 impl BodyError {
@@ -24,6 +27,7 @@ impl BodyError {
         let status = match self {
             BodyError::TooLarge(_) => StatusCode::PayloadTooLarge,
             BodyError::Malformed(_) => StatusCode::BadRequest,
+            BodyError::TimedOut => StatusCode::RequestTimeout,
         };
         text(status, &self.to_string())
     }
@@ -59,7 +63,14 @@ pub struct Form {
     fields: HashMap<String, String>,
     /// The uploaded file, if any.
     pub file: Option<FilePart>,
+    /// The client's address, for per-address limits (`None` outside a live connection).
+    pub peer: Option<std::net::IpAddr>,
+    /// The client's `User-Agent`, cut to [`MAX_DEVICE`] characters: names a device session.
+    pub device: String,
 }
+
+/// Longest `User-Agent` kept to name a device session, in characters.
+pub const MAX_DEVICE: usize = 200;
 
 impl Form {
     /// A string field; missing reads as `""` (§3.1).
@@ -81,7 +92,10 @@ impl Form {
         for (k, v) in pairs {
             fields.entry(k).or_insert(v);
         }
-        Form { fields, file: None }
+        Form {
+            fields,
+            ..Form::default()
+        }
     }
 }
 
@@ -100,7 +114,10 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, BodyE
         .take(limit_plus_one)
         .read_to_end(&mut body)
         .await
-        .map_err(|e| BodyError::Malformed(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => BodyError::TimedOut,
+            _ => BodyError::Malformed(e.to_string()),
+        })?;
     if body.len() > limit {
         return Err(BodyError::TooLarge(limit));
     }

@@ -15,7 +15,10 @@
 //! - `health`: `/healthz`, `/readyz`, `/cluster/members`.
 //! - [`auth`]: tokens (HS256 only) and argon2id passwords.
 //! - [`http`]: request bodies and responses.
-//! - [`config`]: limits and settings; [`error`]: the crate's error enum.
+//! - [`config`]: settings; [`limits`]: rate limits, per-address caps and the hashing pool;
+//!   `guard`: read deadlines and pre-authentication byte budgets on client sockets.
+//! - `logins`: ended device sessions (tokens refused, sockets closed on every node).
+//! - [`error`]: the crate's error enum.
 //!
 //! # Example
 //! ```no_run
@@ -39,9 +42,12 @@ pub mod auth;
 mod clock;
 pub mod config;
 pub mod error;
+mod guard;
 mod health;
 pub mod http;
 mod hub;
+pub mod limits;
+mod logins;
 mod outbox;
 mod routes;
 pub mod server;
@@ -52,4 +58,5 @@ mod ws;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use hub::Cluster;
+pub use limits::{Limits, Rate};
 pub use server::Server;

@@ -15,6 +15,9 @@ use store::model::{AvatarKind, FileOwner, NewFile};
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::Result;
+use crate::guard::{Guard, Guarded};
+use crate::limits::{AddrKey, HashPool, Limiter};
+use crate::logins::{self, Logins};
 use crate::hub::{Cluster, Hub};
 use crate::routes::{App, DefaultAvatars};
 use crate::ws::{self, Kind};
@@ -63,12 +66,16 @@ impl Server {
         let defaults = seed_default_avatars(store.as_ref()).await?;
         let tokens = Tokens::new(&config.jwt_secret, config.token_ttl);
         let config_jobs = config.max_thumbnail_jobs.max(1);
+        let limits = config.limits.clone();
+        let token_ttl = config.token_ttl;
         let (hub, registry) = Hub::start(store, config, spawner.clone(), shutdown.clone(), cluster);
         let app = Arc::new(App {
             hub,
             tokens,
             defaults,
-            login_failures: Mutex::default(),
+            limiter: Arc::new(Limiter::new(&limits)),
+            hashes: HashPool::new(&limits),
+            logins: Arc::new(Logins::new(token_ttl)),
             thumbnail_jobs: async_lock::Semaphore::new(config_jobs),
         });
         Ok(Server {
@@ -100,6 +107,8 @@ impl Server {
             registry,
         } = self;
         let limit = Arc::new(Semaphore::new(app.config().max_connections));
+        // Logins ended on other nodes (or before a restart) reach this node's sockets here.
+        let polling = spawner.spawn(logins::poll_loop(app.logins.clone(), app.store().clone()));
         tracing::info!(addr = ?listener.local_addr().ok(), "listening");
         loop {
             let accepted = async {
@@ -116,6 +125,11 @@ impl Server {
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    let Some(counted) = app.limiter.open(AddrKey::from(peer.ip())) else {
+                        // Cheapest refusal: no task, no parsing, just the close.
+                        refused_for_address(&app, peer);
+                        continue;
+                    };
                     // Small frames matter more than throughput for chat.
                     let _ = stream.set_nodelay(true);
                     let app = app.clone();
@@ -124,7 +138,8 @@ impl Server {
                     // frame first); it is cut only if that takes longer than the grace.
                     spawner.detach_with_grace(
                         async move {
-                            connection(app, stream, task_shutdown).await;
+                            connection(app, stream, peer, task_shutdown).await;
+                            drop(counted);
                             drop(permit);
                             tracing::trace!(%peer, "connection closed");
                         },
@@ -141,9 +156,20 @@ impl Server {
         }
         tracing::info!("stopped accepting connections");
         drop(listener);
+        polling.cancel().await;
         registry.await;
     }
 }
+
+/// Logs a connection refused for its address's cap, at most once a minute (a flood must not
+/// become a flood of log lines).
+fn refused_for_address(app: &App, peer: SocketAddr) {
+    if app.log_once_a_minute(&LOGGED_ADDRESS_CAP) {
+        tracing::warn!(%peer, cap = app.config().limits.max_per_address, "connections from one address over --max-per-address refused");
+    }
+}
+
+static LOGGED_ADDRESS_CAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 type Upgrade = Arc<Mutex<Option<(Kind, Receiver)>>>;
 
@@ -151,38 +177,53 @@ type Upgrade = Arc<Mutex<Option<(Kind, Receiver)>>>;
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves HTTP requests on one connection; if one upgrades to a websocket, serves that.
-async fn connection(app: Arc<App>, stream: TcpStream, shutdown: Shutdown) {
+async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
+    let stream = Guarded::new(stream);
+    let guard = stream.guard();
     // Boxed, so the HTTP phase's large state (async-h1's header arrays and decoders) is
     // freed when it ends instead of sizing the long-lived websocket's task.
-    let upgraded = Box::pin(http_phase(&app, stream, &shutdown)).await;
+    let upgraded = Box::pin(http_phase(&app, stream, peer, &shutdown)).await;
     if let Some((kind, receiver)) = upgraded {
         let Some(conn) = receiver.await else { return };
         match kind {
-            Kind::Chat => ws::chat::serve(&app, conn, shutdown).await,
-            Kind::Push => ws::push::serve(&app, conn, shutdown).await,
+            Kind::Chat => ws::chat::serve(&app, conn, guard, shutdown).await,
+            Kind::Push => ws::push::serve(&app, conn, guard, shutdown).await,
         }
     }
 }
 
+/// Bytes an unauthenticated websocket may send: room for a few `online` or subscribe
+/// messages (each well under 1 KiB), nowhere near an 8 MB frame.
+const PRE_AUTH_BYTES: u64 = 64 * 1024;
+
 /// Serves HTTP requests until the connection closes, fails, the server stops, or a request
-/// upgrades to a websocket (returned).
+/// upgrades to a websocket (returned). Each request's head and body must arrive within
+/// `request_timeout`; an upgraded connection then has `auth_timeout` and [`PRE_AUTH_BYTES`]
+/// to authenticate.
 async fn http_phase(
     app: &Arc<App>,
-    stream: TcpStream,
+    stream: Guarded,
+    peer: SocketAddr,
     shutdown: &Shutdown,
 ) -> Option<(Kind, Receiver)> {
     let upgrade: Upgrade = Arc::default();
+    let guard = stream.guard();
     let endpoint = {
         let app = app.clone();
         let upgrade = upgrade.clone();
-        move |req: Request| {
+        let guard = guard.clone();
+        move |mut req: Request| {
             let app = app.clone();
             let upgrade = upgrade.clone();
-            async move { Ok(handle(&app, req, &upgrade).await) }
+            let guard = guard.clone();
+            req.set_peer_addr(Some(peer));
+            async move { Ok(handle(&app, req, &upgrade, &guard).await) }
         }
     };
     let mut server = async_h1::server::Server::new(stream, endpoint);
+    let request_timeout = app.config().request_timeout;
     loop {
+        guard.deadline_in(request_timeout);
         let status = async { Some(server.accept_one().await) }
             .or(async {
                 shutdown.wait().await;
@@ -204,7 +245,7 @@ async fn http_phase(
 }
 
 /// Routes one request.
-async fn handle(app: &App, req: Request, upgrade: &Upgrade) -> Response {
+async fn handle(app: &App, req: Request, upgrade: &Upgrade, guard: &Guard) -> Response {
     let path = req.url().path().to_owned();
     let kind = match path.as_str() {
         "/ws-chat" => Some(Kind::Chat),
@@ -217,6 +258,8 @@ async fn handle(app: &App, req: Request, upgrade: &Upgrade) -> Response {
                 if let Ok(mut slot) = upgrade.lock() {
                     *slot = Some((kind, receiver));
                 }
+                guard.deadline_in(app.config().auth_timeout);
+                guard.limit_reads(PRE_AUTH_BYTES);
                 res
             }
             Err(res) => res,

@@ -51,8 +51,10 @@ fn register_login_refresh_logout() -> Result {
 
         let out = api_ok(addr, "logoutUser", &[("userToken", &fresh)]).await?;
         assert_eq!(out["successmsg"], "logout success");
-        // Logout revokes every token issued before it.
-        for old in [&alice.token, &logged_in, &fresh] {
+        // Logout ends this device's login: its tokens (refreshed ones too) are refused, the
+        // registration's device stays signed in.
+        api_ok(addr, "getFriends", &[("userToken", &alice.token)]).await?;
+        for old in [&logged_in, &fresh] {
             let refused = api(addr, "getFriends", &[("userToken", old)]).await?;
             assert_eq!(errmsg(&refused), "no privilege to get friends");
             assert_eq!(refused["friends"], Value::Array(vec![]));
@@ -127,6 +129,13 @@ fn change_password() -> Result {
             "new password must at least 6 charactors"
         );
 
+        let other_device = api_ok(
+            addr,
+            "loginUser",
+            &[("login", &bob.login), ("password", PASSWORD)],
+        )
+        .await?;
+        let other_device = str_of(&other_device, "userToken")?;
         let done = change(PASSWORD, "newpass1", "newpass1").await?;
         assert_eq!(
             (errmsg(&done).as_str(), &done["successmsg"]),
@@ -147,9 +156,10 @@ fn change_password() -> Result {
         )
         .await?;
         assert_eq!(new["uid"], bob.uid.as_str());
-        // A password change revokes the tokens issued before it.
-        let stale = api(addr, "getFriends", &[("userToken", &bob.token)]).await?;
+        // A password change ends the other devices' logins; the device that made it stays.
+        let stale = api(addr, "getFriends", &[("userToken", &other_device)]).await?;
         assert_eq!(errmsg(&stale), "no privilege to get friends");
+        api_ok(addr, "getFriends", &[("userToken", &bob.token)]).await?;
         Ok(())
     })
 }

@@ -82,7 +82,10 @@ async fn run(args: Args) -> Result {
             seeds: seeds.clone(),
             mongo_uri: Some(uri.clone()),
             jwt_secret: "clusterbench secret shared by every node".into(),
-            extra: Vec::new(),
+            extra: cookim_testbed::load::servers::LOAD_FLAGS
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
             bind: None,
             wrapper: Vec::new(),
         })

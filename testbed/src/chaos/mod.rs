@@ -223,7 +223,17 @@ impl Testbed {
             seeds: self.proxies.iter().map(|p| p.addr().to_string()).collect(),
             mongo_uri: Some(self.node_mongo_uri.clone()),
             jwt_secret: SECRET.into(),
-            extra: vec!["--shutdown-timeout".into(), "3".into()],
+            // Faults, not limits, are under test: every client registers from loopback.
+            extra: [
+                "--shutdown-timeout",
+                "3",
+                "--limit-registrations",
+                "off",
+                "--limit-logins",
+                "off",
+            ]
+            .map(String::from)
+            .to_vec(),
             bind: Some(self.network.node(node)),
             wrapper: self.network.wrapper(node),
         }

@@ -117,9 +117,7 @@ pub async fn cookim_bulk(store: &dyn Store, secret: &[u8], layout: Layout) -> Re
         .ok_or_else(|| {
             Error::Http("no default avatar: start the node on this store first".into())
         })?;
-    let password_hash = web::auth::hash_password("benchpass".to_owned())
-        .await
-        .map_err(store_error)?;
+    let password_hash = web::auth::hash_now("benchpass").map_err(store_error)?;
     let tokens = web::auth::Tokens::new(secret, Duration::from_secs(24 * 3600));
     let now = millis_now();
     let now_secs = (now / 1000) as u64;
@@ -152,7 +150,8 @@ pub async fn cookim_bulk(store: &dyn Store, secret: &[u8], layout: Layout) -> Re
                 uid: uid.clone(),
                 nickname,
                 avatar: avatar.clone(),
-                generation: 0,
+                // A login the store never ended: the bulk users' tokens stay valid.
+                login: protocol::ids::LoginId::from_random(rand::random()),
             };
             let user_token = tokens
                 .user_token(&identity, now_secs)

@@ -31,7 +31,24 @@ pub enum Server {
 }
 
 /// The token secret the suite gives its cookim nodes (it signs the bulk users' tokens).
-pub const SUITE_SECRET: &str = "cookim-load-suite-secret";
+pub const SUITE_SECRET: &str = "cookim-load-suite-secret-0123456789abcdef";
+
+/// Limits a load generator must lift: it plays thousands of users from a few loopback
+/// addresses, and one sender at hundreds of texts a second.
+pub const LOAD_FLAGS: &[&str] = &[
+    "--max-per-address",
+    "1000000",
+    "--limit-texts",
+    "off",
+    "--limit-logins",
+    "off",
+    "--limit-registrations",
+    "off",
+    "--limit-uploads",
+    "off",
+    "--limit-upload-bytes",
+    "off",
+];
 
 /// Where the Node.js peers live: `$COOKIM_PEERS_DIR`, else this crate's `peers/`.
 pub fn peers_dir() -> PathBuf {
@@ -88,7 +105,11 @@ impl Server {
                 seeds: Vec::new(),
                 mongo_uri: mongo_uri.map(str::to_owned),
                 jwt_secret: SUITE_SECRET.into(),
-                extra: extra.iter().map(|e| (*e).to_owned()).collect(),
+                extra: LOAD_FLAGS
+                    .iter()
+                    .chain(extra)
+                    .map(|e| (*e).to_owned())
+                    .collect(),
                 bind: None,
                 wrapper: Vec::new(),
             });

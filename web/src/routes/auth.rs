@@ -1,32 +1,55 @@
 //! Account routes: register, login, logout, tokens, profile, password (§6.1).
 
-use std::time::Instant;
-
-use protocol::ids::{FileId, SessionId, UserId};
+use protocol::ids::{FileId, LoginId, SessionId, UserId};
 use protocol::rest::{
-    AuthAnswer, Outcome, RefreshAnswer, SessionTokenAnswer, TokenIdentity, utf16_len,
+    AuthAnswer, LoginEntry, LoginList, LoginsEnded, Outcome, RefreshAnswer, SessionTokenAnswer,
+    TokenIdentity, utf16_len,
 };
-use store::model::{AvatarKind, FileOwner, Gender, NewFile, NewUser, ProfileUpdate, User};
+use store::model::{
+    AvatarKind, EndLogins, FileOwner, Gender, NewFile, NewLogin, NewUser, ProfileUpdate, User,
+};
 
-use super::{App, ensure};
+use super::{App, ensure, lockout};
 use crate::auth::{SessionGrant, UserIdentity, hash_password, verify_password};
 use crate::clock::{now_ms, now_secs};
 use crate::error::{Error, Result};
 use crate::http::{FilePart, Form};
+use crate::limits::Action;
 
-fn identity(user: &User) -> UserIdentity {
+fn identity(user: &User, login: &LoginId) -> UserIdentity {
     UserIdentity {
         uid: user.id.clone(),
         nickname: user.nickname.clone(),
         avatar: user.avatar.clone(),
-        generation: user.token_generation,
+        login: login.clone(),
     }
 }
 
-/// Issues a user token from the current record and records the activity.
-async fn issue(app: &App, user: &User) -> Result<String> {
-    app.store().touch(&user.id, now_ms()).await?;
-    app.tokens.user_token(&identity(user), now_secs())
+/// Issues a user token of `login` from the current record and records the activity.
+async fn issue(app: &App, user: &User, login: &LoginId) -> Result<String> {
+    let now = now_ms();
+    app.store().touch(&user.id, now).await?;
+    app.store().touch_login(login, now).await?;
+    app.tokens.user_token(&identity(user, login), now_secs())
+}
+
+/// Starts a login (device session) for `user` on the device the request names.
+async fn start_login(app: &App, user: &User, form: &Form) -> Result<LoginId> {
+    let id = LoginId::from_random(rand::random());
+    let device = if form.device.is_empty() {
+        "unknown device".to_owned()
+    } else {
+        form.device.clone()
+    };
+    app.store()
+        .create_login(NewLogin {
+            id: id.clone(),
+            uid: user.id.clone(),
+            device,
+            created: now_ms(),
+        })
+        .await?;
+    Ok(id)
 }
 
 /// CookIM's email test: word characters, `@`, then word characters or dots, anywhere.
@@ -81,11 +104,12 @@ pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
         "password and repassword must be same",
     )?;
     ensure(looks_like_email(login), "login must be email")?;
-    ensure(login.len() <= 254, "login must at most 254 characters")?;
+    ensure(login.len() <= MAX_LOGIN, "login must at most 254 characters")?;
     check_nickname(app, nickname)?;
     check_password_length(app, password, "password must at least 6 charactors")?;
     let gender = Gender::from_i32(i32::try_from(form.int("gender", 0)).unwrap_or(0));
     ensure(gender != Gender::Unknown, "gender must be boy or girl")?;
+    app.limit_address(Action::Register, form)?;
     if app.store().user_by_login(login).await?.is_some() {
         // Unlike CookIM, the existing account's id is not revealed.
         return Err(Error::Invalid("user already exist".into()));
@@ -94,7 +118,7 @@ pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
         id: UserId::from_random(rand::random()),
         login: login.to_owned(),
         nickname: nickname.to_owned(),
-        password_hash: hash_password(password.to_owned()).await?,
+        password_hash: hash_password(&app.hashes, password.to_owned()).await?,
         gender,
         avatar: app
             .defaults
@@ -108,85 +132,119 @@ pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
         Err(e) => return Err(e.into()),
     };
     app.store().record_login(&user.id, now_ms()).await?;
+    let login = start_login(app, &user, form).await?;
     Ok(AuthAnswer {
         errmsg: String::new(),
         uid: user.id.to_string(),
         successmsg: "register user success, thank you for join us".into(),
-        user_token: issue(app, &user).await?,
+        user_token: issue(app, &user, &login).await?,
     })
 }
 
-/// `loginUser`, with a lockout after repeated failures for one login name.
+/// Longest login (an email address, RFC 5321's limit).
+const MAX_LOGIN: usize = 254;
+
+/// `loginUser`: limited per address, and locked per (address, login) and per address after
+/// failures; the attempt is counted before the password is hashed, so concurrent guesses
+/// cannot all slip past the count (see [`lockout`]).
 pub(super) async fn login(app: &App, form: &Form) -> Result<AuthAnswer> {
     let (login, password) = (form.str("login").trim(), form.str("password"));
     check_password_length(app, password, "password must at least 6 characters")?;
-    if locked_out(app, login) {
-        return Err(Error::Denied(
-            "too many failed logins, try again in a minute".into(),
-        ));
-    }
+    ensure(
+        login.len() <= MAX_LOGIN,
+        "user not exist or password not match",
+    )?;
+    app.limit_address(Action::Login, form)?;
+    let attempt = lockout::reserve(app, form.peer, login).await?;
     let user = app.store().user_by_login(login).await?;
     let matched = match &user {
-        Some(user) => verify_password(password.to_owned(), user.password_hash.clone()).await,
+        Some(user) => {
+            verify_password(&app.hashes, password.to_owned(), user.password_hash.clone()).await?
+        }
         // Spend the same time on unknown logins so timing does not reveal accounts.
         None => {
-            let _ = hash_password(password.to_owned()).await;
+            hash_password(&app.hashes, password.to_owned()).await?;
             false
         }
     };
     let Some(user) = user.filter(|_| matched) else {
-        record_failure(app, login);
         return Err(Error::Denied("user not exist or password not match".into()));
     };
-    clear_failures(app, login);
+    lockout::succeeded(app, attempt).await?;
     app.store().record_login(&user.id, now_ms()).await?;
+    let login = start_login(app, &user, form).await?;
     Ok(AuthAnswer {
         errmsg: String::new(),
         uid: user.id.to_string(),
         successmsg: "login in success".into(),
-        user_token: issue(app, &user).await?,
+        user_token: issue(app, &user, &login).await?,
     })
 }
 
-fn locked_out(app: &App, login: &str) -> bool {
-    let Ok(mut failures) = app.login_failures.lock() else {
-        return false;
-    };
-    let window = app.config().login_lockout;
-    failures.retain(|_, (_, first)| first.elapsed() < window);
-    failures
-        .get(login)
-        .is_some_and(|(count, _)| *count >= app.config().max_login_failures)
-}
-
-fn record_failure(app: &App, login: &str) {
-    if let Ok(mut failures) = app.login_failures.lock() {
-        failures
-            .entry(login.to_owned())
-            .or_insert((0, Instant::now()))
-            .0 += 1;
-    }
-}
-
-fn clear_failures(app: &App, login: &str) {
-    if let Ok(mut failures) = app.login_failures.lock() {
-        failures.remove(login);
-    }
-}
-
-/// `logoutUser`: also revokes every token issued so far.
+/// `logoutUser`: ends this device's login (its tokens and live sockets on every node); the
+/// user's other devices stay signed in.
 pub(super) async fn logout(app: &App, form: &Form) -> Result<Outcome> {
     let (who, _) = app.caller(form, "no privilege to logout").await?;
-    app.store().logout(&who.uid).await?;
+    end_logins(app, &who.uid, EndLogins::One(who.login.clone())).await?;
+    if app.store().logins(&who.uid).await?.is_empty() {
+        app.store().logout(&who.uid).await?;
+    }
     Ok(Outcome {
         errmsg: String::new(),
         successmsg: "logout success".into(),
     })
 }
 
+/// Ends logins in the store and on this node at once (other nodes follow within a second).
+async fn end_logins(app: &App, uid: &UserId, which: EndLogins) -> Result<usize> {
+    let now = now_ms();
+    let ended = app.store().end_logins(uid, which, now).await?;
+    let count = ended.len();
+    app.logins.end(ended.into_iter().map(|id| (id, now)));
+    Ok(count)
+}
+
+/// `listLogins` (an extension): the caller's signed-in devices, most recently seen first.
+pub(super) async fn list_logins(app: &App, form: &Form) -> Result<LoginList> {
+    let (who, _) = app.caller(form, "no privilege to list logins").await?;
+    let logins = app.store().logins(&who.uid).await?;
+    Ok(LoginList {
+        errmsg: String::new(),
+        logins: logins
+            .into_iter()
+            .map(|l| LoginEntry {
+                current: l.id == who.login,
+                loginid: l.id.to_string(),
+                device: l.device,
+                created: app.timestr(l.created),
+                last_seen: app.timestr(l.last_seen),
+            })
+            .collect(),
+    })
+}
+
+/// `endLogins` (an extension): ends one of the caller's logins (`loginid`) or all but the
+/// current one (`others=1`).
+pub(super) async fn end_logins_route(app: &App, form: &Form) -> Result<LoginsEnded> {
+    let (who, _) = app.caller(form, "no privilege to end logins").await?;
+    let which = if form.int("others", 0) == 1 {
+        EndLogins::AllBut(who.login.clone())
+    } else {
+        let id = LoginId::parse(form.str("loginid"))
+            .map_err(|_| Error::Invalid("loginid is not a login".into()))?;
+        EndLogins::One(id)
+    };
+    let ended = end_logins(app, &who.uid, which).await?;
+    Ok(LoginsEnded {
+        errmsg: String::new(),
+        successmsg: format!("{ended} ended"),
+        ended,
+    })
+}
+
 /// `verifyUserToken`: never fails, reports the token's identity or empty strings.
 pub(super) fn verify(app: &App, form: &Form) -> TokenIdentity {
-    match app.tokens.verify_user(form.str("userToken")) {
+    match app.verify_user(form.str("userToken")) {
         Some(who) => TokenIdentity {
             uid: who.uid.to_string(),
             nickname: who.nickname,
@@ -198,13 +256,13 @@ pub(super) fn verify(app: &App, form: &Form) -> TokenIdentity {
 
 /// `userToken`: a fresh token from the current record.
 pub(super) async fn refresh(app: &App, form: &Form) -> Result<RefreshAnswer> {
-    let (_, user) = app
+    let (who, user) = app
         .caller(form, "no privilege to create user token")
         .await?;
     Ok(RefreshAnswer {
         errmsg: String::new(),
         uid: user.id.to_string(),
-        user_token: issue(app, &user).await?,
+        user_token: issue(app, &user, &who.login).await?,
     })
 }
 
@@ -276,7 +334,7 @@ pub(super) async fn update_user(app: &App, form: &Form) -> Result<Outcome> {
     })
 }
 
-/// `changePwd`: also revokes every token issued so far (the client logs in again).
+/// `changePwd`: ends every other login of the user; this one stays signed in.
 pub(super) async fn change_password(app: &App, form: &Form) -> Result<Outcome> {
     let (who, user) = app.caller(form, "no privilege to update user info").await?;
     let (old, new) = (form.str("oldPwd"), form.str("newPwd"));
@@ -287,14 +345,17 @@ pub(super) async fn change_password(app: &App, form: &Form) -> Result<Outcome> {
         "new password and repeat password must be same",
     )?;
     ensure(new != old, "new password and old password can not be same")?;
-    let matched = verify_password(old.to_owned(), user.password_hash.clone()).await;
+    let matched =
+        verify_password(&app.hashes, old.to_owned(), user.password_hash.clone()).await?;
     ensure(matched, "user not exist or password not match")?;
-    let hash = hash_password(new.to_owned()).await?;
+    let hash = hash_password(&app.hashes, new.to_owned()).await?;
     let replaced = app
         .store()
         .replace_password(&who.uid, &user.password_hash, &hash)
         .await?;
     ensure(replaced, "user not exist or password not match")?;
+    // Whoever knew the old password is signed out everywhere but here.
+    end_logins(app, &who.uid, EndLogins::AllBut(who.login.clone())).await?;
     Ok(Outcome {
         errmsg: String::new(),
         successmsg: "change password success".into(),

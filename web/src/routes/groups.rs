@@ -20,6 +20,7 @@ use super::{App, ensure};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::http::Form;
+use crate::limits::Action;
 
 fn parse_sid(form: &Form, reason: &str) -> Result<SessionId> {
     SessionId::parse(form.str("sessionid")).map_err(|_| Error::Invalid(reason.to_owned()))
@@ -112,6 +113,7 @@ pub(super) async fn create(app: &App, form: &Form) -> Result<CreateSessionAnswer
     let public = public_type(form)?;
     let part = form.file.as_ref().filter(|f| !f.bytes.is_empty());
     let part = part.ok_or_else(|| Error::Invalid("please select chat icon".into()))?;
+    app.limit_user(Action::Group, &who.uid)?;
     let icon = store_picture(app, &who.uid, part).await?;
     let session = app
         .store()
@@ -413,6 +415,10 @@ pub(super) async fn leave(app: &App, form: &Form) -> Result<LeaveAnswer> {
     })
 }
 
+/// Friends invited by one `inviteFriends` call, at most (each costs store reads and a
+/// notification).
+const MAX_INVITEES: usize = 100;
+
 /// `inviteFriends`: into a group the caller belongs to, or, from a private chat, into a new
 /// group of both participants plus the friends. Invitees must be the caller's friends;
 /// unknown ids are skipped (§6.3 Notes).
@@ -420,6 +426,11 @@ pub(super) async fn invite(app: &App, form: &Form) -> Result<InviteAnswer> {
     let (who, caller) = app.caller(form, "no privilege to invite friends").await?;
     let friend_ids: Vec<String> = serde_json::from_str(form.str("friends")).unwrap_or_default();
     ensure(!friend_ids.is_empty(), "please select friends to invite")?;
+    ensure(
+        friend_ids.len() <= MAX_INVITEES,
+        &format!("at most {MAX_INVITEES} friends at a time"),
+    )?;
+    app.limit_user(Action::Invite, &who.uid)?;
     let sid = parse_sid(form, "session not exists")?;
     let session = load_session(app, &sid, "session not exists").await?;
     ensure(

@@ -5,12 +5,13 @@
 mod auth;
 mod files;
 mod groups;
+mod lockout;
 mod messages;
 mod users;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http_types::{Method, Request, Response};
 use protocol::ids::FileId;
@@ -24,6 +25,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{self, Form};
 use crate::hub::Hub;
+use crate::logins::Logins;
+use crate::limits::{Action, AddrKey, HashPool, Limiter};
 
 pub(crate) use files::{get_file, get_file_meta};
 
@@ -33,8 +36,12 @@ pub(crate) struct App {
     pub(crate) hub: Hub,
     pub(crate) tokens: Tokens,
     pub(crate) defaults: DefaultAvatars,
-    /// Recent failed logins per login name: (count, first failure).
-    pub(crate) login_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Rate limits and per-address connection counts.
+    pub(crate) limiter: Arc<Limiter>,
+    /// Password hashing, bounded.
+    pub(crate) hashes: HashPool,
+    /// Ended logins and the live sockets of each login.
+    pub(crate) logins: Arc<Logins>,
     /// Bounds the thumbnails made at once (`max_thumbnail_jobs`).
     pub(crate) thumbnail_jobs: async_lock::Semaphore,
 }
@@ -78,6 +85,40 @@ impl App {
         Ok(blocking::unblock(move || protocol::thumbnail::thumbnail(&bytes, &limits)).await?)
     }
 
+    /// Whether a once-a-minute log line may be written now (`last` holds when it last was):
+    /// floods are logged, not logged per request.
+    pub(crate) fn log_once_a_minute(&self, last: &AtomicU64) -> bool {
+        let now = crate::clock::now_secs();
+        let before = last.load(Ordering::Relaxed);
+        now >= before.saturating_add(60)
+            && last
+                .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Counts one `action` by `uid` against its rate limit.
+    ///
+    /// # Errors
+    /// [`Error::Limited`] naming what was limited, when over it.
+    pub(crate) fn limit_user(&self, action: Action, uid: &protocol::ids::UserId) -> Result<()> {
+        self.limiter
+            .by_user(action, uid, 1)
+            .map_err(|refused| Error::Limited(limited_text(action, refused.retry_after)))
+    }
+
+    /// Counts one `action` from the request's address against its rate limit.
+    ///
+    /// # Errors
+    /// [`Error::Limited`] when over it.
+    pub(crate) fn limit_address(&self, action: Action, form: &Form) -> Result<()> {
+        let Some(addr) = form.peer else {
+            return Ok(());
+        };
+        self.limiter
+            .by_address(action, AddrKey::from(addr))
+            .map_err(|refused| Error::Limited(limited_text(action, refused.retry_after)))
+    }
+
     /// The users with these ids that exist, by id (missing ones are simply absent).
     pub(crate) async fn users_by_id(
         &self,
@@ -92,18 +133,22 @@ impl App {
             .collect())
     }
 
-    /// The caller's identity and current record, or `Denied(reason)`: the token must verify,
-    /// the user must exist, and the token must not predate a logout or password change.
+    /// Checks a user token: signed, unexpired, and of a login that has not ended (logout,
+    /// a password change elsewhere, or the sessions page). No store read.
+    pub(crate) fn verify_user(&self, token: &str) -> Option<UserIdentity> {
+        self.tokens
+            .verify_user(token)
+            .filter(|who| !self.logins.is_ended(&who.login))
+    }
+
+    /// The caller's identity and current record, or `Denied(reason)`: the token must verify
+    /// (see [`App::verify_user`]) and the user must exist.
     pub(crate) async fn caller(&self, form: &Form, reason: &str) -> Result<(UserIdentity, User)> {
         let denied = || Error::Denied(reason.to_owned());
         let who = self
-            .tokens
             .verify_user(form.str("userToken"))
             .ok_or_else(denied)?;
         let user = self.store().user(&who.uid).await?.ok_or_else(denied)?;
-        if user.token_generation != who.generation {
-            return Err(denied());
-        }
         Ok((who, user))
     }
 }
@@ -137,7 +182,7 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
-    let form = if is_multipart {
+    let mut form = if is_multipart {
         match http::parse_multipart(&raw_content_type, body).await {
             Ok(form) => form,
             Err(e) => return e.into_response(),
@@ -145,6 +190,11 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
     } else {
         http::parse_urlencoded(&body)
     };
+    form.peer = req.peer_addr().and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.ip());
+    form.device = req
+        .header("User-Agent")
+        .map(|h| h.as_str().chars().filter(|c| !c.is_control()).take(http::MAX_DEVICE).collect())
+        .unwrap_or_default();
     tracing::debug!(route, "api call");
     match route {
         "registerUser" => answer(auth::register(app, &form).await),
@@ -155,6 +205,8 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
         "sessionToken" => answer(auth::session_token(app, &form).await),
         "updateUser" => answer(auth::update_user(app, &form).await),
         "changePwd" => answer(auth::change_password(app, &form).await),
+        "listLogins" => answer(auth::list_logins(app, &form).await),
+        "endLogins" => answer(auth::end_logins_route(app, &form).await),
         "getUserInfo" => answer(users::user_info(app, &form).await),
         "getUserInfoByName" => answer(users::user_by_name(app, &form).await),
         "getUserMenu" => answer(users::user_menu(app, &form).await),
@@ -186,6 +238,23 @@ fn answer<T: Answer>(outcome: Result<T>) -> Response {
         Ok(value) => http::json(&value),
         Err(e) => http::json(&T::failure(e.client_message())),
     }
+}
+
+/// The `errmsg` of a route over its rate limit.
+fn limited_text(action: Action, retry_after: std::time::Duration) -> String {
+    let what = match action {
+        Action::Login => "login attempts from this address",
+        Action::Register => "registrations from this address",
+        Action::Group => "groups created",
+        Action::FriendRequest => "friend requests",
+        Action::Invite => "invitations",
+        Action::Text => "messages",
+        Action::Upload | Action::UploadBytes => "uploads",
+    };
+    format!(
+        "too many {what}, try again in {} s",
+        retry_after.as_secs().max(1)
+    )
 }
 
 /// Fails with `reason` unless `ok`.

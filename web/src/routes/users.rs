@@ -11,6 +11,7 @@ use super::{App, ensure};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::http::Form;
+use crate::limits::Action;
 
 /// Most users a nickname search returns.
 const SEARCH_LIMIT: usize = 50;
@@ -145,6 +146,7 @@ pub(super) async fn join_friend(app: &App, form: &Form) -> Result<Outcome> {
     let (who, _) = app.caller(form, "no privilege to join friends").await?;
     let fuid = parse_uid(form.str("fuid"), "user friend not exists")?;
     ensure(fuid != who.uid, "you can not add yourself as friend")?;
+    app.limit_user(Action::FriendRequest, &who.uid)?;
     app.store()
         .user(&fuid)
         .await?

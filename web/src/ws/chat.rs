@@ -12,30 +12,45 @@ use protocol::thumbnail;
 use runtime::Shutdown;
 use store::model::{FileOwner, NewFile};
 
-use super::{Stream, end_reading, next_frame, race, websocket, write_loop};
+use std::sync::Arc;
+
+use futures_lite::FutureExt;
+
+use super::{
+    ReadEnd, Stream, TEXT_FRAME_ROOM, authenticated, end_reading, login_ended, next_frame, race,
+    websocket, write_loop,
+};
 use crate::auth::UserIdentity;
+use crate::guard::Guard;
+use crate::limits::Action;
+use crate::logins::Watch;
 use crate::clock::now_ms;
 use crate::error::Error;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
 use crate::session::{Post, SessionHandle, message_down};
 
-/// Serves one `/ws-chat` connection until it closes.
-pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
+/// Serves one `/ws-chat` connection until it closes. It must go `online` within
+/// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.
+pub(crate) async fn serve(app: &App, conn: Connection, guard: Arc<Guard>, shutdown: Shutdown) {
     let config = app.config();
     let (sink, stream) = websocket(conn, config, super::Kind::Chat).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
+    let (tell, ended) = async_channel::bounded(1);
     let mut chat = ChatConn {
         app,
         conn: ConnId::next(),
         outbox: outbox.clone(),
         bound: None,
+        guard,
+        tell,
+        watch: None,
     };
     let keepalive =
         move || ChatDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
     race(
-        chat.read_loop(stream),
+        chat.read_loop(stream, ended),
         write_loop(sink, inbox, config, &shutdown, keepalive),
     )
     .await;
@@ -50,19 +65,57 @@ struct ChatConn<'a> {
     outbox: Outbox,
     /// The session this connection went online in, and its actor.
     bound: Option<(SessionId, SessionHandle)>,
+    /// The socket's read guards, disarmed once online.
+    guard: Arc<Guard>,
+    /// Handed to [`Logins::watch`](crate::logins::Logins::watch) to hear of the login's end.
+    tell: async_channel::Sender<()>,
+    /// The registration with the login of the token that went online.
+    watch: Option<Watch>,
 }
 
 impl ChatConn<'_> {
-    async fn read_loop(&mut self, mut stream: Stream) {
+    async fn read_loop(&mut self, mut stream: Stream, ended: async_channel::Receiver<()>) {
+        let max_text_frame = self.app.config().max_text.saturating_add(TEXT_FRAME_ROOM);
         loop {
-            match next_frame(&mut stream).await {
+            let next = next_frame(&mut stream).or(async { Err(login_ended(&ended).await) });
+            let outcome = match next.await {
+                // Refused before parsing: a text frame has no business being larger.
+                Ok(Message::Text(text)) if text.len() > max_text_frame => Err(ReadEnd::TooBig),
                 // Boxed: each path's state is large and lives only while one message is
                 // handled; an idle connection's task need not reserve room for them.
                 Ok(Message::Text(text)) => Box::pin(self.on_text(&text)).await,
                 Ok(Message::Binary(bytes)) => Box::pin(self.on_binary(&bytes)).await,
-                Ok(_) => {}
-                Err(end) => return end_reading(&self.outbox, end).await,
+                Ok(_) => Ok(()),
+                Err(end) => Err(end),
+            };
+            if let Err(end) = outcome {
+                return end_reading(&self.outbox, end).await;
             }
+        }
+    }
+
+    /// Counts one `action` of `cost` by `who`: `Ok(Err(reason))` is a refusal to send back,
+    /// `Err` ends a connection that keeps going far over the limit.
+    fn limit(
+        &self,
+        action: Action,
+        who: &UserIdentity,
+        cost: u64,
+    ) -> Result<Result<(), String>, ReadEnd> {
+        match self.app.limiter.by_user(action, &who.uid, cost) {
+            Ok(()) => Ok(Ok(())),
+            Err(refused) if u64::from(refused.in_a_row) > self.app.config().limits.cutoff(action) => {
+                tracing::debug!(uid = %who.uid, ?action, "closed: far over a rate limit");
+                Err(ReadEnd::RateLimited)
+            }
+            Err(refused) => Ok(Err(format!(
+                "rate limit: too many {}, retry in {} ms",
+                match action {
+                    Action::Text => "messages",
+                    _ => "uploads",
+                },
+                refused.retry_after.as_millis().max(1)
+            ))),
         }
     }
 
@@ -81,7 +134,7 @@ impl ChatConn<'_> {
         user_token: &str,
         session_token: &str,
     ) -> Option<(UserIdentity, SessionId)> {
-        let who = self.app.tokens.verify_user(user_token)?;
+        let who = self.app.verify_user(user_token)?;
         let grant = self.app.tokens.verify_session(session_token)?;
         (grant.uid == who.uid).then_some((who, grant.sid))
     }
@@ -98,14 +151,18 @@ impl ChatConn<'_> {
     /// An upload (§8.4): checked, stored (with a thumbnail for images), then posted as a
     /// `file` message, which every member receives once it is stored. A header that lies about
     /// the size or the image type stores nothing and gets a `reject` saying why.
-    async fn on_binary(&mut self, frame: &[u8]) {
+    async fn on_binary(&mut self, frame: &[u8]) -> Result<(), ReadEnd> {
         match self.upload(frame).await {
-            Ok(()) => {}
-            Err(reason) => self.reject(&reason).await,
+            Ok(()) => Ok(()),
+            Err(Refusal::Reject(reason)) => {
+                self.reject(&reason).await;
+                Ok(())
+            }
+            Err(Refusal::Close(end)) => Err(end),
         }
     }
 
-    async fn upload(&mut self, frame: &[u8]) -> Result<(), String> {
+    async fn upload(&mut self, frame: &[u8]) -> Result<(), Refusal> {
         let config = self.app.config();
         let upload = binary::decode(frame, config.max_ws_message)
             .map_err(|e| format!("invalid file message: {e}"))?;
@@ -119,11 +176,18 @@ impl ChatConn<'_> {
             return Err(format!(
                 "file too large: {size} bytes, the limit is {} bytes",
                 config.max_file
-            ));
+            )
+            .into());
         }
         if size == 0 {
-            return Err("file is empty".to_owned());
+            return Err("file is empty".to_owned().into());
         }
+        self.limit(Action::Upload, &who, 1)
+            .map_err(Refusal::Close)?
+            .map_err(Refusal::Reject)?;
+        self.limit(Action::UploadBytes, &who, size as u64)
+            .map_err(Refusal::Close)?
+            .map_err(Refusal::Reject)?;
         let file_name = clean_field(
             header.file_name.as_deref().unwrap_or_default(),
             MAX_FILE_NAME,
@@ -192,45 +256,53 @@ impl ChatConn<'_> {
         }
     }
 
-    async fn on_text(&mut self, text: &str) {
+    async fn on_text(&mut self, text: &str) -> Result<(), ReadEnd> {
         let up = match ChatUp::from_text(text) {
             Ok(up) => up,
             Err(_) => {
-                return self
-                    .reject("malformed message: expected a JSON object")
+                self.reject("malformed message: expected a JSON object")
                     .await;
+                return Ok(());
             }
         };
         let Some((who, sid)) = self.authorize(&up.user_token, &up.session_token) else {
-            return self.reject(REJECT_TEXT).await;
+            self.reject(REJECT_TEXT).await;
+            return Ok(());
         };
         if let Some((bound, _)) = &self.bound
             && bound != &sid
         {
-            return self
-                .reject("this connection belongs to another session")
+            self.reject("this connection belongs to another session")
                 .await;
+            return Ok(());
         }
         match up.kind {
             UpKind::Online => self.online(who, sid, up.after).await,
-            UpKind::Text => self.text(who, up.content, up.client_id).await,
-            UpKind::Other(kind) => {
-                let kind: String = kind.chars().take(32).collect();
-                self.reject(&format!("unsupported msgType {kind:?}")).await;
+            UpKind::Text => {
+                if let Err(reason) = self.limit(Action::Text, &who, 1)? {
+                    self.reject(&reason).await;
+                    return Ok(());
+                }
+                self.text(who, up.content, up.client_id).await
             }
+            UpKind::Other(kind) => self.reject(&format!("unsupported msgType {kind:?}")).await,
         }
+        Ok(())
     }
 
     async fn online(&mut self, who: UserIdentity, sid: SessionId, after: Option<i64>) {
         if self.bound.is_some() {
             return; // Already online in this session.
         }
-        // Tokens issued before a logout or password change no longer open a chat.
-        match self.app.store().user(&who.uid).await {
-            Ok(Some(user)) if user.token_generation == who.generation => {}
-            Ok(_) => return self.reject(REJECT_TEXT).await,
-            Err(e) => return self.reject(&Error::from(e).client_message()).await,
-        }
+        // Registered with its login first: a login ending from here on closes the socket (a
+        // token of an ended login was already refused by `authorize`).
+        let Some(watch) = self
+            .app
+            .logins
+            .watch(&who.login, self.conn, self.tell.clone())
+        else {
+            return self.reject(REJECT_TEXT).await;
+        };
         let joined = match self
             .app
             .hub
@@ -242,6 +314,8 @@ impl ChatConn<'_> {
         };
         let handle = joined.handle.clone();
         self.bound = Some((sid.clone(), joined.handle));
+        self.watch = Some(watch);
+        authenticated(&self.guard);
         let Some(after) = after else { return };
         match self.catch_up(&sid, after, joined.watermark).await {
             Ok(()) => handle.caught_up(self.conn).await,
@@ -341,6 +415,19 @@ impl ChatConn<'_> {
         if let Err(e) = handle.post(self.conn, &who, post).await {
             self.reject(&e.client_message()).await;
         }
+    }
+}
+
+/// Why an upload was not taken: a reason for the client, or the end of a connection that
+/// keeps going far over its limits.
+enum Refusal {
+    Reject(String),
+    Close(ReadEnd),
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal::Reject(reason)
     }
 }
 

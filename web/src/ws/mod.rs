@@ -20,6 +20,7 @@ use http_types::{Request, Response, StatusCode};
 use runtime::{Idle, Inbox, Shutdown};
 
 use crate::config::Config;
+use crate::guard::{Guard, Tripped};
 use crate::outbox::{Outbound, Outbox};
 
 /// Which websocket a request upgrades to.
@@ -79,13 +80,13 @@ pub(crate) async fn accept_upgrade(
 /// before every read, so it is sized per route: `/ws-push` reads one ~300-byte subscribe
 /// message (in two reads), `/ws-chat` texts of a few hundred bytes (uploads just take more reads).
 pub(crate) fn ws_config(config: &Config, kind: Kind) -> WebSocketConfig {
-    let read_buffer = match kind {
-        Kind::Push => 256,
-        Kind::Chat => 1024,
+    let (read_buffer, max_message) = match kind {
+        Kind::Push => (256, MAX_PUSH_MESSAGE.min(config.max_ws_message)),
+        Kind::Chat => (1024, config.max_ws_message),
     };
     WebSocketConfig::default()
-        .max_message_size(Some(config.max_ws_message))
-        .max_frame_size(Some(config.max_ws_message))
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
         .read_buffer_size(read_buffer)
         // Frames of one batch collect here and go out in one write when the batch is flushed.
         .write_buffer_size(WRITE_BUFFER)
@@ -97,6 +98,14 @@ pub(crate) fn ws_config(config: &Config, kind: Kind) -> WebSocketConfig {
                 .saturating_add(WRITE_BUFFER),
         )
 }
+
+/// Largest message a `/ws-push` client may send: its only message is a subscribe of a few
+/// hundred bytes.
+pub(crate) const MAX_PUSH_MESSAGE: usize = 4 * 1024;
+
+/// Room for the JSON around a text's content (tokens, field names, escapes) in a `/ws-chat`
+/// text frame: a frame longer than `max_text` plus this is closed with 1009 before parsing.
+pub(crate) const TEXT_FRAME_ROOM: usize = 4 * 1024;
 
 /// Bytes of frames collected before a write even mid-batch (see [`write_loop`]).
 const WRITE_BUFFER: usize = 16 * 1024;
@@ -211,8 +220,15 @@ pub(crate) enum ReadEnd {
     PeerClosed,
     /// The stream ended or failed.
     Closed,
-    /// A message exceeded `max_ws_message`: tell the peer with a 1009 close.
+    /// A message exceeded its limit (or an unauthenticated peer its byte budget): tell the
+    /// peer with a 1009 close.
     TooBig,
+    /// The connection did not authenticate within `auth_timeout`: a 1008 close.
+    AuthTimeout,
+    /// Its login ended (logout, password change, the sessions page): a 1008 close.
+    LoginEnded,
+    /// The user kept sending far over a rate limit: a 1008 close.
+    RateLimited,
 }
 
 /// Reads the next data frame, skipping control frames. `Err(end)` when reading must stop.
@@ -225,6 +241,13 @@ pub(crate) async fn next_frame(stream: &mut Stream) -> Result<Message, ReadEnd> 
             Some(Ok(message)) => return Ok(message),
             Some(Err(async_tungstenite::tungstenite::Error::Capacity(_))) => {
                 return Err(ReadEnd::TooBig);
+            }
+            Some(Err(async_tungstenite::tungstenite::Error::Io(e))) => {
+                return Err(match Guard::tripped(&e) {
+                    Some(Tripped::Budget) => ReadEnd::TooBig,
+                    Some(Tripped::Deadline) => ReadEnd::AuthTimeout,
+                    None => ReadEnd::Closed,
+                });
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "websocket read failed");
@@ -243,7 +266,40 @@ pub(crate) async fn end_reading(outbox: &Outbox, end: ReadEnd) {
         ReadEnd::TooBig => {
             finish_with(outbox, Outbound::Close(CloseCode::Size, "message too big")).await
         }
+        ReadEnd::AuthTimeout => {
+            finish_with(
+                outbox,
+                Outbound::Close(CloseCode::Policy, "authentication timeout"),
+            )
+            .await
+        }
+        ReadEnd::LoginEnded => {
+            finish_with(outbox, Outbound::Close(CloseCode::Policy, "session ended")).await
+        }
+        ReadEnd::RateLimited => {
+            finish_with(
+                outbox,
+                Outbound::Close(CloseCode::Policy, "rate limit exceeded"),
+            )
+            .await
+        }
     }
+}
+
+/// Waits until the connection's login ends (`ended` gets its `()`), then reports it. Raced
+/// against the reader, so a revoked login closes its sockets whatever they are doing.
+pub(crate) async fn login_ended(ended: &async_channel::Receiver<()>) -> ReadEnd {
+    match ended.recv().await {
+        Ok(()) => ReadEnd::LoginEnded,
+        // The sender lives as long as the connection; never ends the reader by itself.
+        Err(_) => futures_lite::future::pending().await,
+    }
+}
+
+/// Marks a connection authenticated: no deadline, no byte budget from now on.
+pub(crate) fn authenticated(guard: &Guard) {
+    guard.clear_deadline();
+    guard.limit_reads(u64::MAX);
 }
 
 /// Hands the end of a connection to its writer: queues `last` (`Outbound::Close` or

@@ -8,27 +8,40 @@ use protocol::ids::UserId;
 use protocol::push::{PushDown, PushUp};
 use runtime::Shutdown;
 
-use super::{Stream, end_reading, next_frame, race, websocket, write_loop};
+use std::sync::Arc;
+
+use futures_lite::FutureExt;
+
+use super::{
+    Stream, authenticated, end_reading, login_ended, next_frame, race, websocket, write_loop,
+};
 use crate::clock::now_ms;
+use crate::guard::Guard;
+use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
 
-/// Serves one `/ws-push` connection until it closes.
-pub(crate) async fn serve(app: &App, conn: Connection, shutdown: Shutdown) {
+/// Serves one `/ws-push` connection until it closes. It must subscribe within
+/// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.
+pub(crate) async fn serve(app: &App, conn: Connection, guard: Arc<Guard>, shutdown: Shutdown) {
     let config = app.config();
     let (sink, stream) = websocket(conn, config, super::Kind::Push).await.split();
     let (outbox, inbox) = runtime::mailbox(config.outbox_capacity);
     let offset = config.utc_offset_secs;
+    let (tell, ended) = async_channel::bounded(1);
     let mut push = PushConn {
         app,
         conn: ConnId::next(),
         outbox,
         subscribed: None,
+        guard,
+        tell,
+        watch: None,
     };
     let keepalive =
         move || PushDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
     race(
-        push.read_loop(stream),
+        push.read_loop(stream, ended),
         write_loop(sink, inbox, config, &shutdown, keepalive),
     )
     .await;
@@ -42,12 +55,19 @@ struct PushConn<'a> {
     conn: ConnId,
     outbox: Outbox,
     subscribed: Option<UserId>,
+    /// The socket's read guards, disarmed once subscribed.
+    guard: Arc<Guard>,
+    /// Handed to [`Logins::watch`](crate::logins::Logins::watch) to hear of the login's end.
+    tell: async_channel::Sender<()>,
+    /// The registration with the subscribing token's login.
+    watch: Option<Watch>,
 }
 
 impl PushConn<'_> {
-    async fn read_loop(&mut self, mut stream: Stream) {
+    async fn read_loop(&mut self, mut stream: Stream, ended: async_channel::Receiver<()>) {
         loop {
-            match next_frame(&mut stream).await {
+            let next = next_frame(&mut stream).or(async { Err(login_ended(&ended).await) });
+            match next.await {
                 // Boxed: the subscribe path (store lookup, registry) is rare and large; the
                 // idle connection's task need not reserve room for it.
                 Ok(Message::Text(text)) => Box::pin(self.on_text(&text)).await,
@@ -74,13 +94,9 @@ impl PushConn<'_> {
         let Ok(up) = PushUp::from_text(text) else {
             return self.reject().await;
         };
-        let Some(who) = self.app.tokens.verify_user(&up.user_token) else {
+        let Some(who) = self.app.verify_user(&up.user_token) else {
             return self.reject().await;
         };
-        match self.app.store().user(&who.uid).await {
-            Ok(Some(user)) if user.token_generation == who.generation => {}
-            _ => return self.reject().await,
-        }
         if let Some(uid) = &self.subscribed
             && uid != &who.uid
         {
@@ -96,6 +112,14 @@ impl PushConn<'_> {
             // Already delivering to this connection: acknowledge again.
             return self.send(accept).await;
         }
+        // Registered with its login first: a login ending from here on closes the socket.
+        let Some(watch) = self
+            .app
+            .logins
+            .watch(&who.login, self.conn, self.tell.clone())
+        else {
+            return self.reject().await;
+        };
         // The registry queues the accept as it registers the connection, so the accept comes
         // before every push and nothing stored after the client saw it is missed.
         match self
@@ -104,7 +128,11 @@ impl PushConn<'_> {
             .subscribe_push(&who.uid, self.conn, &self.outbox, accept.to_text().into())
             .await
         {
-            Ok(()) => self.subscribed = Some(who.uid),
+            Ok(()) => {
+                self.watch = Some(watch);
+                authenticated(&self.guard);
+                self.subscribed = Some(who.uid);
+            }
             Err(_) => self.reject().await,
         }
     }

@@ -112,7 +112,7 @@ impl TestServer {
     ) -> Result<TestServer> {
         let runtime = Runtime::new(2)?;
         let data = tempfile::tempdir()?;
-        let mut config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
+        let mut config = test_config()?;
         tweak(&mut config);
         let store = match store {
             Some(store) => store,
@@ -134,7 +134,7 @@ impl TestServer {
     pub(crate) fn start_in_cluster(store: Arc<dyn Store>, seeds: &[String]) -> Result<TestServer> {
         let runtime = Runtime::new(2)?;
         let data = tempfile::tempdir()?;
-        let config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
+        let config = test_config()?;
         let seeds = seeds.to_vec();
         let (node, addr) = runtime.block_on(launch(&runtime, store, &config, Some(&seeds)))?;
         Ok(TestServer {
@@ -252,8 +252,10 @@ async fn launch(
     let (trigger, shutdown) = runtime::shutdown();
     let cluster = match seeds {
         Some(seeds) => {
+            // Every node of a test cluster shares one key, as nodes sharing JWT_SECRET do.
+            let key = mesh::ClusterSecret::derive_from_token_secret(b"web tests cluster secret");
             let mesh_config =
-                mesh::config::MeshConfig::new("127.0.0.1:0".parse()?, "", seeds.to_vec());
+                mesh::config::MeshConfig::new("127.0.0.1:0".parse()?, "", seeds.to_vec(), key);
             let (mesh, deliveries) =
                 mesh::Mesh::start(mesh_config, &runtime.spawner(), shutdown.clone()).await?;
             Some(web::Cluster { mesh, deliveries })
@@ -280,4 +282,15 @@ async fn launch(
         },
         addr,
     ))
+}
+
+/// The configuration of test servers: defaults, but no per-address limits on registrations,
+/// logins and texts, since every test user registers from 127.0.0.1 and many tests send
+/// bursts. Tests of those limits set them back with [`TestServer::start_with`].
+fn test_config() -> Result<web::Config> {
+    let mut config = web::Config::new("127.0.0.1:0".parse()?, SECRET.to_vec());
+    config.limits.registrations = web::Rate::Off;
+    config.limits.logins = web::Rate::Off;
+    config.limits.texts = web::Rate::Off;
+    Ok(config)
 }
