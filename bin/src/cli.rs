@@ -222,7 +222,9 @@ where
 /// A number of seconds that must be above 0.
 fn seconds(flag: &str, value: u64) -> Result<Duration, CliError> {
     if value == 0 {
-        return Err(CliError::Invalid(format!("--{flag} must be greater than 0")));
+        return Err(CliError::Invalid(format!(
+            "--{flag} must be greater than 0"
+        )));
     }
     Ok(Duration::from_secs(value))
 }
@@ -402,12 +404,27 @@ struct LimitFlags {
 fn limits(f: LimitFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Limits, CliError> {
     let d = Limits::default();
     let limits = Limits {
-        max_per_address: pick(f.max_per_address, env, "COOKIM_MAX_PER_ADDRESS", d.max_per_address)?,
+        max_per_address: pick(
+            f.max_per_address,
+            env,
+            "COOKIM_MAX_PER_ADDRESS",
+            d.max_per_address,
+        )?,
         logins: pick(f.logins, env, "COOKIM_LIMIT_LOGINS", d.logins)?,
-        registrations: pick(f.registrations, env, "COOKIM_LIMIT_REGISTRATIONS", d.registrations)?,
+        registrations: pick(
+            f.registrations,
+            env,
+            "COOKIM_LIMIT_REGISTRATIONS",
+            d.registrations,
+        )?,
         texts: pick(f.texts, env, "COOKIM_LIMIT_TEXTS", d.texts)?,
         uploads: pick(f.uploads, env, "COOKIM_LIMIT_UPLOADS", d.uploads)?,
-        upload_bytes: pick(f.upload_bytes, env, "COOKIM_LIMIT_UPLOAD_BYTES", d.upload_bytes)?,
+        upload_bytes: pick(
+            f.upload_bytes,
+            env,
+            "COOKIM_LIMIT_UPLOAD_BYTES",
+            d.upload_bytes,
+        )?,
         groups: pick(f.groups, env, "COOKIM_LIMIT_GROUPS", d.groups)?,
         friend_requests: pick(
             f.friend_requests,
@@ -430,13 +447,20 @@ fn limits(f: LimitFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Limits,
         )?,
         login_lockout: seconds(
             "login-lockout",
-            pick(f.login_lockout, env, "COOKIM_LOGIN_LOCKOUT", d.login_lockout.as_secs())?,
+            pick(
+                f.login_lockout,
+                env,
+                "COOKIM_LOGIN_LOCKOUT",
+                d.login_lockout.as_secs(),
+            )?,
         )?,
         hash_queue: pick(f.hash_queue, env, "COOKIM_HASH_QUEUE", d.hash_queue)?,
         hash_workers: d.hash_workers,
     };
     if limits.max_per_address == 0 {
-        return Err(CliError::Invalid("--max-per-address must be greater than 0".into()));
+        return Err(CliError::Invalid(
+            "--max-per-address must be greater than 0".into(),
+        ));
     }
     Ok(limits)
 }

@@ -130,7 +130,10 @@ fn web_config(settings: &Settings, secret: Vec<u8>) -> web::Config {
 }
 
 fn run(mut settings: Settings) -> Result<(), Error> {
-    if settings.mongo_uri.is_none() && !settings.seeds.is_empty() && seeds_name_only_this_node(&settings) {
+    if settings.mongo_uri.is_none()
+        && !settings.seeds.is_empty()
+        && seeds_name_only_this_node(&settings)
+    {
         // CookIM's README starts a single node as `-a 2551 -s localhost:2551` (it required
         // seeds): a cluster of one on the embedded store.
         tracing::info!(seeds = ?settings.seeds, "the seed nodes name only this node: running as one node");

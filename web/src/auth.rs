@@ -192,7 +192,11 @@ pub fn hash_now(password: &str) -> Result<String> {
 ///
 /// # Errors
 /// [`Error::Busy`] if the pool's queue is full.
-pub(crate) async fn verify_password(pool: &HashPool, password: String, stored: String) -> Result<bool> {
+pub(crate) async fn verify_password(
+    pool: &HashPool,
+    password: String,
+    stored: String,
+) -> Result<bool> {
     pool.run(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         match PasswordHash::new(&stored) {

@@ -189,7 +189,11 @@ mod tests {
             let (mut server, _client) = pair().await?;
             server.guard().deadline_in(Duration::from_millis(50));
             let mut buf = [0; 16];
-            let err = server.read(&mut buf).await.err().ok_or("the read must fail")?;
+            let err = server
+                .read(&mut buf)
+                .await
+                .err()
+                .ok_or("the read must fail")?;
             assert_eq!(Guard::tripped(&err), Some(Tripped::Deadline));
             Ok(())
         })

@@ -89,11 +89,7 @@ impl Logins {
         if state.ended.contains_key(id) {
             return None;
         }
-        state
-            .live
-            .entry(id.clone())
-            .or_default()
-            .push((conn, tell));
+        state.live.entry(id.clone()).or_default().push((conn, tell));
         Some(Watch {
             logins: self.clone(),
             id: id.clone(),
@@ -179,7 +175,9 @@ mod tests {
         let logins = Arc::new(Logins::new(Duration::from_secs(900)));
         let (tx, rx) = async_channel::bounded(1);
         let (other_tx, other_rx) = async_channel::bounded(1);
-        let watch = logins.watch(&id(1), ConnId::next(), tx).ok_or("not ended yet")?;
+        let watch = logins
+            .watch(&id(1), ConnId::next(), tx)
+            .ok_or("not ended yet")?;
         let _other = logins.watch(&id(2), ConnId::next(), other_tx);
         logins.end([(id(1), now_ms())]);
         assert_eq!(rx.try_recv(), Ok(()));
@@ -197,6 +195,9 @@ mod tests {
         let (tx, rx) = async_channel::bounded(1);
         drop(logins.watch(&id(3), ConnId::next(), tx));
         logins.end([(id(3), now_ms())]);
-        assert!(rx.try_recv().is_err(), "nobody is told after the socket went");
+        assert!(
+            rx.try_recv().is_err(),
+            "nobody is told after the socket went"
+        );
     }
 }

@@ -15,7 +15,9 @@ use support::http::{api, api_ok};
 use support::ws::{Chat, Ws, subscribe_push};
 use support::{PASSWORD, Result, TestServer, fail, within};
 
-fn close_code(close: Option<async_tungstenite::tungstenite::protocol::CloseFrame>) -> (u16, String) {
+fn close_code(
+    close: Option<async_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> (u16, String) {
     close.map_or((0, String::new()), |c| {
         (u16::from(c.code), c.reason.as_str().to_owned())
     })
@@ -118,7 +120,9 @@ fn connections_from_one_address_are_capped() -> Result {
         drop(held);
         // The slots free up as the held connections close.
         support::until("a slot to free up", || async {
-            Ok(api(addr, "verifyUserToken", &[("userToken", "x")]).await.is_ok())
+            Ok(api(addr, "verifyUserToken", &[("userToken", "x")])
+                .await
+                .is_ok())
         })
         .await?;
         assert_serving(addr).await
@@ -197,7 +201,10 @@ fn logout_ends_one_device_and_closes_its_sockets() -> Result {
         let (code, _) = close_code(phone_push.next_close().await?);
         assert_eq!(code, 1008);
         let verified = api(addr, "verifyUserToken", &[("userToken", &phone.token)]).await?;
-        assert_eq!(verified["uid"], "", "a revoked token is not valid: {verified}");
+        assert_eq!(
+            verified["uid"], "",
+            "a revoked token is not valid: {verified}"
+        );
         let refused = api(addr, "listLogins", &[("userToken", &phone.token)]).await?;
         assert!(!errmsg(&refused).is_empty());
 
@@ -232,7 +239,10 @@ fn ending_other_logins_and_changing_the_password() -> Result {
         assert_eq!(code, 1008);
         for gone in [&ann.token, &second] {
             let answer = api(addr, "listLogins", &[("userToken", gone)]).await?;
-            assert!(!errmsg(&answer).is_empty(), "an ended login's token is refused");
+            assert!(
+                !errmsg(&answer).is_empty(),
+                "an ended login's token is refused"
+            );
         }
         // A password change keeps the device that made it and ends the others.
         let fourth = login(addr, &ann.login).await?;
@@ -252,7 +262,12 @@ fn ending_other_logins_and_changing_the_password() -> Result {
         let answer = api(addr, "listLogins", &[("userToken", &fourth)]).await?;
         assert!(!errmsg(&answer).is_empty());
         // Ending one login by id.
-        let fifth = api_ok(addr, "loginUser", &[("login", &ann.login), ("password", "another1")]).await?;
+        let fifth = api_ok(
+            addr,
+            "loginUser",
+            &[("login", &ann.login), ("password", "another1")],
+        )
+        .await?;
         let fifth = str_of(&fifth, "userToken")?;
         let listed = api_ok(addr, "listLogins", &[("userToken", &third)]).await?;
         let other_id = listed["logins"]
@@ -263,11 +278,21 @@ fn ending_other_logins_and_changing_the_password() -> Result {
         let Some(other_id) = other_id else {
             return fail(format!("no other login listed: {listed}"));
         };
-        let ended = api_ok(addr, "endLogins", &[("userToken", &third), ("loginid", &other_id)]).await?;
+        let ended = api_ok(
+            addr,
+            "endLogins",
+            &[("userToken", &third), ("loginid", &other_id)],
+        )
+        .await?;
         assert_eq!(ended["ended"], 1);
         let answer = api(addr, "listLogins", &[("userToken", &fifth)]).await?;
         assert!(!errmsg(&answer).is_empty());
-        let bad = api(addr, "endLogins", &[("userToken", &third), ("loginid", "nope")]).await?;
+        let bad = api(
+            addr,
+            "endLogins",
+            &[("userToken", &third), ("loginid", "nope")],
+        )
+        .await?;
         assert_eq!(errmsg(&bad), "loginid is not a login");
         assert_serving(addr).await
     })
@@ -280,10 +305,20 @@ fn failed_logins_lock_the_pair_not_the_account() -> Result {
     server.block_on(async move {
         let ann = register(addr, "annie").await?;
         for _ in 0..3 {
-            let answer = api(addr, "loginUser", &[("login", &ann.login), ("password", "wrong12")]).await?;
+            let answer = api(
+                addr,
+                "loginUser",
+                &[("login", &ann.login), ("password", "wrong12")],
+            )
+            .await?;
             assert_eq!(errmsg(&answer), "user not exist or password not match");
         }
-        let locked = api(addr, "loginUser", &[("login", &ann.login), ("password", PASSWORD)]).await?;
+        let locked = api(
+            addr,
+            "loginUser",
+            &[("login", &ann.login), ("password", PASSWORD)],
+        )
+        .await?;
         assert_eq!(errmsg(&locked), "too many failed logins, try again later");
         // Another account from the same address is not locked.
         let bob = register(addr, "bobby").await?;

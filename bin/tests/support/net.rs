@@ -130,7 +130,8 @@ pub(crate) async fn register_from(
     addr: SocketAddr,
     nickname: &str,
 ) -> Result<User> {
-    let login = unique_login(nickname);
+    // The process id too: a cluster's MongoDB outlives one run of the suite.
+    let login = unique_login(&format!("{nickname}.{}", std::process::id()));
     let answer = api_from(
         source,
         addr,

@@ -100,6 +100,47 @@ impl Node {
         }
     }
 
+    /// Starts two nodes of one cluster on the MongoDB at `MONGO_URI`, each with its own mesh
+    /// port and both ports as seeds; returns once each lists the other as alive.
+    pub(crate) fn start_cluster() -> Result<(Node, Node)> {
+        let Ok(uri) = std::env::var("MONGO_URI") else {
+            return fail(
+                "MONGO_URI is not set: start the test server with eval \"$(scripts/mongo-test-server start)\" && export MONGO_URI (scripts/test does this)",
+            );
+        };
+        let ports = [free_port()?, free_port()?];
+        let seeds = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+        let mut nodes = Vec::new();
+        for port in ports {
+            let port_text = port.to_string();
+            let args = [
+                "--jwt-secret",
+                SECRET,
+                "-m",
+                &uri,
+                "-h",
+                "127.0.0.1",
+                "-a",
+                &port_text,
+                "-s",
+                &seeds,
+            ];
+            match Node::launch(&args, Some(port))? {
+                Ok(node) => nodes.push(node),
+                Err(refused) => {
+                    return fail(format!(
+                        "a cluster node did not start (exit {:?}): {}",
+                        refused.code, refused.stderr
+                    ));
+                }
+            }
+        }
+        let (Some(b), Some(a)) = (nodes.pop(), nodes.pop()) else {
+            return fail("two nodes were started");
+        };
+        Ok((a, b))
+    }
+
     /// Runs the binary with exactly `args` (plus `-w 0` and a data dir), expecting it to refuse
     /// to start: how it ended. Fails if it started.
     pub(crate) fn refused(args: &[&str], env: &[(&str, &str)]) -> Result<Refused> {

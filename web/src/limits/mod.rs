@@ -304,13 +304,20 @@ mod tests {
 
     #[test]
     fn ipv6_counts_by_slash_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap_or(IpAddr::from([0; 4]));
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap_or(IpAddr::from([0; 4]));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        let b: IpAddr = "2001:db8:1:2:bbbb::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0; 4]));
         assert_eq!(AddrKey::from(a), AddrKey::from(b));
         assert_ne!(AddrKey::from(a), AddrKey::from(c));
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0; 4]));
-        assert_eq!(AddrKey::from(mapped), AddrKey::from(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(
+            AddrKey::from(mapped),
+            AddrKey::from(IpAddr::from([10, 0, 0, 1]))
+        );
     }
 
     #[test]
@@ -345,7 +352,11 @@ mod tests {
             let _blocker = pool.workers.acquire().await;
             let waiting = pool.run(|| 1);
             let mut waiting = std::pin::pin!(waiting);
-            assert!(futures_lite::future::poll_once(&mut waiting).await.is_none());
+            assert!(
+                futures_lite::future::poll_once(&mut waiting)
+                    .await
+                    .is_none()
+            );
             assert_eq!(pool.run(|| 2).await, Err(Busy), "the queue is full");
             Ok(())
         })

@@ -160,13 +160,15 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     /// Drops buckets that have refilled (as good as absent), then, if still at the cap, the
     /// ones that refill soonest.
     fn sweep(&mut self, now: Instant, capacity: f64, per_sec: f64) {
-        let level = |b: &Bucket| {
-            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec
-        };
+        let level =
+            |b: &Bucket| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec;
         self.map.retain(|_, b| level(b) < capacity);
         if self.map.len() >= self.max_keys {
-            let mut levels: Vec<(f64, K)> =
-                self.map.iter().map(|(k, b)| (level(b), k.clone())).collect();
+            let mut levels: Vec<(f64, K)> = self
+                .map
+                .iter()
+                .map(|(k, b)| (level(b), k.clone()))
+                .collect();
             levels.sort_by(|a, b| b.0.total_cmp(&a.0));
             let excess = self.map.len() + 1 - self.max_keys;
             for (_, key) in levels.into_iter().take(excess) {

@@ -104,7 +104,10 @@ pub(super) async fn register(app: &App, form: &Form) -> Result<AuthAnswer> {
         "password and repassword must be same",
     )?;
     ensure(looks_like_email(login), "login must be email")?;
-    ensure(login.len() <= MAX_LOGIN, "login must at most 254 characters")?;
+    ensure(
+        login.len() <= MAX_LOGIN,
+        "login must at most 254 characters",
+    )?;
     check_nickname(app, nickname)?;
     check_password_length(app, password, "password must at least 6 charactors")?;
     let gender = Gender::from_i32(i32::try_from(form.int("gender", 0)).unwrap_or(0));
@@ -345,8 +348,7 @@ pub(super) async fn change_password(app: &App, form: &Form) -> Result<Outcome> {
         "new password and repeat password must be same",
     )?;
     ensure(new != old, "new password and old password can not be same")?;
-    let matched =
-        verify_password(&app.hashes, old.to_owned(), user.password_hash.clone()).await?;
+    let matched = verify_password(&app.hashes, old.to_owned(), user.password_hash.clone()).await?;
     ensure(matched, "user not exist or password not match")?;
     let hash = hash_password(&app.hashes, new.to_owned()).await?;
     let replaced = app

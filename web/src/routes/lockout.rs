@@ -68,7 +68,10 @@ mod tests {
         let (pair, addr) = super::keys("10.0.0.1", "a@b.c");
         assert_ne!(pair, addr);
         let (other_pair, other_addr) = super::keys("10.0.0.2", "a@b.c");
-        assert_ne!(pair, other_pair, "another address has its own count for a login");
+        assert_ne!(
+            pair, other_pair,
+            "another address has its own count for a login"
+        );
         assert_ne!(addr, other_addr);
     }
 }

@@ -25,8 +25,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{self, Form};
 use crate::hub::Hub;
-use crate::logins::Logins;
 use crate::limits::{Action, AddrKey, HashPool, Limiter};
+use crate::logins::Logins;
 
 pub(crate) use files::{get_file, get_file_meta};
 
@@ -145,9 +145,7 @@ impl App {
     /// (see [`App::verify_user`]) and the user must exist.
     pub(crate) async fn caller(&self, form: &Form, reason: &str) -> Result<(UserIdentity, User)> {
         let denied = || Error::Denied(reason.to_owned());
-        let who = self
-            .verify_user(form.str("userToken"))
-            .ok_or_else(denied)?;
+        let who = self.verify_user(form.str("userToken")).ok_or_else(denied)?;
         let user = self.store().user(&who.uid).await?.ok_or_else(denied)?;
         Ok((who, user))
     }
@@ -190,10 +188,19 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
     } else {
         http::parse_urlencoded(&body)
     };
-    form.peer = req.peer_addr().and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.ip());
+    form.peer = req
+        .peer_addr()
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.ip());
     form.device = req
         .header("User-Agent")
-        .map(|h| h.as_str().chars().filter(|c| !c.is_control()).take(http::MAX_DEVICE).collect())
+        .map(|h| {
+            h.as_str()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(http::MAX_DEVICE)
+                .collect()
+        })
         .unwrap_or_default();
     tracing::debug!(route, "api call");
     match route {

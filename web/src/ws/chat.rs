@@ -21,11 +21,11 @@ use super::{
     websocket, write_loop,
 };
 use crate::auth::UserIdentity;
+use crate::clock::now_ms;
+use crate::error::Error;
 use crate::guard::Guard;
 use crate::limits::Action;
 use crate::logins::Watch;
-use crate::clock::now_ms;
-use crate::error::Error;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::routes::App;
 use crate::session::{Post, SessionHandle, message_down};
@@ -104,7 +104,9 @@ impl ChatConn<'_> {
     ) -> Result<Result<(), String>, ReadEnd> {
         match self.app.limiter.by_user(action, &who.uid, cost) {
             Ok(()) => Ok(Ok(())),
-            Err(refused) if u64::from(refused.in_a_row) > self.app.config().limits.cutoff(action) => {
+            Err(refused)
+                if u64::from(refused.in_a_row) > self.app.config().limits.cutoff(action) =>
+            {
                 tracing::debug!(uid = %who.uid, ?action, "closed: far over a rate limit");
                 Err(ReadEnd::RateLimited)
             }
