@@ -203,6 +203,27 @@ where
     }
 }
 
+impl Settings {
+    /// Whether every seed is this node's own `-h:-a` (or, for a loopback host name, a loopback
+    /// address with this node's mesh port).
+    pub(crate) fn seeds_name_only_this_node(&self) -> bool {
+        let loopback = |host: &str| {
+            host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        self.seeds.iter().all(|seed| {
+            let Some((host, port)) = seed.rsplit_once(':') else {
+                return false;
+            };
+            port.parse() == Ok(self.mesh_port)
+                && (host == self.host_name || (loopback(host) && loopback(&self.host_name)))
+        })
+    }
+}
+
 /// A flag's value, else its variable's, else `default`.
 fn pick<T: std::str::FromStr>(
     flag: Option<T>,

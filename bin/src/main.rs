@@ -132,7 +132,7 @@ fn web_config(settings: &Settings, secret: Vec<u8>) -> web::Config {
 fn run(mut settings: Settings) -> Result<(), Error> {
     if settings.mongo_uri.is_none()
         && !settings.seeds.is_empty()
-        && seeds_name_only_this_node(&settings)
+        && settings.seeds_name_only_this_node()
     {
         // CookIM's README starts a single node as `-a 2551 -s localhost:2551` (it required
         // seeds): a cluster of one on the embedded store.
@@ -187,25 +187,6 @@ fn run(mut settings: Settings) -> Result<(), Error> {
     })
 }
 
-/// Whether every seed is this node's own `-h:-a` (or, for a loopback host name, a loopback
-/// address with this node's mesh port).
-fn seeds_name_only_this_node(settings: &Settings) -> bool {
-    let loopback = |host: &str| {
-        host == "localhost"
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    };
-    settings.seeds.iter().all(|seed| {
-        let Some((host, port)) = seed.rsplit_once(':') else {
-            return false;
-        };
-        port.parse() == Ok(settings.mesh_port)
-            && (host == settings.host_name || (loopback(host) && loopback(&settings.host_name)))
-    })
-}
-
 /// The mesh node, when seeds are given (`-s`): UDP and TCP on the `-a` port of the web
 /// port's address (all interfaces with `--nat`), advertised as `-h:-a`, which is how the
 /// other nodes must list this one in their seeds.
@@ -233,8 +214,12 @@ async fn start_mesh(
         tracing::warn!(%bind, host = %settings.host_name, "the mesh listens on loopback only, so nodes on other hosts cannot reach it: use --nat or --bind 0.0.0.0");
     }
     let advertise = format!("{}:{}", settings.host_name, settings.mesh_port);
-    // Until a --cluster-secret flag exists, the cluster key is derived from the token secret.
-    let key = mesh::ClusterSecret::derive_from_token_secret(token_secret);
+    // `--cluster-secret` if given (checked at start), else derived from the token secret, so a
+    // CookIM-style deployment that shares JWT_SECRET needs nothing new.
+    let key = match &settings.cluster_secret {
+        Some(secret) => mesh::ClusterSecret::new(secret.as_bytes())?,
+        None => mesh::ClusterSecret::derive_from_token_secret(token_secret),
+    };
     let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone(), key);
     let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;
     tracing::info!(node = %mesh.id(), %bind, seeds = ?settings.seeds, "cluster node: joining through the seeds");

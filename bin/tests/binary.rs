@@ -244,6 +244,72 @@ fn bad_configuration_fails_with_a_clear_message() {
 }
 
 #[test]
+fn short_or_placeholder_secrets_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let placeholder = "REPLACE-ME-with-at-least-32-random-characters";
+    for (flag, value, says) in [
+        ("--jwt-secret", "too-short-secret", "at least 32"),
+        ("--jwt-secret", placeholder, "placeholder"),
+        ("--cluster-secret", "short", "at least 32"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["-w", "0", "--data-dir"])
+            .arg(dir.path())
+            .args([flag, value])
+            .env_remove("JWT_SECRET")
+            .env_remove("MONGO_URI")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value} must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && !err.contains(value), "{flag}: {err}");
+    }
+}
+
+#[test]
+fn cookims_own_start_command_runs_one_node_on_the_embedded_store() {
+    // CookIM's README: `cookim -h localhost -w 8080 -a 2551 -s localhost:2551`.
+    let dir = tempfile::tempdir().unwrap();
+    let mesh_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let node = Node::start_with(
+        dir.path(),
+        &[
+            "-h",
+            "localhost",
+            "-a",
+            &mesh_port,
+            "-s",
+            &format!("localhost:{mesh_port}"),
+        ],
+    );
+    let answer = post(node.port, "verifyUserToken", "userToken=x");
+    assert!(answer.contains("\"uid\":\"\""), "{answer}");
+    // Seeds naming another node still need MongoDB.
+    let out = Command::new(BIN)
+        .args([
+            "-w",
+            "0",
+            "-a",
+            &mesh_port,
+            "-s",
+            "otherhost:2551",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("other"))
+        .env_remove("MONGO_URI")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-m"));
+    assert!(node.stop("-TERM").success());
+}
+
+#[test]
 fn an_unreachable_mongodb_fails_start_up_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)

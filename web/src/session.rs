@@ -85,6 +85,10 @@ const RECHECK_TRIES: u8 = 3;
 const MAX_UNFILLED: usize = 1024;
 
 /// What woke a session actor.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a value on the actor loop's stack for one wake; boxing the message would allocate per message"
+)]
 enum Wake {
     Msg(SessionMsg),
     /// No message for `session_idle`.

@@ -132,3 +132,80 @@ fn invalid_values_are_explained() {
     assert!(parse(&["--max-text", "0"], &[]).is_err());
     assert!(parse(&["-w", "99999"], &[]).is_err());
 }
+
+#[test]
+fn limits_from_flags_variables_and_defaults() -> TestResult {
+    let s = parse(&[], &[])?;
+    assert_eq!(s.limits, Limits::default());
+    assert_eq!(s.auth_timeout, Duration::from_secs(10));
+    assert_eq!(s.request_timeout, Duration::from_secs(30));
+    let s = parse(
+        &[
+            "--limit-texts",
+            "off",
+            "--max-per-address",
+            "9",
+            "--auth-timeout",
+            "2",
+            "--max-login-failures",
+            "3",
+        ],
+        &[
+            ("COOKIM_LIMIT_UPLOAD_BYTES", "1G/1d"),
+            ("COOKIM_LIMIT_TEXTS", "1/1s"),
+            ("COOKIM_CLUSTER_SECRET", "c"),
+        ],
+    )?;
+    assert_eq!(s.limits.texts, Rate::Off, "the flag wins over its variable");
+    assert_eq!(
+        s.limits.upload_bytes,
+        Rate::every(1 << 30, Duration::from_secs(86_400))
+    );
+    assert_eq!(
+        (s.limits.max_per_address, s.limits.max_login_failures),
+        (9, 3)
+    );
+    assert_eq!(s.auth_timeout, Duration::from_secs(2));
+    assert_eq!(s.cluster_secret.as_deref(), Some("c"));
+    assert!(parse(&["--limit-texts", "lots"], &[]).is_err());
+    assert!(parse(&["--auth-timeout", "0"], &[]).is_err());
+    assert!(parse(&["--max-per-address", "0"], &[]).is_err());
+    assert!(matches!(
+        parse(&[], &[("COOKIM_LIMIT_GROUPS", "x/y")]),
+        Err(CliError::Env {
+            name: "COOKIM_LIMIT_GROUPS",
+            ..
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn seeds_naming_only_this_node() -> TestResult {
+    // CookIM's README: `-h localhost -w 8080 -a 2551 -s localhost:2551`.
+    let cookims = ["-h", "localhost", "-w", "8080", "-a", "2551", "-s"];
+    for seeds in [
+        "localhost:2551",
+        "127.0.0.1:2551",
+        "localhost:2551,[::1]:2551",
+    ] {
+        let s = parse(&[&cookims[..], &[seeds]].concat(), &[])?;
+        assert!(s.seeds_name_only_this_node(), "{seeds}");
+    }
+    for seeds in [
+        "localhost:2552",
+        "localhost:2551,other:2551",
+        "10.0.0.5:2551",
+    ] {
+        let s = parse(&[&cookims[..], &[seeds]].concat(), &[])?;
+        assert!(!s.seeds_name_only_this_node(), "{seeds}");
+    }
+    let s = parse(&["-h", "node1", "-a", "2551", "-s", "node1:2551"], &[])?;
+    assert!(s.seeds_name_only_this_node());
+    let s = parse(&["-h", "node1", "-a", "2551", "-s", "localhost:2551"], &[])?;
+    assert!(
+        !s.seeds_name_only_this_node(),
+        "another host's loopback is not this node"
+    );
+    Ok(())
+}
