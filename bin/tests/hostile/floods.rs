@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::servers::{hash_queue, limits, member};
+use crate::servers::{hash_queue, limits, member, sends};
 use crate::support::canary::chat_works;
 use crate::support::fixtures::{User, errmsg, png, unique_login};
 use crate::support::http::{FilePart, api_multipart};
@@ -148,8 +148,25 @@ fn a_flood_of_unknown_logins_is_answered_and_then_locked() -> Result {
 }
 
 #[test]
-fn logins_over_the_rate_limit_answer_too_many() -> Result {
+fn successful_logins_do_not_count_as_failures() -> Result {
     let node = limits()?;
+    run(async {
+        let user = register_fresh(node.addr, "regular").await?;
+        let source = next_source();
+        // One more than --max-address-failures (6), under --limit-logins (8): none failed.
+        for i in 1..=7 {
+            let answer = login(node, source, &user.login, PASSWORD).await?;
+            if !answer.is_empty() {
+                return fail(format!("successful login {i} of 7 answered {answer:?}"));
+            }
+        }
+        chat_works(node, "seven good logins").await
+    })
+}
+
+#[test]
+fn logins_over_the_rate_limit_answer_too_many() -> Result {
+    let node = sends()?;
     run(async {
         let user = register_fresh(node.addr, "often").await?;
         let source = next_source();

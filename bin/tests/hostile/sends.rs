@@ -8,9 +8,13 @@ use crate::support::fixtures::noise;
 use crate::support::ws::Chat;
 use crate::support::{Result, fail, run};
 
+/// The node's `--limit-texts` burst (10 a minute). The canary check sends one text per case,
+/// alternating between its two users, so the node's cases stay far under it.
+const LIMIT: usize = 10;
+
 /// Sends texts until one is rejected; how many were echoed first, and the reject's text.
 async fn flood_until_rejected(chat: &mut Chat, what: &str) -> Result<(usize, String)> {
-    for sent in 1..=6 {
+    for sent in 1..=LIMIT + 1 {
         let text = format!("{what} {sent}");
         chat.say(&text).await?;
         let answer = chat
@@ -26,7 +30,8 @@ async fn flood_until_rejected(chat: &mut Chat, what: &str) -> Result<(usize, Str
         }
     }
     fail(format!(
-        "{what}: 6 texts in a row on a limit of 5 were all delivered"
+        "{what}: {} texts in a row on a limit of {LIMIT} were all delivered",
+        LIMIT + 1
     ))
 }
 
@@ -36,9 +41,9 @@ fn texts_over_the_rate_limit_get_a_rate_limit_reject() -> Result {
     run(async {
         let mut chat = online(node, "chatty").await?;
         let (delivered, content) = flood_until_rejected(&mut chat, "burst").await?;
-        if delivered != 5 || !content.starts_with("rate limit") {
+        if delivered != LIMIT || !content.starts_with("rate limit") {
             return fail(format!(
-                "expected 5 texts then a \"rate limit...\" reject, got {delivered} then {content:?}"
+                "expected {LIMIT} texts then a \"rate limit...\" reject, got {delivered} then {content:?}"
             ));
         }
         chat_works(node, "a text burst").await

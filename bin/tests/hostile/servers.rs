@@ -55,13 +55,16 @@ pub(crate) fn limits() -> Result<&'static Node> {
     })
 }
 
-/// Small per-user limits on texts and uploads.
+/// Small per-user limits on texts and uploads, and a login limit per address under the
+/// default lockout counts (so the limit, not a lockout, is what a login flood meets).
 pub(crate) fn sends() -> Result<&'static Node> {
     static NODE: Cell = OnceLock::new();
     shared(&NODE, || {
         Node::start(&[
+            "--limit-logins",
+            "8/1m",
             "--limit-texts",
-            "5/1m",
+            "10/1m",
             "--limit-uploads",
             "2/1m",
             "--limit-upload-bytes",
