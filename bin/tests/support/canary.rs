@@ -99,7 +99,8 @@ pub(crate) enum Refusal {
 }
 
 /// Waits for a `reject` or a close frame (input a server may answer either way); fails on any
-/// other message, so input that was accepted fails the case.
+/// other message, so input that was accepted fails the case. For sockets that are not in a
+/// chat (nothing else arrives on them).
 pub(crate) async fn refusal(ws: &mut Ws, what: &str) -> Result<Refusal> {
     match ws
         .next_text_or_close(&format!("the refusal of {what}"))
