@@ -96,8 +96,9 @@ impl Limits {
 }
 
 impl Limits {
-    /// Refusals in a row after which a websocket sending `action` is closed: as many as the
-    /// burst (a client that ignores that many `reject`s is not a person waiting).
+    /// Recent refusals (see [`rate::Refused::strikes`]) after which a websocket sending
+    /// `action` is closed: as many as the burst (a client that ignores that many `reject`s
+    /// is not a person waiting).
     pub(crate) fn cutoff(&self, action: Action) -> u64 {
         let rate = match action {
             Action::Text => self.texts,

@@ -105,7 +105,7 @@ impl ChatConn<'_> {
         match self.app.limiter.by_user(action, &who.uid, cost) {
             Ok(()) => Ok(Ok(())),
             Err(refused)
-                if u64::from(refused.in_a_row) > self.app.config().limits.cutoff(action) =>
+                if u64::from(refused.strikes) > self.app.config().limits.cutoff(action) =>
             {
                 tracing::debug!(uid = %who.uid, ?action, "closed: far over a rate limit");
                 Err(ReadEnd::RateLimited)
