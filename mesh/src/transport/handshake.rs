@@ -126,6 +126,21 @@ fn closed() -> Error {
     Error::Io(std::io::ErrorKind::UnexpectedEof.into())
 }
 
+/// Reads what the peer sent next (at most `chunk` bytes) onto the end of `buf`: how many
+/// bytes, 0 once it closed. `buf` keeps only what was read, also on an error.
+pub(super) async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+) -> Result<usize> {
+    let start = buf.len();
+    buf.resize(start + chunk, 0);
+    let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
+    let n = read.as_ref().map_or(0, |n| *n);
+    buf.truncate(start + n);
+    Ok(read?)
+}
+
 /// The next handshake message; `None` when the peer closed between messages.
 async fn read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Handshake>> {
     loop {
@@ -133,18 +148,7 @@ async fn read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Handsh
             buf.drain(..used);
             return Ok(Some(message));
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e.into());
-            }
-        };
-        buf.truncate(start + n);
-        if n == 0 {
+        if read_more(stream, buf, READ_CHUNK).await? == 0 {
             return if buf.is_empty() {
                 Ok(None)
             } else {
