@@ -102,7 +102,7 @@ pub(crate) struct Cli {
     /// failed logins per (address, login) per lockout window, env COOKIM_MAX_LOGIN_FAILURES (default: 5)
     #[argh(option)]
     pub(crate) max_login_failures: Option<u32>,
-    /// login attempts per address per lockout window, env COOKIM_MAX_ADDRESS_FAILURES (default: 50)
+    /// failed logins per address (over all logins) per lockout window, env COOKIM_MAX_ADDRESS_FAILURES (default: 50)
     #[argh(option)]
     pub(crate) max_address_failures: Option<u32>,
     /// seconds of the failed-login window, env COOKIM_LOGIN_LOCKOUT (default: 60)

@@ -32,20 +32,25 @@
 //! member's own seal or link proof already does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use foca::{
-    AccumulatingRuntime, BroadcastHandler, Foca, Invalidates, OwnedNotification, PostcardCodec,
-};
+use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Tuning;
-use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::identity::{NodeId, NodeIdentity};
-use crate::subscriptions::{Applied, Digest, Entry, SubscriptionTable, Topic, Update};
+use crate::subscriptions::{Digest, Entry, SubscriptionTable, Topic};
+use gossip::{Gossip, Shared, lock};
+pub use view::{CoreStats, MemberState, MemberView, MeshStatus};
+
+mod gossip;
+mod view;
 
 /// Subscription anti-entropy, sent over the reliable link (an entry may be far larger than
 /// a datagram).
@@ -84,151 +89,6 @@ pub enum Output {
     MemberUp(NodeId),
     /// `node` was declared down or left: close its link, forget its subscriptions.
     MemberDown(NodeId),
-}
-
-/// Whether the node is part of a cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum MeshStatus {
-    /// Seeds were given and no member has answered yet.
-    Joining,
-    /// At least one other member is live.
-    Joined,
-    /// No other live member: no seeds were given, or every member left or died. The node
-    /// keeps serving its own users and keeps announcing to its seeds.
-    Alone,
-    /// [`NodeCore::leave`] was called.
-    Left,
-}
-
-/// A member's liveness as this node sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum MemberState {
-    /// Answering probes.
-    Alive,
-    /// Missed a probe; down unless it refutes in time.
-    Suspect,
-    /// Declared down (or left).
-    Down,
-}
-
-/// One member, for a members endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MemberView {
-    /// Its run.
-    pub id: NodeId,
-    /// Its advertised `host:port`.
-    pub addr: String,
-    /// Liveness.
-    pub state: MemberState,
-    /// SWIM incarnation (raised each time it refutes a suspicion).
-    pub incarnation: u16,
-    /// How many times it renewed its identity (rejoined after being declared down).
-    pub renewal: u32,
-}
-
-/// Counters of the core, for logs and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CoreStats {
-    /// Datagrams foca refused (garbage, too big, from a down member, from ourselves).
-    pub bad_datagrams: u64,
-    /// Control messages sent (sync and entries).
-    pub controls_sent: u64,
-    /// Entries applied from anti-entropy (missed gossip repaired).
-    pub entries_repaired: u64,
-    /// Gossiped updates that showed a gap.
-    pub gaps: u64,
-}
-
-/// State the foca broadcast handler shares with the core. foca owns the handler and offers
-/// no way to reach it, so both hold this through an `Arc<Mutex>`; only the thread driving the
-/// core ever locks it, never across an await, so the lock is never contended.
-#[derive(Debug)]
-struct Shared {
-    /// This node's run.
-    me: NodeId,
-    /// Every node's topics.
-    table: SubscriptionTable,
-    /// Highest update version seen per node: an update at or below it is not re-gossiped.
-    seen: HashMap<NodeId, u64>,
-    /// Live members (updates of other nodes are ignored: a down node's stale gossip must not
-    /// bring its entry back).
-    live: BTreeSet<NodeId>,
-    /// Nodes whose gossip showed a gap: sync with them.
-    gaps: BTreeSet<NodeId>,
-    /// How many gaps were seen.
-    gap_count: u64,
-}
-
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // A panic while holding it leaves plain data behind; keep going with it.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The key foca dedups custom broadcasts by: a newer change of the same topic of the same
-/// node replaces an older one still waiting to be sent.
-#[derive(Debug)]
-struct UpdateKey {
-    node: NodeId,
-    topic: Topic,
-    version: u64,
-}
-
-impl Invalidates for UpdateKey {
-    fn invalidates(&self, other: &Self) -> bool {
-        self.node == other.node && self.topic == other.topic && self.version >= other.version
-    }
-}
-
-/// foca's broadcast handler: decodes gossiped subscription updates into the shared table.
-#[derive(Debug)]
-struct Gossip {
-    shared: Arc<Mutex<Shared>>,
-}
-
-impl BroadcastHandler<NodeIdentity> for Gossip {
-    type Key = UpdateKey;
-    type Error = Error;
-
-    fn receive_item(
-        &mut self,
-        data: &[u8],
-        sender: Option<&NodeIdentity>,
-    ) -> Result<Option<UpdateKey>> {
-        let (update, rest) = postcard::take_from_bytes::<Update>(data)
-            .map_err(|e| Error::Malformed(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(Error::Malformed(format!("{} trailing bytes", rest.len())));
-        }
-        let key = UpdateKey {
-            node: update.node.clone(),
-            topic: update.topic.clone(),
-            version: update.version,
-        };
-        let mut shared = lock(&self.shared);
-        if sender.is_none() {
-            // Our own change, already in the table: queue it for gossip.
-            shared.seen.insert(update.node, update.version);
-            return Ok(Some(key));
-        }
-        if update.node == shared.me {
-            return Ok(None);
-        }
-        if shared
-            .seen
-            .get(&update.node)
-            .is_some_and(|v| *v >= update.version)
-        {
-            return Ok(None);
-        }
-        shared.seen.insert(update.node.clone(), update.version);
-        if shared.live.contains(&update.node) && shared.table.apply_update(&update) == Applied::Gap
-        {
-            shared.gap_count += 1;
-            shared.gaps.insert(update.node);
-        }
-        // New to us: pass it on even if we could not apply it, others may.
-        Ok(Some(key))
-    }
 }
 
 /// A scheduled event.

@@ -290,6 +290,12 @@ impl Store for Embedded {
         self.write(move |tx| attempts::clear(tx, &key)).await
     }
 
+    async fn release_attempt(&self, key: &str, window: i64) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |tx| attempts::release(tx, &key, window))
+            .await
+    }
+
     async fn add_friend(&self, uid: &UserId, fuid: &UserId, now: Millis) -> Result<bool> {
         let (uid, fuid) = (uid.clone(), fuid.clone());
         self.write(move |tx| friends::add(tx, &uid, &fuid, now))

@@ -163,6 +163,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// Only the backend's own failures.
     async fn clear_attempts(&self, key: &str) -> Result<()>;
+    /// Takes back one attempt of `(key, window)` (an attempt that turned out not to count,
+    /// like a login that succeeded); never below 0, and nothing if there is no counter.
+    ///
+    /// # Errors
+    /// Only the backend's own failures.
+    async fn release_attempt(&self, key: &str, window: i64) -> Result<()>;
 
     // ---- friends (one-way) --------------------------------------------------------------
 

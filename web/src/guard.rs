@@ -21,6 +21,10 @@ use futures_lite::{AsyncRead, AsyncWrite, Future};
 pub(crate) struct Guard {
     /// Whether `timer` is armed; checked without the lock on every pending read.
     armed: AtomicBool,
+    /// Whether the armed deadline has passed: every read fails from then on (a fired timer
+    /// would not fire again, and a reader that goes on, like async-h1 discarding the rest of
+    /// a body, must not wait forever).
+    expired: AtomicBool,
     timer: Mutex<Option<Timer>>,
     /// Bytes the peer may still send; `u64::MAX` is unlimited.
     budget: AtomicU64,
@@ -49,6 +53,7 @@ impl Guard {
     pub(crate) fn deadline_in(&self, within: Duration) {
         if let Ok(mut timer) = self.timer.lock() {
             *timer = Some(Timer::at(Instant::now() + within));
+            self.expired.store(false, Ordering::Release);
             self.armed.store(true, Ordering::Release);
         }
     }
@@ -94,18 +99,28 @@ impl Guard {
         }
     }
 
-    /// Polls the deadline: `Ready` once it has passed.
+    /// Whether an armed deadline has passed already.
+    fn is_expired(&self) -> bool {
+        self.armed.load(Ordering::Acquire) && self.expired.load(Ordering::Acquire)
+    }
+
+    /// Polls the deadline: `Ready` once it has passed (and from then on).
     fn poll_deadline(&self, cx: &mut Context<'_>) -> Poll<()> {
         if !self.armed.load(Ordering::Acquire) {
             return Poll::Pending;
         }
-        match self.timer.lock() {
+        let fired = match self.timer.lock() {
             Ok(mut timer) => match timer.as_mut() {
-                Some(timer) => Pin::new(timer).poll(cx).map(|_| ()),
-                None => Poll::Pending,
+                Some(timer) => Pin::new(timer).poll(cx).is_ready(),
+                None => false,
             },
-            Err(_) => Poll::Pending,
+            Err(_) => false,
+        };
+        if fired {
+            self.expired.store(true, Ordering::Release);
+            return Poll::Ready(());
         }
+        Poll::Pending
     }
 }
 
@@ -137,18 +152,22 @@ impl AsyncRead for Guarded {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        if self.guard.is_expired() {
+            return Poll::Ready(Err(deadline_passed()));
+        }
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(read)) => Poll::Ready(self.guard.charge(read).map(|()| read)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => match self.guard.poll_deadline(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    Tripped::Deadline,
-                ))),
+                Poll::Ready(()) => Poll::Ready(Err(deadline_passed())),
                 Poll::Pending => Poll::Pending,
             },
         }
     }
+}
+
+fn deadline_passed() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, Tripped::Deadline)
 }
 
 impl AsyncWrite for Guarded {
@@ -195,6 +214,25 @@ mod tests {
                 .err()
                 .ok_or("the read must fail")?;
             assert_eq!(Guard::tripped(&err), Some(Tripped::Deadline));
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_passed_deadline_fails_every_later_read() -> TestResult {
+        smol::block_on(async {
+            let (mut server, mut client) = pair().await?;
+            server.guard().deadline_in(Duration::from_millis(20));
+            let mut buf = [0; 16];
+            assert!(server.read(&mut buf).await.is_err());
+            // Data arriving later does not revive it, and nothing waits.
+            client.write_all(b"late").await?;
+            let err = server.read(&mut buf).await.err().ok_or("still expired")?;
+            assert_eq!(Guard::tripped(&err), Some(Tripped::Deadline));
+            // A new deadline starts afresh.
+            server.guard().deadline_in(Duration::from_secs(5));
+            let read = server.read(&mut buf).await?;
+            assert_eq!(buf.get(..read), Some(&b"late"[..]));
             Ok(())
         })
     }

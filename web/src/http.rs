@@ -29,7 +29,12 @@ impl BodyError {
             BodyError::Malformed(_) => StatusCode::BadRequest,
             BodyError::TimedOut => StatusCode::RequestTimeout,
         };
-        text(status, &self.to_string())
+        let mut res = text(status, &self.to_string());
+        if status == StatusCode::RequestTimeout {
+            // The rest of the body may never come: the connection ends after the answer.
+            res.insert_header("Connection", "close");
+        }
+        res
     }
 }
 

@@ -16,6 +16,10 @@ pub(crate) enum Outbound {
     Close(CloseCode, &'static str),
     /// The peer sent a close frame: send the reply tungstenite queued for it, then stop.
     Finish,
+    /// A binary frame: only the Autobahn echo test sends them (the server never does, §8.4),
+    /// through the same writer as everything else.
+    #[cfg(test)]
+    Binary(async_tungstenite::tungstenite::Bytes),
 }
 
 /// Identifies one websocket connection on this node.

@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("/css/app.css", "css/app.css", CSS),
     asset!("/js/app.js", "js/app.js", JS),
     asset!("/js/api.js", "js/api.js", JS),
+    asset!("/js/state.js", "js/state.js", JS),
     asset!("/js/dom.js", "js/dom.js", JS),
     asset!("/js/time.js", "js/time.js", JS),
     asset!("/js/history.js", "js/history.js", JS),
@@ -66,6 +67,7 @@ const ASSETS: &[Asset] = &[
     asset!("/js/views/people.js", "js/views/people.js", JS),
     asset!("/js/views/account.js", "js/views/account.js", JS),
     asset!("/js/views/dialogs.js", "js/views/dialogs.js", JS),
+    asset!("/js/views/rows.js", "js/views/rows.js", JS),
 ];
 
 /// The ETag of each asset, in `ASSETS` order: a hash of its bytes, computed once.

@@ -2,6 +2,7 @@
 //! `testbed`), just the core's own rules.
 
 use super::*;
+use crate::error::Error;
 use protocol::ids::SessionId;
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;

@@ -10,7 +10,9 @@
 //! (a real peer then retries with backoff).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_net::TcpStream;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +21,7 @@ use crate::auth::{ClusterSecret, LinkTranscript, Nonce, Role};
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
 use crate::link::{self, Handshake};
+use crate::refusals::RefusalLog;
 
 /// Read size during the handshake: a message is at most [`link::MAX_HANDSHAKE`] bytes.
 const READ_CHUNK: usize = 512;
@@ -123,6 +126,21 @@ fn closed() -> Error {
     Error::Io(std::io::ErrorKind::UnexpectedEof.into())
 }
 
+/// Reads what the peer sent next (at most `chunk` bytes) onto the end of `buf`: how many
+/// bytes, 0 once it closed. `buf` keeps only what was read, also on an error.
+pub(super) async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+) -> Result<usize> {
+    let start = buf.len();
+    buf.resize(start + chunk, 0);
+    let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
+    let n = read.as_ref().map_or(0, |n| *n);
+    buf.truncate(start + n);
+    Ok(read?)
+}
+
 /// The next handshake message; `None` when the peer closed between messages.
 async fn read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Handshake>> {
     loop {
@@ -130,18 +148,7 @@ async fn read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Handsh
             buf.drain(..used);
             return Ok(Some(message));
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e.into());
-            }
-        };
-        buf.truncate(start + n);
-        if n == 0 {
+        if read_more(stream, buf, READ_CHUNK).await? == 0 {
             return if buf.is_empty() {
                 Ok(None)
             } else {
@@ -232,6 +239,55 @@ impl Drop for Slot {
             .open
             .remove(&self.id);
     }
+}
+
+/// What the tasks that authenticate peers share.
+#[derive(Debug)]
+pub(super) struct Auth {
+    /// The cluster key.
+    pub(super) secret: ClusterSecret,
+    /// Our run, which links prove themselves to and for.
+    pub(super) me: NodeId,
+    /// Which refusals to log (shared by the link tasks and the datagram reader; locked
+    /// briefly, never across an await).
+    pub(super) refusals: Mutex<RefusalLog>,
+}
+
+impl Auth {
+    /// Logs a peer's failed authentication, at most once per address per interval.
+    pub(super) fn refused(&self, ip: IpAddr, error: &Error) {
+        let log = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .should_log(ip, Instant::now());
+        if !log {
+            return;
+        }
+        match error {
+            // Not an attack: nothing flows between these two until one is upgraded, so say
+            // it where an operator looks.
+            Error::Version(theirs) => tracing::warn!(
+                peer = %ip,
+                theirs,
+                ours = link::LINK_VERSION,
+                "a peer speaks another mesh format version: its links are refused; run one cookim release on every node"
+            ),
+            _ => tracing::warn!(
+                peer = %ip,
+                error = %error,
+                "a mesh peer failed authentication: is it using another cluster secret? (logged once a minute per address)"
+            ),
+        }
+    }
+}
+
+/// The wall clock in microseconds since the epoch: where a run's datagram counter starts.
+pub(super) fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

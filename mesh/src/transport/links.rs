@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_net::{TcpListener, TcpStream};
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncWriteExt, FutureExt};
 use runtime::{Inbox, Mailbox, Shutdown, Spawner};
 
 use super::handshake::{self, Slots};
@@ -147,18 +147,7 @@ async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<
             buf.drain(..used);
             return Ok(Some(frame));
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let read = stream.read(buf.get_mut(start..).unwrap_or_default()).await;
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e.into());
-            }
-        };
-        buf.truncate(start + n);
-        if n == 0 {
+        if handshake::read_more(stream, buf, READ_CHUNK).await? == 0 {
             return if buf.is_empty() {
                 Ok(None)
             } else {

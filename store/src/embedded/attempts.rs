@@ -24,3 +24,12 @@ pub(super) fn clear(conn: &Connection, key: &str) -> Result<()> {
         .execute([key])?;
     Ok(())
 }
+
+pub(super) fn release(conn: &Connection, key: &str, window: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE attempts SET count = count - 1 \
+         WHERE counter_key = ?1 AND time_window = ?2 AND count > 0",
+    )?
+    .execute(params![key, window])?;
+    Ok(())
+}

@@ -62,3 +62,13 @@ pub(super) async fn clear(db: &Db, key: &str) -> Result<()> {
     db.attempts.delete_many(doc! { "key": key }).await?;
     Ok(())
 }
+
+pub(super) async fn release(db: &Db, key: &str, window: i64) -> Result<()> {
+    db.attempts
+        .update_one(
+            doc! { "key": key, "window": window, "count": { "$gt": 0_i64 } },
+            doc! { "$inc": { "count": -1_i64 } },
+        )
+        .await?;
+    Ok(())
+}

@@ -365,6 +365,10 @@ impl Store for Mongo {
         compat(attempts::clear(&self.db, key)).await
     }
 
+    async fn release_attempt(&self, key: &str, window: i64) -> Result<()> {
+        compat(attempts::release(&self.db, key, window)).await
+    }
+
     async fn add_friend(&self, uid: &UserId, fuid: &UserId, _now: Millis) -> Result<bool> {
         compat(users::add_friend(&self.db, uid, fuid)).await
     }

@@ -2,30 +2,21 @@
 // every view reads. Plain ES modules, no build step; served by the cookim binary.
 
 import { ApiError, auth, authed, call } from './api.js';
+import { SIGNED_OUT, app, provide } from './state.js';
 import { avatar, h, icon, replace } from './dom.js';
 import { PushSocket } from './push.js';
-import { parseTimestr, refreshTimes, timeElement } from './time.js';
+import { parseTimestr, refreshTimes } from './time.js';
 import * as authViews from './views/auth.js';
 import * as lists from './views/lists.js';
 import * as chat from './views/chat.js';
 import * as people from './views/people.js';
 import * as account from './views/account.js';
+import { chatRow } from './views/rows.js';
 
 const TOKEN_REFRESH_MS = 4 * 60 * 1000;
 const NOTIFICATION_POLL_MS = 15 * 1000;
-/** Shown when the server no longer accepts our token: this device's login was ended (from
- * another device, by a password change there) or has expired. */
-export const SIGNED_OUT = 'You were signed out on this device.';
-
-/** Shared state and helpers for the views. */
-export const app = {
-  me: { uid: '', nickname: '', avatar: '' },
-  sessions: [], // joined chats, newest first (listSessions isPublic=0 shape)
-  notificationCount: 0,
-  currentSid: '', // the chat on screen: its pushes do not count as unread
-  push: null,
-  events: new EventTarget(),
-
+// The shell's actions, for the views (see state.js).
+provide({
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -121,7 +112,9 @@ export const app = {
   openChat(sid) {
     app.go(`#/chat/${encodeURIComponent(sid)}`);
   },
-};
+
+  clearUnread: (sid) => clearUnread(sid),
+});
 
 // ---- toasts ---------------------------------------------------------------------------
 
@@ -195,21 +188,6 @@ function checkSignedIn() {
   return checking;
 }
 
-/** A preview line for a push or a listed last message. */
-export function previewOf(m) {
-  if (!m) return '';
-  let text = m.content;
-  if (m.msgType === 'file') {
-    if (m.thumbid) text = 'Photo';
-    else if (m.fileType === 'audio/wav') text = 'Voice message';
-    else text = m.fileName ? `File: ${m.fileName}` : 'File';
-  } else if (text === 'send a [PHOTO]') text = 'Photo';
-  else if (text === 'send a [FILE]') text = 'File';
-  if (m.msgType === 'join' || m.msgType === 'leave') return text;
-  const who = m.uid === app.me.uid ? 'You' : m.nickname;
-  return who ? `${who}: ${text}` : text;
-}
-
 function onPush(m) {
   const s = app.sessions.find((x) => x.sessionid === m.sessionid);
   if (!s) {
@@ -236,7 +214,6 @@ function clearUnread(sid) {
     renderChatList();
   }
 }
-app.clearUnread = clearUnread;
 
 function sortSessions() {
   const now = new Date();
@@ -306,28 +283,6 @@ function markCurrent() {
     if (link.dataset.route === hash) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-}
-
-/** One row of a chat list (sidebar or the joined-chats page). */
-export function chatRow(s, { onMenu } = {}) {
-  const group = s.sessionType === 1;
-  const count = s.newCount ?? 0;
-  const label = `${s.sessionName}, ${group ? 'group' : 'private chat'}${count ? `, ${count} unread` : ''}`;
-  const when = parseTimestr(s.lastUpdate);
-  const link = h('a', { class: 'chat-row-link', href: `#/chat/${encodeURIComponent(s.sessionid)}`, 'aria-label': label },
-    avatar(s.sessionIcon, s.sessionName),
-    h('span', { class: 'chat-row-text' },
-      h('span', { class: 'chat-row-top' },
-        h('span', { class: 'chat-row-name' }, s.sessionName),
-        h('span', { class: `tag ${group ? 'tag-group' : 'tag-private'}` }, group ? 'Group' : 'Private'),
-        timeElement(when, 'chat-row-time')),
-      h('span', { class: 'chat-row-bottom' },
-        h('span', { class: 'chat-row-preview' }, previewOf(s.message) || 'No messages yet'),
-        count ? h('span', { class: 'badge', 'aria-hidden': 'true' }, count > 99 ? '99+' : String(count)) : null)));
-  const row = h('li', { class: `chat-row${s.sessionid === app.currentSid ? ' active' : ''}`, dataset: { sid: s.sessionid } }, link);
-  if (s.sessionid === app.currentSid) link.setAttribute('aria-current', 'page');
-  if (onMenu) row.append(h('button', { class: 'icon-button row-menu', type: 'button', 'aria-label': `Options for ${s.sessionName}`, onclick: onMenu }, icon('more')));
-  return row;
 }
 
 function renderChatList() {

@@ -41,7 +41,7 @@ pub struct Limits {
     /// Failed logins for one (address, login) pair within `login_lockout` before that pair is
     /// refused without hashing. Default 5.
     pub max_login_failures: u32,
-    /// Login attempts from one address over all logins within `login_lockout`. Default 50.
+    /// Failed logins from one address over all logins within `login_lockout`. Default 50.
     pub max_address_failures: u32,
     /// The lockout window. Default 60 s.
     pub login_lockout: Duration,
@@ -96,8 +96,9 @@ impl Limits {
 }
 
 impl Limits {
-    /// Refusals in a row after which a websocket sending `action` is closed: as many as the
-    /// burst (a client that ignores that many `reject`s is not a person waiting).
+    /// Recent refusals (see [`rate::Refused::strikes`]) after which a websocket sending
+    /// `action` is closed: as many as the burst (a client that ignores that many `reject`s
+    /// is not a person waiting).
     pub(crate) fn cutoff(&self, action: Action) -> u64 {
         let rate = match action {
             Action::Text => self.texts,

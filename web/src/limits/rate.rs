@@ -88,9 +88,10 @@ impl std::fmt::Display for Rate {
 pub(crate) struct Refused {
     /// How long until the cost would fit.
     pub(crate) retry_after: Duration,
-    /// Refusals in a row for this key, this one included (a client that ignores them is
-    /// cut off).
-    pub(crate) in_a_row: u32,
+    /// Recent refusals for this key, this one included, fading at the refill rate (a
+    /// client that keeps sending far over the limit piles them up and is cut off; one that
+    /// slows down sheds them, whether or not some of its sends got through meanwhile).
+    pub(crate) strikes: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +99,8 @@ struct Bucket {
     /// Tokens left at `at`.
     tokens: f64,
     at: Instant,
-    in_a_row: u32,
+    /// Refusals, fading at the refill rate.
+    strikes: f64,
 }
 
 /// Keys tracked before full buckets are swept; past it, and after the sweep, the oldest
@@ -138,22 +140,22 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         let bucket = self.map.entry(key.clone()).or_insert(Bucket {
             tokens: capacity,
             at: now,
-            in_a_row: 0,
+            strikes: 0.0,
         });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_sec).min(capacity);
+        bucket.strikes = (bucket.strikes - elapsed * per_sec).max(0.0);
         bucket.at = now;
         let cost = cost as f64;
         if cost <= bucket.tokens {
             bucket.tokens -= cost;
-            bucket.in_a_row = 0;
             return Ok(());
         }
-        bucket.in_a_row = bucket.in_a_row.saturating_add(1);
+        bucket.strikes += 1.0;
         let missing = (cost - bucket.tokens).min(capacity);
         Err(Refused {
             retry_after: Duration::from_secs_f64(missing / per_sec),
-            in_a_row: bucket.in_a_row,
+            strikes: bucket.strikes.ceil() as u32,
         })
     }
 
@@ -234,11 +236,33 @@ mod tests {
             assert_eq!(b.take(&1, 1, t0), Ok(()));
         }
         let refused = b.take(&1, 1, t0);
-        assert!(matches!(refused, Err(Refused { in_a_row: 1, .. })));
-        assert_eq!(b.take(&1, 1, t0).map_err(|r| r.in_a_row), Err(2));
+        assert!(matches!(refused, Err(Refused { strikes: 1, .. })));
+        assert_eq!(b.take(&1, 1, t0).map_err(|r| r.strikes), Err(2));
         assert_eq!(b.take(&2, 1, t0), Ok(()), "another key has its own bucket");
         assert_eq!(b.take(&1, 1, t0 + Duration::from_secs(1)), Ok(()));
         assert!(b.take(&1, 6, t0 + Duration::from_secs(60)).is_err());
+    }
+
+    #[test]
+    fn strikes_pile_up_under_a_flood_even_when_some_get_through() {
+        // 5 a second, burst 5: a client sending 50 a second for 3 s gets some through as the
+        // bucket refills, yet its strikes climb far past the burst.
+        let mut b = Buckets::new(Rate::every(5, Duration::from_secs(1)), 100);
+        let t0 = Instant::now();
+        let mut strikes = 0;
+        for i in 0..150u64 {
+            if let Err(r) = b.take(&0, 1, t0 + Duration::from_millis(i * 20)) {
+                strikes = r.strikes;
+            }
+        }
+        assert!(strikes > 50, "{strikes}");
+        // A client that backs off sheds them.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(b.take(&0, 1, later), Ok(()));
+        for _ in 0..4 {
+            assert_eq!(b.take(&0, 1, later), Ok(()));
+        }
+        assert_eq!(b.take(&0, 1, later).map_err(|r| r.strikes), Err(1));
     }
 
     #[test]

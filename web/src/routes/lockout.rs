@@ -3,7 +3,8 @@
 //! A login attempt is counted *before* the password is hashed, in two fixed windows of
 //! `login_lockout`: one for the pair (address, login) and one for the address over all logins.
 //! Over `max_login_failures` for the pair, or `max_address_failures` for the address, the
-//! attempt is refused without hashing. A success clears its pair. Keying the lock by the pair
+//! attempt is refused without hashing. A success clears its pair and takes itself back from
+//! its address, so only failures count (concurrent guesses still all count while they hash). Keying the lock by the pair
 //! means an attacker who guesses a victim's password from one address locks only that
 //! address out of that account: the victim, from their own addresses, still signs in.
 
@@ -18,10 +19,13 @@ use super::App;
 /// The refusal text (also what the hostile-client suite looks for).
 pub(crate) const LOCKED: &str = "too many failed logins, try again later";
 
-/// A counted attempt: its pair's key, cleared if the password matches.
+/// A counted attempt: cleared from its pair and taken back from its address if the password
+/// matches (the address limit counts failures, so many people behind one NAT can sign in).
 #[derive(Debug)]
 pub(super) struct Attempt {
     pair: String,
+    by_addr: String,
+    window: i64,
 }
 
 /// Counts an attempt at `login` from `peer`, or refuses it.
@@ -44,7 +48,11 @@ pub(super) async fn reserve(app: &App, peer: Option<IpAddr>, login: &str) -> Res
         tracing::debug!(%addr, pair_count, addr_count, "login refused: too many attempts");
         return Err(Error::Denied(LOCKED.to_owned()));
     }
-    Ok(Attempt { pair })
+    Ok(Attempt {
+        pair,
+        by_addr,
+        window,
+    })
 }
 
 /// The password matched: the pair starts afresh.
@@ -52,7 +60,11 @@ pub(super) async fn reserve(app: &App, peer: Option<IpAddr>, login: &str) -> Res
 /// # Errors
 /// [`Error::Store`] if the counter cannot be cleared.
 pub(super) async fn succeeded(app: &App, attempt: Attempt) -> Result<()> {
-    Ok(app.store().clear_attempts(&attempt.pair).await?)
+    let store = app.store();
+    store.clear_attempts(&attempt.pair).await?;
+    Ok(store
+        .release_attempt(&attempt.by_addr, attempt.window)
+        .await?)
 }
 
 /// The counter keys of an attempt: the pair, and the address alone. Logins are at most 254

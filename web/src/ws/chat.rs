@@ -2,8 +2,11 @@
 //! checked; the first `online` binds the connection to its session after a membership check;
 //! text is acknowledged only by its echo, which comes after it is stored.
 
+use std::sync::Arc;
+
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use futures_lite::FutureExt;
 use http_types::upgrade::Connection;
 use protocol::binary;
 use protocol::chat::{ChatDown, ChatUp, REJECT_TEXT, Sender, UpKind};
@@ -11,10 +14,6 @@ use protocol::ids::{FileId, SessionId};
 use protocol::thumbnail;
 use runtime::Shutdown;
 use store::model::{FileOwner, NewFile};
-
-use std::sync::Arc;
-
-use futures_lite::FutureExt;
 
 use super::{
     ReadEnd, Stream, TEXT_FRAME_ROOM, authenticated, end_reading, login_ended, next_frame, race,
@@ -105,7 +104,7 @@ impl ChatConn<'_> {
         match self.app.limiter.by_user(action, &who.uid, cost) {
             Ok(()) => Ok(Ok(())),
             Err(refused)
-                if u64::from(refused.in_a_row) > self.app.config().limits.cutoff(action) =>
+                if u64::from(refused.strikes) > self.app.config().limits.cutoff(action) =>
             {
                 tracing::debug!(uid = %who.uid, ?action, "closed: far over a rate limit");
                 Err(ReadEnd::RateLimited)

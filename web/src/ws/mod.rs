@@ -3,6 +3,8 @@
 //! the connection's bounded [`Outbox`]. Whichever ends first ends the connection; the
 //! connection's subscriptions are then dropped.
 
+#[cfg(test)]
+mod autobahn;
 pub(crate) mod chat;
 pub(crate) mod push;
 
@@ -189,6 +191,8 @@ pub(crate) async fn write_loop(
             Next::Silence => (Message::Text(keepalive().into()), false),
             Next::Item(Some(Outbound::Close(code, reason))) => (close(code, reason), true),
             Next::Item(Some(Outbound::Finish)) => break,
+            #[cfg(test)]
+            Next::Item(Some(Outbound::Binary(bytes))) => (Message::Binary(bytes), false),
             Next::Item(None) => (close(CloseCode::Policy, "too slow: outbox full"), true),
             Next::Stop => (close(CloseCode::Away, "server shutting down"), true),
         };

@@ -1,16 +1,15 @@
 //! `/ws-push` (§9): one subscribe message, then every stored event of every chat the user is a
 //! member of, as memberships are now (subscriptions follow joins and leaves).
 
+use std::sync::Arc;
+
 use async_tungstenite::tungstenite::Message;
+use futures_lite::FutureExt;
 use http_types::upgrade::Connection;
 use protocol::chat::Sender;
 use protocol::ids::UserId;
 use protocol::push::{PushDown, PushUp};
 use runtime::Shutdown;
-
-use std::sync::Arc;
-
-use futures_lite::FutureExt;
 
 use super::{
     Stream, authenticated, end_reading, login_ended, next_frame, race, websocket, write_loop,

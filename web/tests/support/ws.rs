@@ -34,8 +34,17 @@ pub(crate) struct Frame {
 impl Ws {
     /// Connects to `path` (`/ws-chat` or `/ws-push`).
     pub(crate) async fn connect(addr: SocketAddr, path: &str) -> Result<Ws> {
+        Ws::connect_over(TcpStream::connect(addr).await?, addr, path).await
+    }
+
+    /// Connects to `path` over a TCP connection already open to `addr` (one bound to a source
+    /// address of the test's choosing, say).
+    pub(crate) async fn connect_over(
+        stream: TcpStream,
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Ws> {
         within(&format!("the {path} handshake"), async {
-            let stream = TcpStream::connect(addr).await?;
             let (stream, response) =
                 async_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await?;
             if response.status().as_u16() != 101 {
@@ -131,6 +140,24 @@ impl Ws {
     /// The next text frame, whatever it is.
     pub(crate) async fn next_json(&mut self) -> Result<Value> {
         self.next_json_where("any message", |_| true).await
+    }
+
+    /// The next text frame other than a keepalive, or the close frame, whichever comes first:
+    /// for input a server may answer either way.
+    pub(crate) async fn next_text_or_close(&mut self, what: &str) -> Result<Message> {
+        let path = self.path.clone();
+        within(&format!("{what} on {path}"), async {
+            loop {
+                let message = self.next_message().await?;
+                if let Message::Text(text) = &message
+                    && text.as_str().contains("\"msgType\":\"keepalive\"")
+                {
+                    continue;
+                }
+                return Ok(message);
+            }
+        })
+        .await?
     }
 
     /// Waits for the server's close frame, skipping text frames before it.

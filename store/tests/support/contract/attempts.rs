@@ -23,6 +23,27 @@ pub(crate) async fn attempts_are_counted_per_key_and_window(store: &dyn Store) -
     assert_eq!(store.record_attempt(&key, 11).await?, 1, "every window");
     assert_eq!(store.record_attempt(&other, 11).await?, 2, "others kept");
     store.clear_attempts(&unique("never counted")).await?;
+
+    // A released attempt no longer counts; releasing never goes below zero or creates one.
+    let released = unique("released");
+    assert_eq!(store.record_attempt(&released, 3).await?, 1);
+    assert_eq!(store.record_attempt(&released, 3).await?, 2);
+    store.release_attempt(&released, 3).await?;
+    assert_eq!(store.record_attempt(&released, 3).await?, 2);
+    for _ in 0..3 {
+        store.release_attempt(&released, 3).await?;
+    }
+    assert_eq!(
+        store.record_attempt(&released, 3).await?,
+        1,
+        "not below zero"
+    );
+    store.release_attempt(&released, 4).await?;
+    assert_eq!(
+        store.record_attempt(&released, 4).await?,
+        1,
+        "nothing created"
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 // Profile and avatar, password, sessions (signed-in devices), and creating or editing a group.
 
 import { authed } from '../api.js';
-import { app } from '../app.js';
+import { app } from '../state.js';
 import { avatar, h, icon, replace } from '../dom.js';
 import { parseTimestr, timeElement } from '../time.js';
 import { busy, field } from './auth.js';

@@ -1,7 +1,7 @@
 // Sign in and create an account.
 
 import { call, rememberedLogin } from '../api.js';
-import { app } from '../app.js';
+import { app } from '../state.js';
 import { h, replace } from '../dom.js';
 
 function authPage(root, title, subtitle, form, footer) {

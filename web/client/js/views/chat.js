@@ -3,7 +3,7 @@
 // drag-and-drop and paste.
 
 import { auth, authed } from '../api.js';
-import { app } from '../app.js';
+import { app } from '../state.js';
 import { ChatSocket } from '../chatsocket.js';
 import { avatar, fileUrl, formatSize, h, icon, linkified, replace } from '../dom.js';
 import { isStored, newerThan, olderThan, withoutEchoes } from '../history.js';

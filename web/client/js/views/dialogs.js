@@ -2,7 +2,7 @@
 // the user menu, joined users, inviting friends, confirmations and the image viewer.
 
 import { authed } from '../api.js';
-import { app } from '../app.js';
+import { app } from '../state.js';
 import { avatar, fileUrl, h, icon } from '../dom.js';
 
 let counter = 0;

@@ -2,7 +2,8 @@
 // discover and join.
 
 import { authed } from '../api.js';
-import { app, chatRow, previewOf } from '../app.js';
+import { app } from '../state.js';
+import { chatRow, previewOf } from './rows.js';
 import { avatar, h, icon, replace } from '../dom.js';
 import { parseTimestr, timeElement } from '../time.js';
 import { sessionMenu } from './dialogs.js';

@@ -1,7 +1,7 @@
 // Friends (search by nickname, add, remove, message) and notifications.
 
 import { authed } from '../api.js';
-import { app } from '../app.js';
+import { app } from '../state.js';
 import { avatar, h, icon, replace } from '../dom.js';
 import { parseTimestr, timeElement } from '../time.js';
 import { field } from './auth.js';
