@@ -267,7 +267,7 @@ impl Registry {
 }
 
 /// The registry actor's state.
-struct Chats {
+struct RegistryActor {
     env: Weak<Env<Port>>,
     sessions: HashMap<SessionId, SessionHandle>,
     pushes: HashMap<UserId, Vec<(ConnId, Outbox)>>,
@@ -281,7 +281,7 @@ async fn run_registry(
     mut inbox: runtime::Inbox<Msg>,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
-    let mut registry = Chats {
+    let mut registry = RegistryActor {
         env,
         sessions: HashMap::new(),
         pushes: HashMap::new(),
@@ -305,7 +305,7 @@ async fn run_registry(
     Ok(())
 }
 
-impl Chats {
+impl RegistryActor {
     async fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Session { sid, reply } => {
