@@ -14,6 +14,8 @@ use crate::session::frames::MemberView;
 use crate::session::reorder::Reorder;
 
 impl<O: Clone> Core<O> {
+    /// [`Input::Online`](super::Input::Online): the others hear of the newcomer, which is
+    /// subscribed with its own online event first.
     pub(super) fn online(
         &mut self,
         items: &mut Vec<Item<O>>,
@@ -53,6 +55,8 @@ impl<O: Clone> Core<O> {
         self.publish_remote(items, &down, 0, &[]);
     }
 
+    /// [`Input::CaughtUp`](super::Input::CaughtUp): what was held for a resuming connection
+    /// goes out, and it gets frames directly from now on.
     pub(super) fn caught_up(&mut self, items: &mut Vec<Item<O>>, conn: ConnId) {
         let Some(subscriber) = self.subscribers.get_mut(&conn) else {
             return;
@@ -69,6 +73,8 @@ impl<O: Clone> Core<O> {
         }
     }
 
+    /// [`Input::Offline`](super::Input::Offline): the subscriber is forgotten and the others
+    /// hear of it.
     pub(super) fn offline(&mut self, items: &mut Vec<Item<O>>, conn: ConnId, wall: Millis) {
         let Some(gone) = self.subscribers.remove(&conn) else {
             return;
@@ -88,6 +94,8 @@ impl<O: Clone> Core<O> {
         self.publish_remote(items, &down, 0, &[]);
     }
 
+    /// [`Input::Stored`](super::Input::Stored): a message this node stored, fanned out (or,
+    /// for a retry, echoed).
     pub(super) fn stored(
         &mut self,
         items: &mut Vec<Item<O>>,
@@ -145,6 +153,8 @@ impl<O: Clone> Core<O> {
         }
     }
 
+    /// [`Input::Remote`](super::Input::Remote): live events go out as they come, stored ones
+    /// through the reorder buffer.
     pub(super) fn remote(&mut self, items: &mut Vec<Item<O>>, envelope: Envelope) {
         if envelope.session_id != self.sid {
             return;
