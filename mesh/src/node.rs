@@ -11,7 +11,7 @@
 //! - Membership: SWIM through foca, joined through seed addresses (announced to until a
 //!   member answers, and again whenever the node finds itself alone). Its identity renews
 //!   itself when the cluster declares it down, so it rejoins on its own.
-//! - Subscriptions: every local change is one [`Update`] gossiped as a foca custom broadcast;
+//! - Subscriptions: every local change is one [`Update`](crate::subscriptions::Update) gossiped as a foca custom broadcast;
 //!   peers apply updates in version order. Every [`Tuning::anti_entropy_period`], and when a
 //!   member comes up or a gossiped update shows a gap, the node sends its digest over the
 //!   link ([`Control::Sync`]); the peer answers with the entries the node lacks

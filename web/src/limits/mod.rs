@@ -1,6 +1,6 @@
 //! What one address or one user can make the node do: rate limits per address and per user,
 //! open connections per address, and the password-hashing pool. The decisions are pure
-//! ([`rate::Buckets`] takes `now`); this module holds them behind short locks.
+//! (`rate::Buckets` takes `now`); this module holds them behind short locks.
 
 pub mod rate;
 
