@@ -20,60 +20,12 @@ use crate::error::{Error, Result};
 use crate::subscriptions::Topic;
 
 /// The envelope format this node writes and reads. Version 2 added the sender, resolved push
-/// targets and the origin's `timestr`; version 1 envelopes are refused.
-pub const VERSION: u8 = 2;
+/// targets and the origin's `timestr`; version 3 carries the kind as its wire string
+/// (`protocol`'s [`ChatKind`], the one home of message kinds). Other versions are refused.
+pub const VERSION: u8 = 3;
 
 /// Largest encoded envelope accepted (a text message is capped far below this).
 pub const MAX_ENVELOPE: usize = 256 * 1024;
-
-/// Which event an envelope carries (the spec's `msgType`s that cross nodes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EventKind {
-    /// Someone went online in the chat (not stored; chat subscribers only).
-    Online,
-    /// A chat connection closed (not stored; chat subscribers only).
-    Offline,
-    /// A stored text message.
-    Text,
-    /// A stored upload.
-    File,
-    /// A stored join.
-    Join,
-    /// A stored leave.
-    Leave,
-    /// A stored type this server does not produce (from an old CookIM database).
-    Other(String),
-}
-
-impl EventKind {
-    /// The `msgType` of the frames this event becomes.
-    pub fn to_chat_kind(&self) -> ChatKind {
-        match self {
-            EventKind::Online => ChatKind::Online,
-            EventKind::Offline => ChatKind::Offline,
-            EventKind::Text => ChatKind::Text,
-            EventKind::File => ChatKind::File,
-            EventKind::Join => ChatKind::Join,
-            EventKind::Leave => ChatKind::Leave,
-            EventKind::Other(s) => ChatKind::from_wire(s),
-        }
-    }
-
-    /// The event kind of a frame's `msgType`; `None` for kinds that never cross nodes
-    /// (reject, keepalive, accept: they answer one connection).
-    pub fn from_chat_kind(kind: &ChatKind) -> Option<EventKind> {
-        Some(match kind {
-            ChatKind::Online => EventKind::Online,
-            ChatKind::Offline => EventKind::Offline,
-            ChatKind::Text => EventKind::Text,
-            ChatKind::File => EventKind::File,
-            ChatKind::Join => EventKind::Join,
-            ChatKind::Leave => EventKind::Leave,
-            ChatKind::Other(s) => EventKind::Other(s.clone()),
-            ChatKind::Reject | ChatKind::Keepalive | ChatKind::Accept => return None,
-        })
-    }
-}
 
 /// One `/ws-push` recipient of an event, with the session as that recipient sees it (a private
 /// chat shows the *other* member's nickname and avatar).
@@ -97,8 +49,8 @@ pub struct Envelope {
     /// per-chat session core does that).
     /// 0 for live-only events (online, offline), which are delivered as they come.
     pub seq: i64,
-    /// What happened.
-    pub kind: EventKind,
+    /// What happened: an event kind ([`ChatKind::is_event`]).
+    pub kind: ChatKind,
     /// Sender id (`""` if unknown, as the origin's frame had it).
     pub uid: String,
     /// Sender nickname.
@@ -126,7 +78,8 @@ pub struct Envelope {
 
 impl Envelope {
     /// An envelope for the `/ws-chat` frame `down` of chat `session_id`, to the chat's
-    /// subscribers and to `push_to`. `None` for kinds that never cross nodes.
+    /// subscribers and to `push_to`. `None` for kinds that never cross nodes (a reject, a
+    /// keepalive, an accept).
     pub fn from_chat_down(
         session_id: SessionId,
         seq: i64,
@@ -136,7 +89,7 @@ impl Envelope {
         Some(Envelope {
             session_id,
             seq,
-            kind: EventKind::from_chat_kind(&down.msg_type)?,
+            kind: Some(down.msg_type.clone()).filter(ChatKind::is_event)?,
             uid: down.sender.uid.clone(),
             nickname: down.sender.nickname.clone(),
             avatar: down.sender.avatar.clone(),
@@ -155,7 +108,7 @@ impl Envelope {
     pub fn chat_down(&self) -> ChatDown {
         ChatDown {
             sender: self.sender(),
-            msg_type: self.kind.to_chat_kind(),
+            msg_type: self.kind.clone(),
             content: self.content.clone(),
             file: self.file(),
             dateline: self.dateline.clone(),
@@ -164,7 +117,7 @@ impl Envelope {
 
     /// The `/ws-push` frame (§9.3) for one recipient.
     pub fn push_down(&self, target: &PushTarget) -> PushDown {
-        let msg_type = self.kind.to_chat_kind();
+        let msg_type = self.kind.clone();
         let file_info =
             (msg_type == ChatKind::File).then(|| PushDown::file_info_for(&self.thumbid));
         PushDown {
@@ -270,7 +223,7 @@ mod tests {
         Envelope {
             session_id: SessionId::from_random([1; 12]),
             seq,
-            kind: EventKind::Text,
+            kind: ChatKind::Text,
             uid: uid(2).to_string(),
             nickname: "alice".into(),
             avatar: "f".repeat(24),
@@ -293,10 +246,10 @@ mod tests {
     fn refuses_other_versions_and_sizes() -> TestResult {
         let mut bytes = encode(&sample("hi".into(), 1))?;
         assert!(decode(&bytes).is_ok());
-        bytes[0] = 1;
-        assert!(matches!(decode(&bytes), Err(Error::Version(1))));
-        bytes[0] = 3;
-        assert!(matches!(decode(&bytes), Err(Error::Version(3))));
+        bytes[0] = 2;
+        assert!(matches!(decode(&bytes), Err(Error::Version(2))));
+        bytes[0] = 4;
+        assert!(matches!(decode(&bytes), Err(Error::Version(4))));
         assert!(matches!(decode(&[]), Err(Error::Size { .. })));
         assert!(matches!(
             decode(&vec![VERSION; MAX_ENVELOPE + 1]),

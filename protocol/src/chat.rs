@@ -107,7 +107,9 @@ pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(text: &str) -> Result
     Ok(serde_json::from_str(text)?)
 }
 
-/// The `msgType` of a down message, on either websocket.
+/// The kind of a message: the `msgType` of a down frame on either websocket, of a stored
+/// message (the store keeps it as its wire string) and of an event one node forwards to
+/// another. The one home of message kinds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ChatKind {
     /// D1: someone went online in the session.
@@ -165,6 +167,15 @@ impl ChatKind {
         }
     }
 
+    /// Whether it is an event of a chat (stored, or online/offline), as stores keep and
+    /// nodes forward them; a reject, keepalive or accept concerns one connection only.
+    pub fn is_event(&self) -> bool {
+        !matches!(
+            self,
+            ChatKind::Reject | ChatKind::Keepalive | ChatKind::Accept
+        )
+    }
+
     /// Whether the event is persisted and counted as unread (§10.2).
     pub fn is_stored(&self) -> bool {
         matches!(
@@ -177,6 +188,15 @@ impl ChatKind {
 impl Serialize for ChatKind {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ChatKind {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<ChatKind, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(ChatKind::from_wire(&text))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The data model of ../shared/cookim-api.md §11, as typed Rust. Times are epoch milliseconds
 //! given by the caller; the store reads no clock.
 
+use protocol::chat::ChatKind;
 use protocol::ids::{FileId, LoginId, MessageId, NotificationId, SessionId, UserId};
 pub use protocol::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -232,8 +233,9 @@ pub struct Message {
     pub seq: i64,
     /// Sender.
     pub uid: UserId,
-    /// `text`, `file`, `join`, `leave`.
-    pub msg_type: String,
+    /// `text`, `file`, `join`, `leave` (or what an old CookIM database holds), kept as its
+    /// wire string.
+    pub msg_type: ChatKind,
     /// Text; `""` for files.
     pub content: String,
     /// Files only.
@@ -260,7 +262,7 @@ pub struct NewMessage {
     /// Sender.
     pub uid: UserId,
     /// Kind.
-    pub msg_type: String,
+    pub msg_type: ChatKind,
     /// Text.
     pub content: String,
     /// Files only.

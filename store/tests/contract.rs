@@ -116,7 +116,7 @@ fn everything_survives_a_reopen() -> Result<()> {
             id: MessageId::from_random([n; 12]),
             session_id: session.clone(),
             uid: a.clone(),
-            msg_type: "text".to_owned(),
+            msg_type: protocol::chat::ChatKind::Text,
             content: format!("message {n}"),
             file_name: String::new(),
             file_type: String::new(),

@@ -16,6 +16,7 @@
 mod support;
 
 use cookim_store::{Mongo, Result};
+use protocol::chat::ChatKind;
 use support::contract::{self, for_each_check};
 
 /// The server under test, from `MONGO_URI`.
@@ -202,7 +203,7 @@ fn cookims_unnumbered_messages_are_numbered_at_start_up() -> Result<()> {
                     id: MessageId::from_random(rand::random()),
                     session_id: session.id.clone(),
                     uid: uid.clone(),
-                    msg_type: "text".into(),
+                    msg_type: ChatKind::Text,
                     content: "new".into(),
                     file_name: String::new(),
                     file_type: String::new(),
@@ -264,7 +265,7 @@ fn numbers_are_claimed_by_the_insert_without_holes() -> Result<()> {
             id: MessageId::from_random(rand::random()),
             session_id: session.id.clone(),
             uid: uid.clone(),
-            msg_type: "text".into(),
+            msg_type: ChatKind::Text,
             content,
             file_name: String::new(),
             file_type: String::new(),

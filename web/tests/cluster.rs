@@ -303,7 +303,7 @@ fn a_lost_last_event_arrives_after_a_second_of_quiet() -> Result {
                         id: protocol::ids::MessageId::from_random(rand::random()),
                         session_id: SessionId::parse(&sid)?,
                         uid: UserId::parse(&alice.uid)?,
-                        msg_type: "text".into(),
+                        msg_type: protocol::chat::ChatKind::Text,
                         content: lost.clone(),
                         file_name: String::new(),
                         file_type: String::new(),

@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use cookim_mesh::config::MeshConfig;
-use cookim_mesh::envelope::{Envelope, EventKind, PushTarget};
+use cookim_mesh::envelope::{Envelope, PushTarget};
 use cookim_mesh::node::MemberState;
 use cookim_mesh::subscriptions::Topic;
 use cookim_mesh::{ClusterSecret, Delivery, Mesh, MeshInfo};
+use protocol::chat::ChatKind;
 use protocol::ids::{SessionId, UserId};
 use runtime::{Inbox, Runtime, ShutdownTrigger};
 
@@ -119,7 +120,7 @@ pub fn envelope(sid: &SessionId, seq: i64, content: &str, push_to: Vec<PushTarge
     Envelope {
         session_id: sid.clone(),
         seq,
-        kind: EventKind::Text,
+        kind: ChatKind::Text,
         uid: "a".repeat(24),
         nickname: "alice".into(),
         avatar: String::new(),

@@ -121,7 +121,7 @@ pub(super) fn import(conn: &Connection, records: Vec<Record>) -> Result<u64> {
                     m.session_id.as_str(),
                     m.seq,
                     m.uid.as_str(),
-                    m.msg_type,
+                    m.msg_type.as_str(),
                     m.content,
                     m.file_name,
                     m.file_type,

@@ -62,7 +62,7 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         new.session_id.as_str(),
         seq,
         new.uid.as_str(),
-        new.msg_type,
+        new.msg_type.as_str(),
         new.content,
         new.file_name,
         new.file_type,

@@ -8,6 +8,7 @@
 
 use std::str::FromStr;
 
+use protocol::chat::ChatKind;
 use protocol::ids::{FileId, NotificationId, UserId};
 use rusqlite::Row;
 
@@ -93,7 +94,7 @@ pub(super) fn message(row: &Row<'_>, at: usize) -> Result<Message> {
         session_id: id(row, at + 1)?,
         seq: row.get(at + 2)?,
         uid: id(row, at + 3)?,
-        msg_type: row.get(at + 4)?,
+        msg_type: ChatKind::from_wire(&row.get::<_, String>(at + 4)?),
         content: row.get(at + 5)?,
         file_name: row.get(at + 6)?,
         file_type: row.get(at + 7)?,

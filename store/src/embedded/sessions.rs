@@ -1,5 +1,6 @@
 //! The `sessions` and `members` tables: sessions, membership in join order, chat lists.
 
+use protocol::chat::ChatKind;
 use protocol::ids::{FileId, SessionId, UserId};
 use rusqlite::{Connection, params};
 
@@ -173,7 +174,7 @@ pub(super) fn join(
     if added == 0 {
         return Ok(None);
     }
-    messages::append(conn, membership_message(change, "join"), watching).map(Some)
+    messages::append(conn, membership_message(change, ChatKind::Join), watching).map(Some)
 }
 
 /// Removes the member and appends the `leave` message; `None` if not a member.
@@ -191,16 +192,16 @@ pub(super) fn leave(
     if removed == 0 {
         return Ok(None);
     }
-    messages::append(conn, membership_message(change, "leave"), watching).map(Some)
+    messages::append(conn, membership_message(change, ChatKind::Leave), watching).map(Some)
 }
 
 /// The `join`/`leave` message of a membership change.
-fn membership_message(change: MembershipChange, msg_type: &str) -> NewMessage {
+fn membership_message(change: MembershipChange, msg_type: ChatKind) -> NewMessage {
     NewMessage {
         id: change.message_id,
         session_id: change.session_id,
         uid: change.uid,
-        msg_type: msg_type.to_owned(),
+        msg_type,
         content: change.content,
         file_name: String::new(),
         file_type: String::new(),

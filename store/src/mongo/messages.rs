@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use mongodb::bson::{Bson, Document, doc};
+use protocol::chat::ChatKind;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
 use super::{Db, collect, conflict, docs, page_bounds, plans};
@@ -15,7 +16,7 @@ pub(super) fn decode(d: &Document) -> Result<Message> {
         session_id: docs::id(d, "sessionid")?,
         seq: docs::int(d, "seq")?,
         uid: docs::id(d, "uid")?,
-        msg_type: docs::str_or_empty(d, "msgType")?.to_owned(),
+        msg_type: ChatKind::from_wire(docs::str_or_empty(d, "msgType")?),
         content: docs::str_or_empty(d, "content")?.to_owned(),
         file_name: docs::str_or_empty(d, "fileName")?.to_owned(),
         file_type: docs::str_or_empty(d, "fileType")?.to_owned(),
@@ -36,7 +37,7 @@ pub(super) fn document(m: &Message) -> Document {
         "_id": m.id.as_str(),
         "uid": m.uid.as_str(),
         "sessionid": m.session_id.as_str(),
-        "msgType": &m.msg_type,
+        "msgType": m.msg_type.as_str(),
         "content": &m.content,
         "fileName": &m.file_name,
         "fileType": &m.file_type,
@@ -130,13 +131,13 @@ async fn last_seq(db: &Db, sid: &SessionId) -> Result<i64> {
     last.map_or(Ok(0), |d| docs::int(&d, "seq"))
 }
 
-fn event(change: MembershipChange, kind: &str) -> Message {
+fn event(change: MembershipChange, kind: ChatKind) -> Message {
     Message {
         id: change.message_id,
         session_id: change.session_id,
         seq: 0,
         uid: change.uid,
-        msg_type: kind.to_owned(),
+        msg_type: kind,
         content: change.content,
         file_name: String::new(),
         file_type: String::new(),
@@ -179,7 +180,9 @@ pub(super) async fn join(
     }
     let mut skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
     skip.insert(&uid);
-    Ok(Some(record(db, event(change, "join"), &skip).await?))
+    Ok(Some(
+        record(db, event(change, ChatKind::Join), &skip).await?,
+    ))
 }
 
 pub(super) async fn leave(
@@ -202,7 +205,9 @@ pub(super) async fn leave(
         };
     }
     let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
-    Ok(Some(record(db, event(change, "leave"), &skip).await?))
+    Ok(Some(
+        record(db, event(change, ChatKind::Leave), &skip).await?,
+    ))
 }
 
 async fn by_client_id(db: &Db, new: &NewMessage, client_id: &str) -> Result<Option<Message>> {

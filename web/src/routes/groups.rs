@@ -215,7 +215,7 @@ fn last_message(
         uid: sender.id.to_string(),
         nickname: sender.nickname.clone(),
         avatar: sender.avatar.to_string(),
-        msg_type: message.msg_type.clone(),
+        msg_type: message.msg_type.as_str().to_owned(),
         content,
         dateline: app.timestr(message.dateline),
     })

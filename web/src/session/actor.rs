@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
-use mesh::envelope::{Envelope, EventKind};
+use mesh::envelope::Envelope;
 use mesh::subscriptions::Topic;
 use protocol::chat::{self, ChatKind, Sender};
 use protocol::ids::{MessageId, SessionId, UserId};
@@ -377,7 +377,7 @@ impl<U: Upstream> SessionActor<U> {
             id: MessageId::from_random(rand::random()),
             session_id: self.core.sid().clone(),
             uid: who.uid.clone(),
-            msg_type: ChatKind::Text.as_str().to_owned(),
+            msg_type: ChatKind::Text,
             content: String::new(),
             file_name: String::new(),
             file_type: String::new(),
@@ -397,7 +397,7 @@ impl<U: Upstream> SessionActor<U> {
                 fileid,
                 thumbid,
             } => {
-                message.msg_type = ChatKind::File.as_str().to_owned();
+                message.msg_type = ChatKind::File;
                 message.file_name = file_name;
                 message.file_type = file_type;
                 message.fileid = Some(fileid);
@@ -485,7 +485,7 @@ impl<U: Upstream> SessionActor<U> {
             return;
         }
         if envelope.seq != 0 {
-            if matches!(envelope.kind, EventKind::Join | EventKind::Leave) {
+            if matches!(envelope.kind, ChatKind::Join | ChatKind::Leave) {
                 self.core.forget_session();
             }
             if let Err(e) = self.load().await {

@@ -68,7 +68,7 @@ pub(crate) fn message_down(stored: &Message, sender: Sender, dateline: String) -
     let id = |f: &Option<FileId>| f.as_ref().map(ToString::to_string).unwrap_or_default();
     ChatDown {
         sender,
-        msg_type: ChatKind::from_wire(&stored.msg_type),
+        msg_type: stored.msg_type.clone(),
         content: stored.content.clone(),
         file: FileFields {
             file_name: stored.file_name.clone(),

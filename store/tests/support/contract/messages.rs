@@ -8,7 +8,7 @@ pub(crate) async fn appends_are_numbered_from_one(store: &dyn Store) -> Result<(
     let mut stored = Vec::new();
     for (i, content) in ["one", "two", "three"].into_iter().enumerate() {
         let mut new = text(&session.id, &a.id, content, 2_000 + i as i64);
-        new.msg_type = "file".to_owned();
+        new.msg_type = ChatKind::File;
         new.fileid = Some(fid());
         new.thumbid = Some(fid());
         new.file_name = format!("{content}.png");

@@ -27,6 +27,7 @@ use std::future::Future;
 
 use cookim_store::model::*;
 use cookim_store::{Error, Result, Store};
+use protocol::chat::ChatKind;
 use protocol::ids::{FileId, LoginId, MessageId, NotificationId, SessionId, UserId};
 
 pub(crate) use attempts::*;
@@ -167,7 +168,7 @@ fn text(session: &SessionId, sender: &UserId, content: &str, dateline: Millis) -
         id: mid(),
         session_id: session.clone(),
         uid: sender.clone(),
-        msg_type: "text".to_owned(),
+        msg_type: ChatKind::Text,
         content: content.to_owned(),
         file_name: String::new(),
         file_type: String::new(),

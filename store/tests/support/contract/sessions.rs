@@ -136,7 +136,7 @@ pub(crate) async fn join_adds_a_member_once_with_a_join_message(store: &dyn Stor
             session_id: session.id.clone(),
             seq: 1,
             uid: creator.id.clone(),
-            msg_type: "join".to_owned(),
+            msg_type: ChatKind::Join,
             content: joining.content.clone(),
             file_name: String::new(),
             file_type: String::new(),

@@ -2,7 +2,7 @@
 //! the shell stored a message; another node's event arrives.
 
 use async_tungstenite::tungstenite::Utf8Bytes;
-use mesh::envelope::{Envelope, EventKind};
+use mesh::envelope::Envelope;
 use protocol::chat::{self, ChatDown, ChatKind, FileFields, Sender};
 use protocol::ids::UserId;
 use protocol::time::Millis;
@@ -170,7 +170,7 @@ impl<O: Clone> Core<O> {
             down,
             client_id: None,
         }));
-        let leaver = if envelope.kind == EventKind::Leave {
+        let leaver = if envelope.kind == ChatKind::Leave {
             UserId::parse(&envelope.uid).ok()
         } else {
             None

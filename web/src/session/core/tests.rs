@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use mesh::envelope::{Envelope, EventKind};
+use mesh::envelope::Envelope;
 use protocol::chat::ChatKind;
 use protocol::ids::MessageId;
 use serde_json::Value;
@@ -61,7 +61,7 @@ fn message(seq: i64, from: u8) -> Message {
         session_id: sid(),
         seq,
         uid: uid(from),
-        msg_type: "text".into(),
+        msg_type: ChatKind::Text,
         content: format!("m{seq}"),
         file_name: String::new(),
         file_type: String::new(),

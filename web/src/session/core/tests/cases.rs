@@ -61,10 +61,10 @@ fn offline_tells_the_others_and_the_mesh() {
         shell.contents(alice).last().map(String::as_str),
         Some("User user2 offline session")
     );
-    let kinds: Vec<EventKind> = shell.published.iter().map(|e| e.kind.clone()).collect();
+    let kinds: Vec<ChatKind> = shell.published.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(
         kinds,
-        [EventKind::Online, EventKind::Online, EventKind::Offline]
+        [ChatKind::Online, ChatKind::Online, ChatKind::Offline]
     );
     // Offline for an unknown connection is nothing.
     shell.input(Input::Offline { conn: bob, wall: 0 });
@@ -421,7 +421,7 @@ fn a_leaver_sees_their_leave_then_nothing_more() {
     let alice = shell.online(1, None);
     let bob = shell.online(2, None);
     let mut leave = message(1, 2);
-    leave.msg_type = "leave".into();
+    leave.msg_type = ChatKind::Leave;
     shell.store.insert(1, leave.clone());
     shell.input(Input::Stored {
         conn: None,
@@ -457,7 +457,7 @@ fn a_join_adds_the_member_to_the_push_targets() {
     let mut shell = Shell::new(false, &[1], 0);
     shell.post(1, None);
     let mut join = message(2, 3);
-    join.msg_type = "join".into();
+    join.msg_type = ChatKind::Join;
     shell.input(Input::Stored {
         conn: None,
         message: join,
