@@ -148,14 +148,17 @@ pub async fn attack(ex: &smol::LocalExecutor<'_>, context: &Context, tally: &Arc
     Value::Null
 }
 
-/// Waits for the peer to close (or send something), or for the attack to stop; names it.
+/// Reads (and ignores: a new node sends its challenge first) until the node closes the
+/// connection, the attack stops or `limit` passes; names which.
 async fn until_cut(stream: &mut async_net::TcpStream, tally: &Tally, limit: Duration) -> String {
     let mut buf = [0u8; 256];
     async {
-        match stream.read(&mut buf).await {
-            Ok(0) => "cut (eof)".to_owned(),
-            Ok(_) => "answered".to_owned(),
-            Err(e) => format!("io {:?}", e.kind()),
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return "cut (eof)".to_owned(),
+                Ok(_) => continue,
+                Err(e) => return format!("io {:?}", e.kind()),
+            }
         }
     }
     .or(async {

@@ -124,10 +124,11 @@ pub struct Outcome {
     pub calm: ChatWindow,
     /// The chat during the attack.
     pub chat: ChatWindow,
-    /// Texts sent per member during the attack (deliveries expected = this x 9).
-    pub expected_deliveries: u64,
     /// Node RSS before any client, MiB.
     pub rss_idle_mib: f64,
+    /// Node RSS when the attack started (after the chat was made and ran calmly), MiB: what
+    /// the chat's registrations (argon2) and sockets left, which the allocator keeps.
+    pub rss_calm_mib: f64,
     /// Highest RSS sampled during the attack, MiB.
     pub rss_peak_mib: f64,
     /// `GET /ping` during the attack (a failed or 5 s slow ping counts as 5 s).
@@ -171,10 +172,20 @@ impl Tally {
         let _ = self.stop_rx.recv().await;
     }
 
-    /// Counts one `what`.
+    /// Counts one `what`; numbers in it are written `N`, so "retry in 12 ms" and "retry in
+    /// 13 ms" count as one kind.
     pub fn note(&self, what: impl Into<String>) {
+        let what: String = what.into();
+        let mut kind = String::with_capacity(what.len());
+        for c in what.chars() {
+            match (c.is_ascii_digit(), kind.ends_with('N')) {
+                (true, true) => {}
+                (true, false) => kind.push('N'),
+                (false, _) => kind.push(c),
+            }
+        }
         if let Ok(mut events) = self.events.lock() {
-            *events.entry(what.into()).or_default() += 1;
+            *events.entry(kind).or_default() += 1;
         }
     }
 
@@ -276,6 +287,7 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
         )?;
         smol::Timer::after(plan.calm).await;
         let calm = chat.take();
+        let rss_calm = rss_kib(pid).unwrap_or_default();
         let sampler = sample::Sampler::start(addr, pid);
         let context = web::Context {
             addr,
@@ -298,9 +310,9 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
             attack,
             binary: target.label.clone(),
             calm,
-            expected_deliveries: (plan.duration.as_secs_f64() * plan.rate).round() as u64 * 9,
             chat: chat_window,
             rss_idle_mib: mib(rss_idle),
+            rss_calm_mib: mib(rss_calm),
             rss_peak_mib: mib(samples.rss_peak_kib),
             ping: samples.ping,
             ping_failures: samples.ping_failures,

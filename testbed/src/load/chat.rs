@@ -150,6 +150,8 @@ pub struct ChatOptions {
 pub struct ChatWindow {
     /// Latency of our texts, send to receipt.
     pub latency: Percentiles,
+    /// Texts the sender sent.
+    pub sent: u64,
     /// Texts of ours received (by the members timed).
     pub deliveries: u64,
     /// Texts received that we did not send (forged ones), by any member.
@@ -162,6 +164,7 @@ pub struct ChatWindow {
 
 #[derive(Debug, Default)]
 struct Tally {
+    sent: AtomicU64,
     deliveries: AtomicU64,
     foreign: AtomicU64,
     sockets_lost: AtomicU64,
@@ -216,6 +219,7 @@ pub fn background_chat(members: Vec<Member>, options: ChatOptions) -> Result<Bac
                         return;
                     }
                     n += 1;
+                    tally.sent.fetch_add(1, Ordering::Relaxed);
                     // A fixed schedule: a late send does not delay the ones after it.
                     next += interval;
                     smol::Timer::at(next.max(Instant::now())).await;
@@ -277,6 +281,7 @@ impl BackgroundChat {
         };
         ChatWindow {
             latency,
+            sent: self.tally.sent.swap(0, Ordering::Relaxed),
             deliveries: self.tally.deliveries.swap(0, Ordering::Relaxed),
             foreign: self.tally.foreign.swap(0, Ordering::Relaxed),
             sockets_lost: self.tally.sockets_lost.load(Ordering::Relaxed),
