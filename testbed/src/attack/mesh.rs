@@ -125,14 +125,17 @@ fn forged_link(sid: &str, uid: &str, n: u64) -> Vec<u8> {
 
 /// Plays the mesh attack on `ex` until `tally` says stop.
 pub async fn attack(ex: &smol::LocalExecutor<'_>, context: &Context, tally: &Arc<Tally>) -> Value {
-    let mut tasks: Vec<smol::Task<()>> = (0..SILENT_LINKS)
-        .map(|_| ex.spawn(silent_link(context.mesh, tally.clone())))
-        .collect();
     let uid = context
         .victims
         .get(1)
         .map(|u| u.uid.clone())
         .unwrap_or_default();
+    // The forger dials once before the silent links take the node's link slots (an old node
+    // refused links past 256), so a node that takes forged envelopes shows it every run.
+    forge_once(context.mesh, &context.sid, &uid, 0, tally).await;
+    let mut tasks: Vec<smol::Task<()>> = (0..SILENT_LINKS)
+        .map(|_| ex.spawn(silent_link(context.mesh, tally.clone())))
+        .collect();
     tasks.push(ex.spawn(forger(
         context.mesh,
         context.sid.clone(),
@@ -192,25 +195,30 @@ async fn silent_link(mesh: SocketAddr, tally: Arc<Tally>) {
 }
 
 async fn forger(mesh: SocketAddr, sid: String, uid: String, tally: Arc<Tally>) {
-    for n in 0u64.. {
+    for n in 1u64.. {
         if tally.stopping() {
             return;
         }
-        match client::tcp_from(mesh, Some(source(6))).await {
-            Ok(mut stream) => {
-                let sent = stream.write_all(&forged_link(&sid, &uid, n)).await;
-                tally.note(match sent {
-                    Ok(()) => "forged envelopes written",
-                    Err(_) => "forged write failed",
-                });
-                let what = until_cut(&mut stream, &tally, FORGE_EVERY).await;
-                if !what.is_empty() {
-                    tally.note(format!("forged link {what}"));
-                }
-            }
-            Err(e) => tally.note(format!("forged connect: {e}")),
-        }
+        forge_once(mesh, &sid, &uid, n, &tally).await;
         smol::Timer::after(FORGE_EVERY).await;
+    }
+}
+
+/// Dials the mesh port, writes the old hello and forged envelope `n`, waits for the cut.
+async fn forge_once(mesh: SocketAddr, sid: &str, uid: &str, n: u64, tally: &Tally) {
+    match client::tcp_from(mesh, Some(source(6))).await {
+        Ok(mut stream) => {
+            let sent = stream.write_all(&forged_link(sid, uid, n)).await;
+            tally.note(match sent {
+                Ok(()) => "forged envelopes written",
+                Err(_) => "forged write failed",
+            });
+            let what = until_cut(&mut stream, tally, FORGE_EVERY).await;
+            if !what.is_empty() {
+                tally.note(format!("forged link {what}"));
+            }
+        }
+        Err(e) => tally.note(format!("forged connect: {e}")),
     }
 }
 

@@ -135,6 +135,10 @@ pub struct Outcome {
     pub ping: Percentiles,
     /// Pings that failed or timed out.
     pub ping_failures: u64,
+    /// CPU seconds the node used during the attack.
+    pub node_cpu_s: f64,
+    /// CPU seconds the attacker's thread used (it shares the machine with the node).
+    pub attacker_cpu_s: f64,
     /// Whether the node was still running at the end.
     pub node_alive: bool,
     /// What the attacker saw, by kind (close codes, statuses, refusals).
@@ -172,20 +176,10 @@ impl Tally {
         let _ = self.stop_rx.recv().await;
     }
 
-    /// Counts one `what`; numbers in it are written `N`, so "retry in 12 ms" and "retry in
-    /// 13 ms" count as one kind.
+    /// Counts one `what`.
     pub fn note(&self, what: impl Into<String>) {
-        let what: String = what.into();
-        let mut kind = String::with_capacity(what.len());
-        for c in what.chars() {
-            match (c.is_ascii_digit(), kind.ends_with('N')) {
-                (true, true) => {}
-                (true, false) => kind.push('N'),
-                (false, _) => kind.push(c),
-            }
-        }
         if let Ok(mut events) = self.events.lock() {
-            *events.entry(kind).or_default() += 1;
+            *events.entry(what.into()).or_default() += 1;
         }
     }
 
@@ -219,6 +213,20 @@ impl Tally {
         );
         events
     }
+}
+
+/// `text` with its numbers written `N`, so that "retry in 12 ms" and "retry in 13 ms" count
+/// as one kind of answer.
+pub fn without_numbers(text: &str) -> String {
+    let mut kind = String::with_capacity(text.len());
+    for c in text.chars() {
+        match (c.is_ascii_digit(), kind.ends_with('N')) {
+            (true, true) => {}
+            (true, false) => kind.push('N'),
+            (false, _) => kind.push(c),
+        }
+    }
+    kind
 }
 
 /// The attacker's `n`th loopback source address, `127.0.0.(2 + n)`: never the chat's.
@@ -288,6 +296,7 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
         smol::Timer::after(plan.calm).await;
         let calm = chat.take();
         let rss_calm = rss_kib(pid).unwrap_or_default();
+        let node_cpu = cpu_seconds(&format!("/proc/{pid}/stat"));
         let sampler = sample::Sampler::start(addr, pid);
         let context = web::Context {
             addr,
@@ -299,7 +308,8 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
         let attacker = spawn_attacker(attack, context);
         smol::Timer::after(plan.duration).await;
         let chat_window = chat.take();
-        let (attacker, extra) = attacker.finish();
+        let (attacker, extra, attacker_cpu_s) = attacker.finish();
+        let node_cpu_s = cpu_seconds(&format!("/proc/{pid}/stat")) - node_cpu;
         let samples = sampler.finish().await;
         let extra = match attack {
             Attack::Mesh => mesh::counters(addr).await,
@@ -316,6 +326,8 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
             rss_peak_mib: mib(samples.rss_peak_kib),
             ping: samples.ping,
             ping_failures: samples.ping_failures,
+            node_cpu_s,
+            attacker_cpu_s,
             node_alive: rss_kib(pid).is_some(),
             attacker,
             extra,
@@ -328,7 +340,25 @@ pub fn run(target: &Target, attack: Attack, plan: &Plan) -> Result<Outcome> {
 /// The attacker thread, and how to stop it.
 struct Attacker {
     tally: std::sync::Arc<Tally>,
-    thread: std::thread::JoinHandle<serde_json::Value>,
+    /// Returns the findings and the thread's CPU seconds.
+    thread: std::thread::JoinHandle<(serde_json::Value, f64)>,
+}
+
+/// User plus system CPU seconds from a `/proc/.../stat` file (0 if unreadable). The fields
+/// count clock ticks of `USER_HZ`, which is 100 on Linux for every architecture we run on.
+fn cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// Starts `attack` on a thread of its own with its own executor, so the attacker's work is
@@ -338,22 +368,23 @@ fn spawn_attacker(attack: Attack, context: web::Context) -> Attacker {
     let theirs = tally.clone();
     let thread = std::thread::spawn(move || {
         let ex = smol::LocalExecutor::new();
-        smol::block_on(ex.run(async {
+        let findings = smol::block_on(ex.run(async {
             match attack {
                 Attack::None => serde_json::Value::Null,
                 Attack::Mesh => mesh::attack(&ex, &context, &theirs).await,
                 web_attack => web::attack(&ex, web_attack, &context, &theirs).await,
             }
-        }))
+        }));
+        (findings, cpu_seconds("/proc/thread-self/stat"))
     });
     Attacker { tally, thread }
 }
 
 impl Attacker {
     /// Stops the attack, waits for its tasks to end, returns the tally and any findings.
-    fn finish(self) -> (BTreeMap<String, u64>, serde_json::Value) {
+    fn finish(self) -> (BTreeMap<String, u64>, serde_json::Value, f64) {
         self.tally.stop();
-        let extra = self.thread.join().unwrap_or(serde_json::Value::Null);
-        (self.tally.summary(), extra)
+        let (extra, cpu) = self.thread.join().unwrap_or((serde_json::Value::Null, 0.0));
+        (self.tally.summary(), extra, cpu)
     }
 }

@@ -10,7 +10,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Attack, Tally, source};
+use super::{Attack, Tally, source, without_numbers};
 use crate::client::{self, Socket, User};
 
 /// What an attacker knows of its target.
@@ -100,8 +100,11 @@ fn client_error(e: &client::Error) -> String {
     match e {
         client::Error::Ws(ws) => ws_error(ws),
         client::Error::Io(io) => format!("io {:?}", io.kind()),
-        client::Error::Api { errmsg, .. } => format!("errmsg {errmsg}"),
-        other => other.to_string().chars().take(60).collect(),
+        client::Error::Api { errmsg, .. } => format!("errmsg {}", without_numbers(errmsg)),
+        other => without_numbers(&other.to_string())
+            .chars()
+            .take(60)
+            .collect(),
     }
 }
 
@@ -126,7 +129,7 @@ async fn answer(socket: &mut Socket, tally: &Tally) -> Option<(String, bool)> {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).unwrap_or_default();
                     let what = value["content"].as_str().unwrap_or("text");
-                    (format!("reject {what}"), false)
+                    (format!("reject {}", without_numbers(what)), false)
                 }
                 Some(Ok(_)) => continue,
             });
@@ -291,10 +294,8 @@ async fn flood(addr: SocketAddr, tally: Arc<Tally>) {
                 match message {
                     Ok(Message::Text(text)) if text.contains(r#""msgType":"reject""#) => {
                         let value: Value = serde_json::from_str(&text).unwrap_or_default();
-                        tally.note(format!(
-                            "reject {}",
-                            value["content"].as_str().unwrap_or("")
-                        ));
+                        let what = value["content"].as_str().unwrap_or("");
+                        tally.note(format!("reject {}", without_numbers(what)));
                     }
                     Ok(Message::Text(_)) => tally.note("echoes"),
                     Ok(Message::Close(frame)) => {

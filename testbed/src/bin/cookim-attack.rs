@@ -139,8 +139,8 @@ fn line(text: &str) {
 /// The summary: one row per attack and binary, and whether it meets the targets.
 fn table(outcomes: &[Outcome]) -> Vec<String> {
     let mut rows = vec![
-        "| attack | binary | chat p50 / p99 / max ms | delivered | forged delivered | RSS idle / before attack / peak MiB (+ over idle) | /ping p99 ms | targets |".to_owned(),
-        "|---|---|---|---|---|---|---|---|".to_owned(),
+        "| attack | binary | chat p50 / p99 / max ms | delivered | forged delivered | RSS idle / before attack / peak MiB (+ over idle) | /ping p99 ms | CPU s node / attacker | targets |".to_owned(),
+        "|---|---|---|---|---|---|---|---|---|".to_owned(),
     ];
     for o in outcomes {
         // Every text reaches the 9 members other than its sender.
@@ -157,7 +157,7 @@ fn table(outcomes: &[Outcome]) -> Vec<String> {
         .filter_map(|(missed, what)| missed.then_some(what))
         .collect();
         rows.push(format!(
-            "| {} | {} | {:.1} / {:.1} / {:.1} | {:.0} % | {} | {:.0} / {:.0} / {:.0} (+{:.0}) | {:.1} | {} |",
+            "| {} | {} | {:.1} / {:.1} / {:.1} | {:.0} % | {} | {:.0} / {:.0} / {:.0} (+{:.0}) | {:.1} | {:.1} / {:.1} | {} |",
             o.attack.name(),
             o.binary,
             o.chat.latency.p50_ms,
@@ -170,6 +170,8 @@ fn table(outcomes: &[Outcome]) -> Vec<String> {
             o.rss_peak_mib,
             growth,
             o.ping.p99_ms,
+            o.node_cpu_s,
+            o.attacker_cpu_s,
             if misses.is_empty() {
                 "met".to_owned()
             } else {
