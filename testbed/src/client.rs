@@ -1,7 +1,7 @@
 //! A minimal client for a running cookim node: form-encoded API calls, a multipart upload,
 //! and websocket connections, all over real sockets.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_net::TcpStream;
@@ -44,13 +44,24 @@ fn url(addr: SocketAddr, path: &str) -> Result<Url> {
     Url::parse(&format!("http://{addr}{path}")).map_err(|e| Error::Http(e.to_string()))
 }
 
-async fn send(addr: SocketAddr, req: Request) -> Result<Value> {
-    Ok(exchange(addr, req).await?.1)
+async fn send(addr: SocketAddr, source: Option<IpAddr>, req: Request) -> Result<Value> {
+    let (_, body) = exchange_text(addr, source, req).await?;
+    Ok(serde_json::from_str(&body)?)
 }
 
 /// One request on a fresh connection: the status and the JSON body.
 async fn exchange(addr: SocketAddr, req: Request) -> Result<(u16, Value)> {
-    let stream = TcpStream::connect(addr).await?;
+    let (status, body) = exchange_text(addr, None, req).await?;
+    Ok((status, serde_json::from_str(&body)?))
+}
+
+/// One request on a fresh connection from `source` (when given): the status and the body.
+async fn exchange_text(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    req: Request,
+) -> Result<(u16, String)> {
+    let stream = tcp_from(addr, source).await?;
     let mut res = async_h1::connect(stream, req)
         .await
         .map_err(|e| Error::Http(e.to_string()))?;
@@ -58,8 +69,44 @@ async fn exchange(addr: SocketAddr, req: Request) -> Result<(u16, Value)> {
         .body_string()
         .await
         .map_err(|e| Error::Http(e.to_string()))?;
-    Ok((u16::from(res.status()), serde_json::from_str(&body)?))
+    Ok((u16::from(res.status()), body))
 }
+
+/// A TCP connection to `addr`, from `source` when given (to spread many connections over
+/// several 127.x.y.z addresses, each with its own ephemeral ports).
+///
+/// # Errors
+/// A socket error (no such local address, refused, ...).
+pub async fn tcp_from(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream> {
+    let Some(source) = source else {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        return Ok(stream);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // Each source address has its own ephemeral ports: ~28,000 connections per address.
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let stream = async_io::Async::new(std::net::TcpStream::from(socket))?;
+    stream.writable().await?;
+    if let Some(e) = stream.get_ref().take_error()? {
+        return Err(e.into());
+    }
+    Ok(TcpStream::from(stream))
+}
+
+/// `EINPROGRESS` on Linux: what a non-blocking connect answers while it proceeds.
+const EINPROGRESS: i32 = 115;
 
 fn check(route: &str, value: Value) -> Result<Value> {
     match value.get("errmsg").and_then(Value::as_str) {
@@ -76,6 +123,20 @@ fn check(route: &str, value: Value) -> Result<Value> {
 /// # Errors
 /// [`Error::Api`] with the server's `errmsg`, or a transport error.
 pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result<Value> {
+    api_from(addr, None, route, form).await
+}
+
+/// [`api`] from the local address `source` (when given), e.g. one of many `127.x.y.z`, so the
+/// node's per-address limits count it apart from other clients on the machine.
+///
+/// # Errors
+/// As [`api`].
+pub async fn api_from(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    route: &str,
+    form: &[(&str, &str)],
+) -> Result<Value> {
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
@@ -85,7 +146,7 @@ pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result
         "application/x-www-form-urlencoded; charset=utf-8",
     );
     req.set_body(body);
-    check(route, send(addr, req).await?)
+    check(route, send(addr, source, req).await?)
 }
 
 /// `GET path` (a health or members endpoint): the status code and the JSON body.
@@ -94,6 +155,15 @@ pub async fn api(addr: SocketAddr, route: &str, form: &[(&str, &str)]) -> Result
 /// A transport error, or a body that is not JSON.
 pub async fn get_json(addr: SocketAddr, path: &str) -> Result<(u16, Value)> {
     exchange(addr, Request::new(Method::Get, url(addr, path)?)).await
+}
+
+/// `GET path` whatever the body (`/ping` answers `pong`): the status code.
+///
+/// # Errors
+/// A transport error.
+pub async fn get_status(addr: SocketAddr, path: &str) -> Result<u16> {
+    let req = Request::new(Method::Get, url(addr, path)?);
+    Ok(exchange_text(addr, None, req).await?.0)
 }
 
 /// Posts a multipart form with one file part.
@@ -128,7 +198,7 @@ pub async fn api_multipart(
         format!("multipart/form-data; boundary={BOUNDARY}"),
     );
     req.set_body(body);
-    check(route, send(addr, req).await?)
+    check(route, send(addr, None, req).await?)
 }
 
 /// A registered user.
@@ -150,8 +220,24 @@ pub async fn register(
     nickname: &str,
     password: &str,
 ) -> Result<User> {
-    let answer = api(
+    register_from(addr, None, login, nickname, password).await
+}
+
+/// [`register`] from the local address `source` (when given): a node allows few
+/// registrations per address.
+///
+/// # Errors
+/// As [`api`].
+pub async fn register_from(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    login: &str,
+    nickname: &str,
+    password: &str,
+) -> Result<User> {
+    let answer = api_from(
         addr,
+        source,
         "registerUser",
         &[
             ("login", login),

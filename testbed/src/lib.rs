@@ -8,6 +8,8 @@
 //! crates.
 //!
 //! # Layout
+//! - [`attack`]: a real node attacked while a normal chat runs on it; the engine of
+//!   `cookim-attack`.
 //! - [`chaos`]: seeded fault scenarios on real nodes (network namespaces or loopback, the
 //!   fault proxy, chat clients, the invariants); the engine of `cookim-testbed`.
 //! - [`client`]: API calls, multipart uploads and websocket connections against a running node.
@@ -23,6 +25,7 @@
 //! - `src/bin/cookim-load.rs`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
 //!   `src/bin/cookim-rawpeer.rs`: the raw async-tungstenite broadcast server it compares to;
 //!   `peers/`: the Node.js `ws` and Socket.IO servers it compares to.
+//! - `src/bin/cookim-attack.rs`: the attacks of "safe to expose" on two builds, side by side.
 //!
 //! # Example
 //! ```no_run
@@ -34,6 +37,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod attack;
 pub mod chaos;
 pub mod client;
 pub mod cluster;

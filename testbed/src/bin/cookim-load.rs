@@ -14,18 +14,16 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use cookim_testbed::client::{self, Error, Result, Socket, User};
+use cookim_testbed::client::{Error, Result, User};
 use cookim_testbed::load;
+use cookim_testbed::load::chat::{ChatOptions, background_chat, next_value, online_group};
 use cookim_testbed::load::coordinator::{Spread, Workers};
 use cookim_testbed::load::provision::{self, Layout};
 use cookim_testbed::load::servers::{self, Server};
 use cookim_testbed::load::wire::System;
-use cookim_testbed::stats::{Percentiles, latency_histogram};
 use serde_json::{Value, json};
 
 /// Load generator for cookim.
@@ -243,112 +241,6 @@ fn progress(text: &str) {
     eprintln!("cookim-load: {text}");
 }
 
-/// A tag unique to this run, so repeated runs against one server do not collide.
-fn run_tag() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0)
-    )
-}
-
-/// Runs `jobs` futures with at most `width` in flight, keeping their order.
-async fn bounded<T, F>(width: usize, jobs: Vec<F>) -> Result<Vec<T>>
-where
-    F: std::future::Future<Output = Result<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut out = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    loop {
-        let batch: Vec<F> = jobs.by_ref().take(width).collect();
-        if batch.is_empty() {
-            return Ok(out);
-        }
-        let tasks: Vec<smol::Task<Result<T>>> = batch.into_iter().map(|f| smol::spawn(f)).collect();
-        for task in tasks {
-            out.push(task.await?);
-        }
-    }
-}
-
-async fn register_many(addr: SocketAddr, count: usize, tag: &str) -> Result<Vec<User>> {
-    let jobs = (0..count)
-        .map(|i| {
-            let login = format!("load-{tag}-{i}@bench.local");
-            let nickname = format!("load{i:05}");
-            async move { client::register(addr, &login, &nickname, "benchpass").await }
-        })
-        .collect();
-    bounded(16, jobs).await
-}
-
-/// A group of `members` fresh users, all with a `/ws-chat` online in it: the group id and, per
-/// member, the user, its session token and its socket (own online event already seen).
-async fn online_group(
-    addr: SocketAddr,
-    members: usize,
-    name: &str,
-) -> Result<(String, Vec<(User, String, Socket)>)> {
-    let tag = run_tag();
-    progress(&format!("registering {members} users for {name:?}"));
-    let users = register_many(addr, members, &tag).await?;
-    let owner = users
-        .first()
-        .cloned()
-        .ok_or_else(|| Error::Http("a group needs at least 1 member".into()))?;
-    let sid = client::create_group(addr, &owner, &format!("{name} {tag}")).await?;
-    let joins = users
-        .iter()
-        .skip(1)
-        .map(|u| {
-            let (user, sid) = (u.clone(), sid.clone());
-            async move { client::join_group(addr, &user, &sid).await }
-        })
-        .collect();
-    bounded(16, joins).await?;
-    let connects = users
-        .iter()
-        .map(|u| {
-            let (user, sid) = (u.clone(), sid.clone());
-            async move {
-                let (session_token, socket) =
-                    client::open_chat(addr, &user, &sid, Duration::from_secs(30)).await?;
-                Ok((user, session_token, socket))
-            }
-        })
-        .collect();
-    Ok((sid, bounded(32, connects).await?))
-}
-
-/// The next text frame of a split websocket as JSON; `None` once the socket ends.
-async fn next_value(
-    stream: &mut async_tungstenite::WebSocketReceiver<async_net::TcpStream>,
-) -> Result<Option<Value>> {
-    use futures_util::StreamExt;
-    while let Some(Ok(message)) = stream.next().await {
-        if let async_tungstenite::tungstenite::Message::Text(text) = message {
-            return Ok(Some(serde_json::from_str(&text)?));
-        }
-    }
-    Ok(None)
-}
-
-/// Records a text message's end-to-end latency: its content is `<id>:<µs since start when sent>`.
-fn record_latency(histogram: &Mutex<hdrhistogram::Histogram<u64>>, value: &Value, start: Instant) {
-    let sent_us: u64 = value["content"]
-        .as_str()
-        .and_then(|c| c.split(':').nth(1))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let now_us = start.elapsed().as_micros() as u64;
-    if let Ok(mut h) = histogram.lock() {
-        let _ = h.record(now_us.saturating_sub(sent_us).max(1));
-    }
-}
-
 /// A noisy RGB PNG of about `bytes` bytes (noise does not compress), for thumbnail work.
 fn noise_png(bytes: usize) -> Result<Vec<u8>> {
     let side = ((bytes / 3) as f64).sqrt() as u32;
@@ -360,75 +252,6 @@ fn noise_png(bytes: usize) -> Result<Vec<u8>> {
         .write_to(&mut out, image::ImageFormat::Png)
         .map_err(|e| Error::Http(e.to_string()))?;
     Ok(out.into_inner())
-}
-
-/// Latency of a background chat: a sender at `rate` and every member's receipts.
-struct BackgroundChat {
-    histogram: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    tasks: Vec<smol::Task<Result<()>>>,
-}
-
-fn background_chat(members: Vec<(User, String, Socket)>, rate: u64) -> Result<BackgroundChat> {
-    let start = Instant::now();
-    let histogram = Arc::new(Mutex::new(
-        latency_histogram().map_err(|e| Error::Http(e.to_string()))?,
-    ));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for (i, (user, session_token, socket)) in members.into_iter().enumerate() {
-        let (mut sink, mut stream) = socket.split();
-        let histogram = histogram.clone();
-        tasks.push(smol::spawn(async move {
-            while let Some(value) = next_value(&mut stream).await? {
-                if value["msgType"] == "text" {
-                    record_latency(&histogram, &value, start);
-                }
-            }
-            Ok(())
-        }));
-        if i == 0 {
-            let stop = stop.clone();
-            let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-            tasks.push(smol::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let content = format!("{n}:{}", start.elapsed().as_micros());
-                    let up = json!({"userToken": user.token, "sessionToken": session_token, "msgType": "text", "content": content});
-                    sink.send(async_tungstenite::tungstenite::Message::Text(up.to_string().into())).await?;
-                    n += 1;
-                    smol::Timer::after(interval).await;
-                }
-                Ok(())
-            }));
-        } else {
-            // Keep the sending half alive so the socket stays open.
-            tasks.push(smol::spawn(async move {
-                smol::Timer::never().await;
-                drop(sink);
-                Ok(())
-            }));
-        }
-    }
-    Ok(BackgroundChat {
-        histogram,
-        stop,
-        tasks,
-    })
-}
-
-impl BackgroundChat {
-    /// The latency recorded since the last call, and a fresh start.
-    fn take(&self) -> Percentiles {
-        match self.histogram.lock() {
-            Ok(mut h) => {
-                let p = Percentiles::of(&h);
-                h.reset();
-                p
-            }
-            Err(_) => Percentiles::default(),
-        }
-    }
 }
 
 /// Sends `count` uploads from each uploader and waits for every echo; returns the seconds from
@@ -521,7 +344,11 @@ async fn upload_phase(
 
 async fn upload(args: Upload) -> Result<Value> {
     let addr = args.addr;
-    let (_, uploads) = online_group(addr, args.members, "uploads").await?;
+    progress(&format!(
+        "registering {} users for \"uploads\"",
+        args.members
+    ));
+    let (_, uploads) = online_group(addr, args.members, "uploads", &[]).await?;
     let mut uploads: Vec<Halves> = uploads
         .into_iter()
         .map(|(user, token, socket)| {
@@ -529,8 +356,15 @@ async fn upload(args: Upload) -> Result<Value> {
             (user, token, sink, stream)
         })
         .collect();
-    let (_, chat) = online_group(addr, 10, "chat").await?;
-    let chat = background_chat(chat, args.chat_rate)?;
+    progress("registering 10 users for \"chat\"");
+    let (_, chat) = online_group(addr, 10, "chat", &[]).await?;
+    let chat = background_chat(
+        chat,
+        ChatOptions {
+            rate: args.chat_rate as f64,
+            time_echo: true,
+        },
+    )?;
     let file: Vec<u8> = (0..args.size_kib * 1024)
         .map(|_| rand::random::<u8>())
         .collect();
@@ -548,7 +382,7 @@ async fn upload(args: Upload) -> Result<Value> {
         &file,
     )
     .await?;
-    let chat_during_files = chat.take();
+    let chat_during_files = chat.take().latency;
     let image = noise_png(args.size_kib * 1024)?;
     progress(&format!(
         "{uploaders} uploaders x {} PNG images of {} KiB",
@@ -557,9 +391,9 @@ async fn upload(args: Upload) -> Result<Value> {
     ));
     let images_secs =
         upload_phase(&mut uploads, uploaders, args.files, "image/png", &image).await?;
-    let chat_during_images = chat.take();
-    chat.stop.store(true, Ordering::Relaxed);
-    drop(chat.tasks);
+    let chat_during_images = chat.take().latency;
+    chat.stop();
+    drop(chat);
     let total_files = (uploaders * args.files) as f64;
     Ok(json!({
         "profile": "upload",

@@ -4,6 +4,7 @@
 //! - [`wire`]: the thin per-system adapters (connect, join, send, recognise a delivery).
 //! - [`worker`]: one load process; [`coordinator`]: many of them, a progress bar, merged
 //!   results.
+//! - [`chat`]: a normal 10-member chat beside the real work, its latency timed.
 //! - [`provision`]: rooms and, for cookim, users, groups and tokens (API or bulk in the store).
 //! - [`servers`]: the systems under test as processes the suite starts.
 //!
@@ -15,6 +16,7 @@
 //! 3. idle: authenticated connections held at rising counts, RSS per connection ([`idle`]);
 //! 4. cross-node: profile 2 over a 3-node cookim cluster (connections spread round-robin).
 
+pub mod chat;
 pub mod coordinator;
 pub mod provision;
 pub mod servers;

@@ -86,39 +86,6 @@ fn lean_config() -> WebSocketConfig {
         .max_message_size(Some(1 << 20))
 }
 
-/// A TCP connection to `addr`, from `source` when given (to spread many connections over
-/// several 127.x.y.z addresses, each with its own ephemeral ports).
-async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream> {
-    let Some(source) = source else {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        return Ok(stream);
-    };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    // Each source address has its own ephemeral ports: ~28,000 connections per address.
-    socket.bind(&SocketAddr::new(source, 0).into())?;
-    socket.set_nonblocking(true)?;
-    socket.set_tcp_nodelay(true)?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let stream = async_io::Async::new(std::net::TcpStream::from(socket))?;
-    stream.writable().await?;
-    if let Some(e) = stream.get_ref().take_error()? {
-        return Err(e.into());
-    }
-    Ok(TcpStream::from(stream))
-}
-
-/// `EINPROGRESS` on Linux: what a non-blocking connect answers while it proceeds.
-const EINPROGRESS: i32 = 115;
-
 fn query(conn: &Conn) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("user", &conn.uid)
@@ -143,7 +110,7 @@ pub async fn open(
         (System::NodeWs | System::Raw, _) => format!("/ws?{}", query(conn)),
         (System::SocketIo, _) => format!("/socket.io/?EIO=4&transport=websocket&{}", query(conn)),
     };
-    let stream = tcp(addr, source).await?;
+    let stream = crate::client::tcp_from(addr, source).await?;
     let (mut socket, _) = async_tungstenite::client_async_with_config(
         format!("ws://{addr}{path}"),
         stream,
