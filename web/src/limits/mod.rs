@@ -2,16 +2,17 @@
 //! open connections per address, and the password-hashing pool. The decisions are pure
 //! (`rate::Buckets` takes `now`); this module holds them behind short locks.
 
+mod hashing;
 pub mod rate;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use protocol::ids::UserId;
 
+pub(crate) use hashing::HashPool;
 pub use rate::Rate;
 use rate::{Buckets, Refused};
 
@@ -47,7 +48,8 @@ pub struct Limits {
     pub login_lockout: Duration,
     /// Password hashes waiting for a core; more get "server busy". Default 64.
     pub hash_queue: usize,
-    /// Password hashes computed at once. Default: one per core.
+    /// Password hashes computed at once, each on a dedicated thread of low priority. Default:
+    /// one per core but one (at least one).
     pub hash_workers: usize,
 }
 
@@ -69,7 +71,9 @@ impl Default for Limits {
             max_address_failures: 50,
             login_lockout: MINUTE,
             hash_queue: 64,
-            hash_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            // One core is left to the chats: a login flood then slows logins, not messages.
+            hash_workers: std::thread::available_parallelism()
+                .map_or(1, |n| usize::from(n).saturating_sub(1).max(1)),
         }
     }
 }
@@ -248,57 +252,6 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Password hashing: at most `hash_workers` at once off the executor, at most `hash_queue`
-/// waiting; past that, [`Busy`]. argon2 takes 19 MiB and tens of milliseconds a hash, so an
-/// unbounded number of them is how 300 anonymous logins once took 5 GB.
-#[derive(Debug)]
-pub(crate) struct HashPool {
-    workers: async_lock::Semaphore,
-    waiting: AtomicUsize,
-    queue: usize,
-}
-
-/// The hashing queue is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Busy;
-
-impl HashPool {
-    pub(crate) fn new(limits: &Limits) -> HashPool {
-        HashPool {
-            workers: async_lock::Semaphore::new(limits.hash_workers.max(1)),
-            waiting: AtomicUsize::new(0),
-            queue: limits.hash_queue,
-        }
-    }
-
-    /// Runs `work` on the blocking pool once a worker is free.
-    ///
-    /// # Errors
-    /// [`Busy`] if `hash_queue` hashes are already waiting.
-    pub(crate) async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Busy> {
-        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
-        let waiting = Waiting(&self.waiting);
-        if queued >= self.queue {
-            return Err(Busy);
-        }
-        let _permit = self.workers.acquire().await;
-        drop(waiting);
-        Ok(blocking::unblock(work).await)
-    }
-}
-
-/// Takes one off the waiting count when dropped (also when the waiting future is cancelled).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,29 +290,5 @@ mod tests {
         assert!(limiter.open(b).is_some(), "another address is not affected");
         drop(first);
         assert!(limiter.open(a).is_some(), "a closed one frees its slot");
-    }
-
-    #[test]
-    fn hash_queue_refuses_past_its_length() -> Result<(), Busy> {
-        let limits = Limits {
-            hash_workers: 1,
-            hash_queue: 1,
-            ..Limits::default()
-        };
-        let pool = HashPool::new(&limits);
-        smol::block_on(async {
-            assert_eq!(pool.run(|| 7).await?, 7);
-            // Hold the only worker, so the next one waits and fills the queue.
-            let _blocker = pool.workers.acquire().await;
-            let waiting = pool.run(|| 1);
-            let mut waiting = std::pin::pin!(waiting);
-            assert!(
-                futures_lite::future::poll_once(&mut waiting)
-                    .await
-                    .is_none()
-            );
-            assert_eq!(pool.run(|| 2).await, Err(Busy), "the queue is full");
-            Ok(())
-        })
     }
 }
