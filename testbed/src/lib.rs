@@ -22,7 +22,7 @@
 //!   network); `testbed/tests/mesh_sim.rs` runs it over fixed seeds.
 //! - `src/bin/cookim-testbed.rs`: runs the fault scenarios and prints their tables.
 //! - `src/bin/cookim-sim.rs`: prints the simulation's detection and propagation times.
-//! - `src/bin/cookim-load.rs`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
+//! - `src/bin/cookim-load/`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
 //!   `src/bin/cookim-rawpeer.rs`: the raw async-tungstenite broadcast server it compares to;
 //!   `peers/`: the Node.js `ws` and Socket.IO servers it compares to.
 //! - `src/bin/cookim-attack.rs`: the attacks of "safe to expose" on two builds, side by side.
