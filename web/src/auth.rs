@@ -173,18 +173,13 @@ pub(crate) async fn hash_password(pool: &HashPool, password: String) -> Result<S
 }
 
 /// Hashes a password with argon2id and a random salt on this thread (tens of milliseconds of
-/// CPU and 19 MiB): for tools that provision users; the server goes through its pool.
+/// CPU, and a 19 MiB buffer this thread keeps): for tools that provision users; the server
+/// goes through its pool.
 ///
 /// # Errors
 /// [`Error::Hash`] if argon2 refuses the input.
 pub fn hash_now(password: &str) -> Result<String> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::Hash(e.to_string()))?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::Hash(e.to_string()))
+    crate::password::hash(password)
 }
 
 /// Checks a password against a stored PHC string, in `pool`. A malformed stored hash never
@@ -197,17 +192,9 @@ pub(crate) async fn verify_password(
     password: String,
     stored: String,
 ) -> Result<bool> {
-    pool.run(move || {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        match PasswordHash::new(&stored) {
-            Ok(parsed) => argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
-        }
-    })
-    .await
-    .map_err(|_| Error::Busy)
+    pool.run(move || crate::password::verify(&password, &stored))
+        .await
+        .map_err(|_| Error::Busy)
 }
 
 #[cfg(test)]

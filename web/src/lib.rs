@@ -14,7 +14,8 @@
 //! - `ws`: the two websockets; `session`: the per-chat actor (a pure core in a thin shell);
 //!   `registry`: the registry of chats and push channels.
 //! - `health`: `/healthz`, `/readyz`, `/cluster/members`.
-//! - [`auth`]: tokens (HS256 only) and argon2id passwords.
+//! - [`auth`]: tokens (HS256 only) and argon2id passwords; `password`: the hashes themselves,
+//!   in one reused buffer per thread.
 //! - [`http`]: request bodies and responses.
 //! - [`config`]: settings; [`limits`]: rate limits, per-address caps and the hashing pool;
 //!   `guard`: read deadlines and pre-authentication byte budgets on client sockets.
@@ -50,6 +51,7 @@ pub mod http;
 pub mod limits;
 mod logins;
 mod outbox;
+mod password;
 mod registry;
 mod routes;
 pub mod server;
