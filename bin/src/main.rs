@@ -218,7 +218,7 @@ async fn start_mesh(
     // CookIM-style deployment that shares JWT_SECRET needs nothing new.
     let key = match &settings.cluster_secret {
         Some(secret) => mesh::ClusterSecret::new(secret.as_bytes())?,
-        None => mesh::ClusterSecret::derive_from_token_secret(token_secret),
+        None => mesh::ClusterSecret::derive_from_token_secret(token_secret)?,
     };
     let config = mesh::config::MeshConfig::new(bind, advertise, settings.seeds.clone(), key);
     let (mesh, deliveries) = mesh::Mesh::start(config, spawner, shutdown).await?;

@@ -88,24 +88,20 @@ impl ClusterSecret {
     ///
     /// ```
     /// use cookim_mesh::auth::ClusterSecret;
-    /// let key = ClusterSecret::derive_from_token_secret(b"the token secret of every node");
+    /// let key = ClusterSecret::derive_from_token_secret(b"the token secret of every node")?;
     /// assert_eq!(format!("{key:?}"), "ClusterSecret(<redacted>)");
+    /// # Ok::<(), cookim_mesh::Error>(())
     /// ```
-    pub fn derive_from_token_secret(token_secret: &[u8]) -> ClusterSecret {
+    ///
+    /// # Errors
+    /// [`Error::Config`] only if HKDF or HMAC refused their lengths, which they never do for
+    /// these (HKDF-SHA256 expands up to 8,160 bytes; HMAC takes a key of any length).
+    pub fn derive_from_token_secret(token_secret: &[u8]) -> Result<ClusterSecret> {
         let mut key = [0u8; 32];
-        #[expect(
-            clippy::expect_used,
-            reason = "HKDF-SHA256 expands up to 8160 bytes; 32 always fit"
-        )]
         Hkdf::<Sha256>::new(Some(DERIVE_SALT), token_secret)
             .expand(DERIVE_INFO, &mut key)
-            .expect("32 bytes fit HKDF-SHA256");
-        #[expect(
-            clippy::expect_used,
-            reason = "HMAC takes a key of any length, so keying never fails"
-        )]
-        let mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
-        ClusterSecret { mac }
+            .map_err(|e| Error::Config(format!("deriving the cluster key: {e}")))?;
+        ClusterSecret::new(key)
     }
 
     /// A fresh HMAC keyed with the secret.
@@ -206,16 +202,16 @@ mod tests {
             nonce_d: &c,
         };
         let token = b"a token secret shared by every node".as_slice();
-        let derived = ClusterSecret::derive_from_token_secret(token);
+        let derived = ClusterSecret::derive_from_token_secret(token)?;
         let proof = t.proof(&derived, Role::Dialer);
         assert!(t.verify(
-            &ClusterSecret::derive_from_token_secret(token),
+            &ClusterSecret::derive_from_token_secret(token)?,
             Role::Dialer,
             &proof
         ));
         assert!(!t.verify(&ClusterSecret::new(token)?, Role::Dialer, &proof));
         assert!(!t.verify(
-            &ClusterSecret::derive_from_token_secret(b"another token secret of the cluster"),
+            &ClusterSecret::derive_from_token_secret(b"another token secret of the cluster")?,
             Role::Dialer,
             &proof
         ));

@@ -241,7 +241,7 @@ fn links_opening_marked_lost_and_closing_are_reported() -> Result {
         let (acceptor, held) = support::dial_by_hand(
             &mut stream,
             &NodeId::from("127.0.0.1:9"),
-            &support::secret(),
+            &support::secret()?,
         )
         .await?;
         assert_eq!(&acceptor, a.mesh.id());

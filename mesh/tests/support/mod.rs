@@ -19,8 +19,8 @@ pub type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::res
 pub const TOKEN_SECRET: &[u8] = b"the token secret of the test cluster";
 
 /// The cluster key of the test clusters, derived as cookim derives it.
-pub fn secret() -> ClusterSecret {
-    ClusterSecret::derive_from_token_secret(TOKEN_SECRET)
+pub fn secret() -> Result<ClusterSecret> {
+    Ok(ClusterSecret::derive_from_token_secret(TOKEN_SECRET)?)
 }
 
 /// Bounds every wait; a passing run never comes close.
@@ -47,7 +47,7 @@ impl TestNode {
             .iter()
             .map(|n| n.mesh.id().addr().to_owned())
             .collect();
-        let mut config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds, secret());
+        let mut config = MeshConfig::new("127.0.0.1:0".parse()?, "", seeds, secret()?);
         tune(&mut config);
         let (trigger, shutdown) = runtime::shutdown();
         let (mesh, deliveries) = Mesh::start(config, &runtime.spawner(), shutdown).await?;

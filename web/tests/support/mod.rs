@@ -253,7 +253,7 @@ async fn launch(
     let cluster = match seeds {
         Some(seeds) => {
             // Every node of a test cluster shares one key, as nodes sharing JWT_SECRET do.
-            let key = mesh::ClusterSecret::derive_from_token_secret(b"web tests cluster secret");
+            let key = mesh::ClusterSecret::derive_from_token_secret(b"web tests cluster secret")?;
             let mesh_config =
                 mesh::config::MeshConfig::new("127.0.0.1:0".parse()?, "", seeds.to_vec(), key);
             let (mesh, deliveries) =
