@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn passwords() -> TestResult {
-        let pool = HashPool::new(&crate::limits::Limits::default())?;
+        let pool = HashPool::new(1, 4)?;
         smol::block_on(async {
             let hash = hash_password(&pool, "secret1".into()).await?;
             assert!(hash.starts_with("$argon2id$"));

@@ -59,3 +59,12 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Fails with [`Error::Invalid`]`(reason)` unless `ok`.
+pub(crate) fn ensure(ok: bool, reason: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(reason.to_owned()))
+    }
+}

@@ -75,7 +75,7 @@ impl Server {
             tokens,
             defaults,
             limiter: Arc::new(Limiter::new(&limits)),
-            hashes: HashPool::new(&limits)?,
+            hashes: HashPool::new(limits.hash_workers, limits.hash_queue)?,
             logins: Arc::new(Logins::new(token_ttl)),
             thumbnail_jobs: async_lock::Semaphore::new(config_jobs),
         });

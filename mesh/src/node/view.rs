@@ -4,9 +4,6 @@ use serde::Serialize;
 
 use crate::identity::NodeId;
 
-#[cfg(doc)]
-use super::NodeCore;
-
 /// Whether the node is part of a cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum MeshStatus {
@@ -17,7 +14,7 @@ pub enum MeshStatus {
     /// No other live member: no seeds were given, or every member left or died. The node
     /// keeps serving its own users and keeps announcing to its seeds.
     Alone,
-    /// [`NodeCore::leave`] was called.
+    /// [`NodeCore::leave`](crate::node::NodeCore::leave) was called.
     Left,
 }
 

@@ -4,7 +4,8 @@
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 
-use super::{Db, docs, duplicate_key};
+use super::db::{Db, duplicate_key};
+use super::docs;
 use crate::error::{Error, Result};
 
 /// How many times [`record`] creates a missing counter and tries again. A second miss only

@@ -5,7 +5,8 @@ use mongodb::error::ErrorKind;
 use mongodb::{Collection, bson};
 use protocol::ids::{FileId, UserId};
 
-use super::{Db, collect, conflict, docs, files, messages, notifications, sessions, users};
+use super::db::{Db, collect, conflict};
+use super::{docs, files, messages, notifications, sessions, users};
 use crate::dump::{Record, Table};
 use crate::error::Result;
 use crate::model::*;
@@ -132,7 +133,7 @@ pub(super) async fn import(db: &Db, records: Vec<Record>) -> Result<u64> {
                 };
                 let errors = failure.write_errors.as_deref().unwrap_or_default();
                 if failure.write_concern_error.is_some()
-                    || errors.iter().any(|w| w.code != super::DUPLICATE_KEY)
+                    || errors.iter().any(|w| w.code != super::db::DUPLICATE_KEY)
                 {
                     return Err(e.into());
                 }

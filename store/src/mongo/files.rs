@@ -7,7 +7,8 @@ use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use protocol::ids::{FileId, UserId};
 use sha2::{Digest, Sha256};
 
-use super::{Db, collect, conflict, docs};
+use super::db::{Db, collect, conflict};
+use super::docs;
 use crate::error::{Error, Result};
 use crate::model::*;
 

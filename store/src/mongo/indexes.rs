@@ -8,7 +8,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 
-use super::Db;
+use super::db::Db;
 use crate::error::Result;
 
 /// `onlines` rows expire after 15 minutes without activity, as CookIM's TTL index.

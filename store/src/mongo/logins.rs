@@ -6,7 +6,8 @@
 use mongodb::bson::{Bson, Document, doc};
 use protocol::ids::{LoginId, UserId};
 
-use super::{Db, collect, conflict, docs, plans};
+use super::db::{Db, collect, conflict};
+use super::{docs, plans};
 use crate::error::Result;
 use crate::model::*;
 

@@ -6,7 +6,8 @@ use mongodb::bson::{Bson, Document, doc};
 use protocol::chat::ChatKind;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, page_bounds, plans};
+use super::db::{Db, collect, conflict, page_bounds};
+use super::{docs, plans};
 use crate::error::{Error, Result};
 use crate::model::*;
 

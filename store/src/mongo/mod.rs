@@ -80,6 +80,7 @@
 
 mod ack;
 mod attempts;
+mod db;
 mod docs;
 mod dump;
 mod files;
@@ -99,24 +100,22 @@ use std::time::Duration;
 
 use async_compat::Compat;
 use async_trait::async_trait;
-use mongodb::bson::{Document, doc};
-use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::Client;
+use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, CollectionOptions};
-use mongodb::{Client, Collection, Cursor, Database};
 use protocol::ids::{FileId, LoginId, SessionId, UserId};
 
 pub use ack::WriteAck;
 pub use plans::QueryPlan;
 
+use self::db::Db;
 use crate::Store;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::*;
 
 /// How long an operation waits for a usable server before failing with
-/// [`Error::Unavailable`] (unless the URI sets `serverSelectionTimeoutMS`).
+/// [`Error::Unavailable`](crate::Error::Unavailable) (unless the URI sets `serverSelectionTimeoutMS`).
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
-/// MongoDB's duplicate-key error code.
-const DUPLICATE_KEY: i32 = 11000;
 
 /// The MongoDB store (see the module doc). Share it as an `Arc<dyn Store>`.
 pub struct Mongo {
@@ -131,28 +130,13 @@ impl fmt::Debug for Mongo {
     }
 }
 
-/// The collections, as untyped documents (fields are read by `docs`). All but `onlines` and
-/// `notifications` are opened with the configured write concern (see the module doc).
-struct Db {
-    database: Database,
-    users: Collection<Document>,
-    sessions: Collection<Document>,
-    messages: Collection<Document>,
-    onlines: Collection<Document>,
-    notifications: Collection<Document>,
-    files: Collection<Document>,
-    chunks: Collection<Document>,
-    logins: Collection<Document>,
-    attempts: Collection<Document>,
-}
-
 impl Mongo {
     /// Connects to `uri`, checks the server answers, and creates missing indexes in
     /// `database`.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] if no server answers within the server selection timeout;
-    /// [`Error::Mongo`] if the URI is malformed or an index cannot be created.
+    /// [`Error::Unavailable`](crate::Error::Unavailable) if no server answers within the server selection timeout;
+    /// [`Error::Mongo`](crate::Error::Mongo) if the URI is malformed or an index cannot be created.
     pub async fn connect(uri: &str, database: &str) -> Result<Mongo> {
         Mongo::connect_with(uri, database, WriteAck::default()).await
     }
@@ -223,52 +207,6 @@ impl Mongo {
 /// Runs a store operation with a tokio context for the driver.
 fn compat<T>(f: impl Future<Output = Result<T>>) -> Compat<impl Future<Output = Result<T>>> {
     Compat::new(f)
-}
-
-/// Every document of a cursor.
-async fn collect(mut cursor: Cursor<Document>) -> Result<Vec<Document>> {
-    let mut out = Vec::new();
-    while cursor.advance().await? {
-        out.push(cursor.deserialize_current()?);
-    }
-    Ok(out)
-}
-
-/// Whether `e` is a duplicate-key error; its message names the index.
-fn duplicate_key(e: &mongodb::error::Error) -> Option<&str> {
-    match e.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY => {
-            Some(&w.message)
-        }
-        ErrorKind::Command(c) if c.code == DUPLICATE_KEY => Some(&c.message),
-        ErrorKind::InsertMany(m) => m
-            .write_errors
-            .as_ref()?
-            .iter()
-            .find(|w| w.code == DUPLICATE_KEY)
-            .map(|w| w.message.as_str()),
-        _ => None,
-    }
-}
-
-/// Turns a duplicate key into [`Error::Conflict`] named by the first of `keys` whose index
-/// name the server's message mentions (`("_id", "user")` for the primary key); other errors
-/// as [`From`].
-fn conflict(e: mongodb::error::Error, keys: &[(&str, &'static str)]) -> Error {
-    if let Some(message) = duplicate_key(&e)
-        && let Some((_, key)) = keys.iter().find(|(index, _)| message.contains(index))
-    {
-        return Error::Conflict(key);
-    }
-    Error::from(e)
-}
-
-/// Skip and limit of page `page` (from 1; 0 reads as 1) of `count` documents.
-fn page_bounds(page: u32, count: u32) -> (u64, i64) {
-    (
-        u64::from(page.saturating_sub(1)) * u64::from(count),
-        i64::from(count),
-    )
 }
 
 #[async_trait]

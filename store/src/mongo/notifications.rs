@@ -3,7 +3,8 @@
 use mongodb::bson::{Document, doc};
 use protocol::ids::{SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, page_bounds, plans};
+use super::db::{Db, collect, conflict, page_bounds};
+use super::{docs, plans};
 use crate::error::Result;
 use crate::model::*;
 

@@ -7,7 +7,7 @@ use protocol::ids::{SessionId, UserId};
 
 use crate::model::Millis;
 
-use super::Db;
+use super::db::Db;
 use crate::error::Result;
 
 /// A find (or count) on one collection: the filter and the order.

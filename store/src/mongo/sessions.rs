@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use mongodb::bson::{Document, doc};
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
-use super::{Db, collect, conflict, docs, messages, plans};
+use super::db::{Db, collect, conflict};
+use super::{docs, messages, plans};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -81,7 +82,7 @@ pub(super) async fn private(db: &Db, new: NewSession) -> Result<(Session, bool)>
         .await
     {
         Ok(_) => Ok((created(new), true)),
-        Err(e) if super::duplicate_key(&e).is_some_and(|m| m.contains("pair")) => {
+        Err(e) if super::db::duplicate_key(&e).is_some_and(|m| m.contains("pair")) => {
             let found = db.sessions.find_one(doc! { "pairKey": &pair }).await?;
             let found =
                 found.ok_or_else(|| Error::Corrupt(format!("private session {pair} vanished")))?;

@@ -11,7 +11,8 @@
 use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 
-use super::{Db, collect, docs};
+use super::db::{Db, collect};
+use super::docs;
 use crate::error::Result;
 
 /// Numbers every message lacking a `seq`; returns how many were numbered.

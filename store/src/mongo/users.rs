@@ -3,7 +3,8 @@
 
 use mongodb::bson::{DateTime, Document, doc};
 
-use super::{Db, collect, conflict, docs};
+use super::db::{Db, collect, conflict};
+use super::docs;
 use crate::error::{Error, Result};
 use crate::model::*;
 use protocol::ids::UserId;

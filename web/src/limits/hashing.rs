@@ -10,8 +10,6 @@
 
 use std::thread::JoinHandle;
 
-use super::Limits;
-
 /// A hash to run, and where its answer goes.
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -33,13 +31,13 @@ pub(crate) struct HashPool {
 pub(crate) struct Busy;
 
 impl HashPool {
-    /// Starts `limits.hash_workers` threads (at least one) with a queue of `hash_queue`.
+    /// Starts `workers` threads (at least one) with a queue of `queued` jobs (at least one).
     ///
     /// # Errors
     /// The OS's, if a thread cannot be started.
-    pub(crate) fn new(limits: &Limits) -> std::io::Result<HashPool> {
-        let (jobs, queue) = async_channel::bounded::<Job>(limits.hash_queue.max(1));
-        let threads = (0..limits.hash_workers.max(1))
+    pub(crate) fn new(workers: usize, queued: usize) -> std::io::Result<HashPool> {
+        let (jobs, queue) = async_channel::bounded::<Job>(queued.max(1));
+        let threads = (0..workers.max(1))
             .map(|i| {
                 let queue = queue.clone();
                 std::thread::Builder::new()
@@ -86,12 +84,7 @@ mod tests {
 
     #[test]
     fn hashes_run_on_the_pool_and_the_queue_is_bounded() -> Result<(), Busy> {
-        let limits = Limits {
-            hash_workers: 1,
-            hash_queue: 1,
-            ..Limits::default()
-        };
-        let pool = HashPool::new(&limits).map_err(|_| Busy)?;
+        let pool = HashPool::new(1, 1).map_err(|_| Busy)?;
         smol::block_on(async {
             let name = pool
                 .run(|| std::thread::current().name().map(str::to_owned))

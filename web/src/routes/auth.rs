@@ -9,10 +9,11 @@ use store::model::{
     AvatarKind, EndLogins, FileOwner, Gender, NewFile, NewLogin, NewUser, ProfileUpdate, User,
 };
 
-use super::{App, ensure, lockout};
+use super::lockout;
+use crate::app::App;
 use crate::auth::{SessionGrant, UserIdentity, hash_password, verify_password};
 use crate::clock::{now_ms, now_secs};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure};
 use crate::http::{FilePart, Form};
 use crate::limits::Action;
 

@@ -5,7 +5,7 @@ use http_types::{Request, Response, StatusCode};
 use protocol::ids::FileId;
 use protocol::rest::{Answer, FileMetaAnswer};
 
-use super::App;
+use crate::app::App;
 use crate::http;
 
 fn query_id(req: &Request) -> String {

@@ -16,9 +16,9 @@ use store::model::{
 
 use super::auth::{session_token_for, store_picture};
 use super::users::notify_invite;
-use super::{App, ensure};
+use crate::app::App;
 use crate::clock::now_ms;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure};
 use crate::http::Form;
 use crate::limits::Action;
 

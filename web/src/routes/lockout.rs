@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::limits::AddrKey;
 
-use super::App;
+use crate::app::App;
 
 /// The refusal text (also what the hostile-client suite looks for).
 pub(crate) const LOCKED: &str = "too many failed logins, try again later";

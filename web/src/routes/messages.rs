@@ -4,8 +4,8 @@ use protocol::chat::Sender;
 use protocol::ids::{SessionId, UserId};
 use protocol::rest::{HistoryMessage, MessagesAnswer};
 
-use super::App;
 use super::auth::session_token_for;
+use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::Form;
 

@@ -12,9 +12,8 @@ mod users;
 use http_types::{Method, Request, Response};
 use protocol::rest::Answer;
 
-// The routes' state; `super::App` in each route file.
 use crate::app::App;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http;
 
 pub(crate) use files::{get_file, get_file_meta};
@@ -112,14 +111,5 @@ fn answer<T: Answer>(outcome: Result<T>) -> Response {
     match outcome {
         Ok(value) => http::json(&value),
         Err(e) => http::json(&T::failure(e.client_message())),
-    }
-}
-
-/// Fails with `reason` unless `ok`.
-pub(crate) fn ensure(ok: bool, reason: &str) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(reason.to_owned()))
     }
 }

@@ -7,9 +7,9 @@ use protocol::rest::{
 };
 use store::model::{NoticeType, Notification};
 
-use super::{App, ensure};
+use crate::app::App;
 use crate::clock::now_ms;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure};
 use crate::http::Form;
 use crate::limits::Action;
 
