@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cookim_testbed::client::{self, Socket, User, field};
-use cookim_testbed::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
+use harness::client::{self, Socket, User, field};
+use harness::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
 use serde_json::json;
 
 type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;

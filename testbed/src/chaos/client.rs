@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::check::{Ack, ClientLog, Connection, Received, Sent};
-use crate::client::{self, Socket, User};
+use harness::client::{self, Socket, User};
 
 /// An echo not back within this is a lost send: reconnect and retry.
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);

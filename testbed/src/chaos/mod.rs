@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt;
 use serde_json::Value;
 
-use crate::client::{self as api, User, field};
-use crate::cluster::{NodeOptions, NodeProcess, cookim_binary};
 use check::{ClientLog, Probe, Record, Stored, Verdict, Window};
 use client::{Client, Control, Directory, Shared};
+use harness::client::{self as api, User, field};
+use harness::cluster::{NodeOptions, NodeProcess, cookim_binary};
 use net::Network;
 use proxy::{Faults, LinkFault, Proxy, ProxyStats};
 use run::Run;
@@ -45,10 +45,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// A node could not be started or stopped.
     #[error("node: {0}")]
-    Node(#[from] crate::cluster::Error),
+    Node(#[from] harness::cluster::Error),
     /// An API call failed.
     #[error("client: {0}")]
-    Client(#[from] crate::client::Error),
+    Client(#[from] harness::client::Error),
     /// The network or the cluster could not be set up.
     #[error("{0}")]
     Setup(String),

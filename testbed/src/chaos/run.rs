@@ -29,7 +29,7 @@ impl Run<'_> {
 
     /// A progress line on stderr, stamped with the scenario's time.
     pub(super) fn note(&self, what: &str) {
-        crate::report::progress(
+        harness::report::progress(
             "cookim-testbed",
             &format!(
                 "seed {} at {:.1} s: {what}",

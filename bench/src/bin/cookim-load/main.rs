@@ -17,13 +17,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use cookim_testbed::client::{Error, Result, User};
-use cookim_testbed::load;
-use cookim_testbed::load::chat::{ChatOptions, background_chat, next_value, online_group};
-use cookim_testbed::load::coordinator::{Spread, Workers};
-use cookim_testbed::load::provision::{self, Layout};
-use cookim_testbed::load::servers::{self, Server};
-use cookim_testbed::load::wire::System;
+use cookim_bench::load;
+use cookim_bench::load::chat::{ChatOptions, background_chat, next_value, online_group};
+use cookim_bench::load::coordinator::{Spread, Workers};
+use cookim_bench::load::provision::{self, Layout};
+use cookim_bench::load::servers::{self, Server};
+use cookim_bench::load::wire::System;
+use harness::client::{Error, Result, User};
 use serde_json::{Value, json};
 
 mod upload;
@@ -75,7 +75,7 @@ struct Upload {
 
 /// Plays every profile against every system, one after another, starting and stopping each
 /// server itself: cookim (release binary next to this one, or $COOKIM_BIN), the Node.js `ws`
-/// and Socket.IO peers (testbed/peers, `npm ci` first) and cookim-rawpeer. Writes one JSON
+/// and Socket.IO peers (bench/peers, `npm ci` first) and cookim-rawpeer. Writes one JSON
 /// file per system and profile into --out and the whole suite as JSON on stdout.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "suite")]
@@ -210,7 +210,7 @@ struct WorkerArgs {}
 fn main() {
     let args: Args = argh::from_env();
     let outcome = match args.command {
-        Command::Worker(_) => match cookim_testbed::load::worker::run() {
+        Command::Worker(_) => match cookim_bench::load::worker::run() {
             Ok(()) => return,
             Err(e) => Err(e),
         },
@@ -262,7 +262,7 @@ const WORKER: &[&str] = &["worker"];
 fn play(
     system: System,
     addrs: &[SocketAddr],
-    conns: Vec<cookim_testbed::load::wire::Conn>,
+    conns: Vec<cookim_bench::load::wire::Conn>,
     per_process: usize,
     play: &Play,
 ) -> Result<Value> {
@@ -334,7 +334,7 @@ fn external_conns(
     system: System,
     addr: SocketAddr,
     layout: Layout,
-) -> Result<Vec<cookim_testbed::load::wire::Conn>> {
+) -> Result<Vec<cookim_bench::load::wire::Conn>> {
     match system {
         System::Cookim => smol::block_on(provision::cookim_api(addr, layout)),
         _ => Ok(provision::peer_conns(layout)),
@@ -405,7 +405,7 @@ fn suite_conns(
     server: &Server,
     mongo_uri: Option<&str>,
     layout: Layout,
-) -> Result<Vec<cookim_testbed::load::wire::Conn>> {
+) -> Result<Vec<cookim_bench::load::wire::Conn>> {
     if system != System::Cookim {
         return Ok(provision::peer_conns(layout));
     }

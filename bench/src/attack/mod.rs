@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::client::{Error, Result};
-use crate::cluster::{NodeOptions, NodeProcess, free_mesh_port};
 use crate::load::chat::{self, ChatOptions, ChatWindow};
 use crate::stats::{Percentiles, rss_kib};
+use harness::client::{Error, Result};
+use harness::cluster::{NodeOptions, NodeProcess, free_mesh_port};
 
 /// One attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

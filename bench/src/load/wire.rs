@@ -13,7 +13,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Error, Result};
+use harness::client::{Error, Result};
 
 /// A system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -21,9 +21,9 @@ use crate::client::{Error, Result};
 pub enum System {
     /// cookim: authenticated, stored, over CookIM's `/ws-chat` protocol.
     Cookim,
-    /// `testbed/peers/ws-server.js`: Node.js with the `ws` package, broadcast rooms.
+    /// `bench/peers/ws-server.js`: Node.js with the `ws` package, broadcast rooms.
     NodeWs,
-    /// `testbed/peers/socketio-server.js`: Socket.IO rooms.
+    /// `bench/peers/socketio-server.js`: Socket.IO rooms.
     SocketIo,
     /// `cookim-rawpeer`: async-tungstenite broadcast rooms, no auth, no store: the ceiling.
     Raw,
@@ -110,7 +110,7 @@ pub async fn open(
         (System::NodeWs | System::Raw, _) => format!("/ws?{}", query(conn)),
         (System::SocketIo, _) => format!("/socket.io/?EIO=4&transport=websocket&{}", query(conn)),
     };
-    let stream = crate::client::tcp_from(addr, source).await?;
+    let stream = harness::client::tcp_from(addr, source).await?;
     let (mut socket, _) = async_tungstenite::client_async_with_config(
         format!("ws://{addr}{path}"),
         stream,

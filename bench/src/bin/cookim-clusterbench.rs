@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use cookim_testbed::client::{self, User, field};
-use cookim_testbed::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
-use cookim_testbed::report;
-use cookim_testbed::stats::{Percentiles, latency_histogram};
+use cookim_bench::stats::{Percentiles, latency_histogram};
 use futures_util::StreamExt;
+use harness::client::{self, User, field};
+use harness::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
+use harness::report;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ async fn run(args: Args) -> Result {
             seeds: seeds.clone(),
             mongo_uri: Some(uri.clone()),
             jwt_secret: "clusterbench secret shared by every node".into(),
-            extra: cookim_testbed::load::servers::LOAD_FLAGS
+            extra: cookim_bench::load::servers::LOAD_FLAGS
                 .iter()
                 .map(|f| (*f).to_owned())
                 .collect(),

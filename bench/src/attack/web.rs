@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{Attack, Tally, source, without_numbers};
-use crate::client::{self, Socket, User};
+use harness::client::{self, Socket, User};
 
 /// What an attacker knows of its target.
 #[derive(Clone, Debug)]

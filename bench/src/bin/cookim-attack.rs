@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use cookim_testbed::attack::{self, Attack, Outcome, Plan, Target};
-use cookim_testbed::client::{Error, Result};
-use cookim_testbed::report::progress;
+use cookim_bench::attack::{self, Attack, Outcome, Plan, Target};
+use harness::client::{Error, Result};
+use harness::report::progress;
 
 /// The "safe to expose" attacks on cookim builds, side by side.
 #[derive(FromArgs)]

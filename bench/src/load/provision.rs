@@ -14,7 +14,7 @@ use store::model::{AvatarKind, Gender, Member, Session, SessionType, User};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::wire::Conn;
-use crate::client::{self, Error, Result};
+use harness::client::{self, Error, Result};
 
 /// How the connections are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::client::{Error, Result};
 use crate::stats::rss_kib;
 use coordinator::{ConnectSummary, RoundSummary, Workers};
+use harness::client::{Error, Result};
 
 /// A round passes when p99 is at most this and at least [`PASS_DELIVERED`] arrived.
 pub const PASS_P99_MS: f64 = 50.0;
@@ -69,7 +69,7 @@ pub fn fanout_sweep(
         for &rate in rates {
             *round_id += 1;
             let round = workers.round(*round_id, rate, duration, room_size)?;
-            crate::report::progress(
+            harness::report::progress(
                 "cookim-load",
                 &format!(
                     "sweep {}: {rate} msg/s: p50 {:.2} ms, p99 {:.2} ms, {:.1} % delivered, {:.0} deliveries/s",

@@ -1,6 +1,6 @@
 //! The systems under test as processes the suite starts and stops: cookim (one node on a
 //! fresh embedded store, or nodes of a cluster on MongoDB), the Node.js peers from
-//! `testbed/peers/`, and `cookim-rawpeer`.
+//! `bench/peers/`, and `cookim-rawpeer`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::wire::System;
-use crate::client::{Error, Result};
-use crate::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port, stdout_lines};
+use harness::client::{Error, Result};
+use harness::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port, stdout_lines};
 
 /// A running system under test.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ fn sibling(name: &str) -> Result<PathBuf> {
         .ok_or_else(|| Error::Http(format!("no {name} next to {}", exe.display())))
 }
 
-fn node_error(e: crate::cluster::Error) -> Error {
+fn node_error(e: harness::cluster::Error) -> Error {
     Error::Http(e.to_string())
 }
 

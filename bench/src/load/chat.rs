@@ -18,8 +18,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::client::{self, Error, Result, Socket, User};
 use crate::stats::{Percentiles, latency_histogram};
+use harness::client::{self, Error, Result, Socket, User};
 
 /// Runs `jobs` futures on smol's executor with at most `width` in flight, keeping their order.
 ///

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::web::Context;
 use super::{Tally, source};
-use crate::client;
+use harness::client;
 
 /// Silent connections held on the mesh port: the old node's inbound link limit.
 const SILENT_LINKS: usize = 256;

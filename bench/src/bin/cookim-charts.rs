@@ -46,7 +46,7 @@ const SIZE: (u32, u32) = (1000, 640);
 fn main() {
     let args: Args = argh::from_env();
     if let Err(e) = run(&args) {
-        cookim_testbed::report::progress("cookim-charts", &format!("failed: {e}"));
+        harness::report::progress("cookim-charts", &format!("failed: {e}"));
         std::process::exit(1);
     }
 }
@@ -65,7 +65,7 @@ fn run(args: &Args) -> Result<(), Failure> {
     if !idle.is_empty() {
         idle_memory(&idle, &args.out.join("idle-memory.png"))?;
     }
-    cookim_testbed::report::progress(
+    harness::report::progress(
         "cookim-charts",
         &format!("charts written to {}", args.out.display()),
     );

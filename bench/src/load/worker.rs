@@ -21,8 +21,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::wire::{self, Conn, Frame, Socket, System};
-use crate::client::{Error, Result};
 use crate::stats::latency_histogram;
+use harness::client::{Error, Result};
 
 /// What a worker is given first (one JSON line).
 #[derive(Clone, Debug, Serialize, Deserialize)]

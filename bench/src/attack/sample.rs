@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
 
-use crate::client;
 use crate::stats::{Percentiles, latency_histogram, rss_kib};
+use harness::client;
 
 /// How often each is sampled.
 pub const EVERY: Duration = Duration::from_millis(100);

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use argh::FromArgs;
-use cookim_testbed::report;
-use cookim_testbed::stats::{Percentiles, latency_histogram};
+use cookim_bench::stats::{Percentiles, latency_histogram};
+use harness::report;
 use hdrhistogram::Histogram;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 use serde_json::{Value, json};

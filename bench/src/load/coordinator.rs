@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::wire::{Conn, System};
 use super::worker::{Command, Progress, Report, Round, Setup};
-use crate::client::{Error, Result};
 use crate::stats::{Percentiles, latency_histogram};
+use harness::client::{Error, Result};
 
 /// How connections are spread over processes.
 #[derive(Clone, Copy, Debug)]

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use cookim_testbed::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
-use cookim_testbed::load::servers::peers_dir;
+use cookim_bench::load::servers::peers_dir;
+use harness::cluster::{NodeOptions, NodeProcess, cookim_binary, free_mesh_port};
 use serde_json::Value;
 
 fn load(args: &[&str]) -> Value {
@@ -111,7 +111,7 @@ fn cookim_node() -> (NodeProcess, tempfile::TempDir) {
             seeds: Vec::new(),
             mongo_uri: None,
             jwt_secret: "load-test-secret-0123456789abcdef0123".into(),
-            extra: cookim_testbed::load::servers::LOAD_FLAGS
+            extra: cookim_bench::load::servers::LOAD_FLAGS
                 .iter()
                 .map(|f| (*f).to_owned())
                 .collect(),
