@@ -21,8 +21,9 @@ use crate::subscriptions::Topic;
 
 /// The envelope format this node writes and reads. Version 2 added the sender, resolved push
 /// targets and the origin's `timestr`; version 3 carries the kind as its wire string
-/// (`protocol`'s [`ChatKind`], the one home of message kinds). Other versions are refused.
-pub const VERSION: u8 = 3;
+/// (`protocol`'s [`ChatKind`], the one home of message kinds); version 4 added [`Envelope::mark`]
+/// for read receipts. Other versions are refused.
+pub const VERSION: u8 = 4;
 
 /// Largest encoded envelope accepted (a text message is capped far below this).
 pub const MAX_ENVELOPE: usize = 256 * 1024;
@@ -69,6 +70,9 @@ pub struct Envelope {
     pub thumbid: String,
     /// The `timestr` produced at the origin.
     pub dateline: String,
+    /// For a read receipt ([`ChatKind::Read`]): the last `seq` the sender has read; 0
+    /// otherwise.
+    pub mark: i64,
     /// Whether the chat's `/ws-chat` subscribers get it (every kind does today).
     pub to_chat: bool,
     /// The members whose `/ws-push` channels get it (empty for online/offline). The mesh sends
@@ -99,9 +103,40 @@ impl Envelope {
             fileid: down.file.fileid.clone(),
             thumbid: down.file.thumbid.clone(),
             dateline: down.dateline.clone(),
+            mark: 0,
             to_chat: true,
             push_to,
         })
+    }
+
+    /// A live extension event of chat `session_id` for its `ext` subscribers: `uid` is typing
+    /// ([`ChatKind::Typing`], with `nickname` and `dateline`) or has read up to `mark`
+    /// ([`ChatKind::Read`]).
+    pub fn extension(
+        session_id: SessionId,
+        kind: ChatKind,
+        uid: &UserId,
+        nickname: &str,
+        dateline: &str,
+        mark: i64,
+    ) -> Envelope {
+        Envelope {
+            session_id,
+            seq: 0,
+            kind,
+            uid: uid.to_string(),
+            nickname: nickname.to_owned(),
+            avatar: String::new(),
+            content: String::new(),
+            file_name: String::new(),
+            file_type: String::new(),
+            fileid: String::new(),
+            thumbid: String::new(),
+            dateline: dateline.to_owned(),
+            mark,
+            to_chat: true,
+            push_to: Vec::new(),
+        }
     }
 
     /// The `/ws-chat` frame (§8.5) the origin sent its own subscribers.
@@ -233,6 +268,7 @@ mod tests {
             fileid: String::new(),
             thumbid: String::new(),
             dateline: "2026-11-25 18:00:00".into(),
+            mark: 0,
             to_chat: true,
             push_to: vec![PushTarget {
                 uid: uid(3),
@@ -248,8 +284,10 @@ mod tests {
         assert!(decode(&bytes).is_ok());
         bytes[0] = 2;
         assert!(matches!(decode(&bytes), Err(Error::Version(2))));
-        bytes[0] = 4;
-        assert!(matches!(decode(&bytes), Err(Error::Version(4))));
+        bytes[0] = 3;
+        assert!(matches!(decode(&bytes), Err(Error::Version(3))));
+        bytes[0] = 5;
+        assert!(matches!(decode(&bytes), Err(Error::Version(5))));
         assert!(matches!(decode(&[]), Err(Error::Size { .. })));
         assert!(matches!(
             decode(&vec![VERSION; MAX_ENVELOPE + 1]),

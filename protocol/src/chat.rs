@@ -5,15 +5,20 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::error::Result;
 use crate::lenient;
 
-/// The kind of an up message. Only `online` and `text` are accepted from text frames; anything
-/// else is kept as `Other` so the server can refuse it by name (§8.3 Note: CookIM let clients
-/// inject `join` or `system` rows into history).
+/// The kind of an up message. CookIM's `online` and `text` and our extensions (`typing`,
+/// `read`) are accepted from text frames; anything else is kept as `Other` so the server can
+/// refuse it by name (§8.3 Note: CookIM let clients inject `join` or `system` rows into
+/// history).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpKind {
     /// Subscribe this connection to the session.
     Online,
     /// A text message.
     Text,
+    /// Extension: the sender is composing (not stored; others with `ext` hear of it).
+    Typing,
+    /// Extension: the sender has read the chat up to `seq` (a read mark, only moving forward).
+    Read,
     /// Any other `msgType`, refused by the server.
     Other(String),
 }
@@ -37,6 +42,12 @@ pub struct ChatUp {
     /// chat. The server then sends every stored message after it, then live ones, each with
     /// its `seq`. `None` if missing, negative or not an integer.
     pub after: Option<i64>,
+    /// On `online` (an extension): `"ext": 1` opts this connection into the extension frames
+    /// (typing, read receipts), which CookIM's client would count as messages.
+    pub ext: bool,
+    /// The message an extension up message is about (`read`: the last one read). `None` if
+    /// missing, negative or not an integer.
+    pub seq: Option<i64>,
 }
 
 impl std::fmt::Debug for ChatUp {
@@ -62,6 +73,8 @@ impl ChatUp {
         let kind = match raw.msg_type.as_str() {
             "online" => UpKind::Online,
             "text" => UpKind::Text,
+            "typing" => UpKind::Typing,
+            "read" => UpKind::Read,
             other => UpKind::Other(other.chars().take(MAX_KIND_SHOWN).collect()),
         };
         Ok(ChatUp {
@@ -71,6 +84,8 @@ impl ChatUp {
             content: raw.content,
             client_id: raw.client_id,
             after: raw.after.filter(|after| *after >= 0),
+            ext: raw.ext,
+            seq: raw.seq.filter(|seq| *seq >= 0),
         })
     }
 }
@@ -94,6 +109,10 @@ struct RawChatUp {
     client_id: Option<String>,
     #[serde(deserialize_with = "lenient::opt_int")]
     after: Option<i64>,
+    #[serde(deserialize_with = "lenient::flag")]
+    ext: bool,
+    #[serde(deserialize_with = "lenient::opt_int")]
+    seq: Option<i64>,
 }
 
 /// Decodes `text` into `T` if it is a JSON object (not an array, which serde would also map
@@ -130,6 +149,10 @@ pub enum ChatKind {
     Keepalive,
     /// P1: a push subscription was accepted.
     Accept,
+    /// Extension (to `ext` connections only): someone is composing. Live, never stored.
+    Typing,
+    /// Extension (to `ext` connections only): someone's read mark moved. Live, never stored.
+    Read,
     /// A stored type this server does not produce (from an old CookIM database).
     Other(String),
 }
@@ -147,6 +170,8 @@ impl ChatKind {
             ChatKind::Reject => "reject",
             ChatKind::Keepalive => "keepalive",
             ChatKind::Accept => "accept",
+            ChatKind::Typing => "typing",
+            ChatKind::Read => "read",
             ChatKind::Other(s) => s,
         }
     }
@@ -163,6 +188,8 @@ impl ChatKind {
             "reject" => ChatKind::Reject,
             "keepalive" => ChatKind::Keepalive,
             "accept" => ChatKind::Accept,
+            "typing" => ChatKind::Typing,
+            "read" => ChatKind::Read,
             other => ChatKind::Other(other.to_owned()),
         }
     }
@@ -174,6 +201,11 @@ impl ChatKind {
             self,
             ChatKind::Reject | ChatKind::Keepalive | ChatKind::Accept
         )
+    }
+
+    /// Whether only connections that asked for extension frames (`ext`) get it.
+    pub fn is_extension(&self) -> bool {
+        matches!(self, ChatKind::Typing | ChatKind::Read)
     }
 
     /// Whether the event is persisted and counted as unread (§10.2).
@@ -297,6 +329,41 @@ pub struct Sequenced<'a> {
     pub client_id: Option<&'a str>,
 }
 
+/// Extension D-typing, to `ext` connections: `{"msgType":"typing","uid","nickname","dateline"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypingDown<'a> {
+    /// Always [`ChatKind::Typing`].
+    #[serde(rename = "msgType")]
+    pub msg_type: ChatKind,
+    /// Who is composing.
+    pub uid: &'a str,
+    /// Their nickname.
+    pub nickname: &'a str,
+    /// When the server heard it (`timestr`).
+    pub dateline: &'a str,
+}
+
+/// Extension D-read, to `ext` connections: `{"msgType":"read","uid","seq"}`: `uid` has read
+/// the chat up to `seq`. On `/ws-push` it also names the chat (`sessionid`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadDown<'a> {
+    /// Always [`ChatKind::Read`].
+    #[serde(rename = "msgType")]
+    pub msg_type: ChatKind,
+    /// The chat, on `/ws-push` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessionid: Option<&'a str>,
+    /// Whose mark.
+    pub uid: &'a str,
+    /// The last `seq` read.
+    pub seq: i64,
+}
+
+/// The JSON text of an extension frame (plain strings and numbers: serializing cannot fail).
+pub fn ext_text<T: Serialize>(frame: &T) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
 /// The content of D1: `User <nickname> online session`.
 pub fn online_text(nickname: &str) -> String {
     format!("User {nickname} online session")
@@ -355,6 +422,33 @@ mod tests {
         );
         assert!(text.ends_with(r#","seq":5,"clientId":"c-1"}"#), "{text}");
         assert!(down.to_text_with_seq(5, None).ends_with(r#","seq":5}"#));
+        let up = ChatUp::from_text(r#"{"msgType":"online","ext":1}"#)?;
+        assert!(up.ext);
+        for ext in ["true", "\"1\"", "0", "2", "null", "[1]"] {
+            let up = ChatUp::from_text(&format!(r#"{{"msgType":"online","ext":{ext}}}"#))?;
+            assert_eq!(up.ext, matches!(ext, "true" | "\"1\""), "{ext}");
+        }
+        let up = ChatUp::from_text(r#"{"msgType":"read","seq":9}"#)?;
+        assert_eq!((up.kind, up.seq), (UpKind::Read, Some(9)));
+        let up = ChatUp::from_text(r#"{"msgType":"typing","seq":-3}"#)?;
+        assert_eq!((up.kind, up.seq), (UpKind::Typing, None));
+        let read = ReadDown {
+            msg_type: ChatKind::Read,
+            sessionid: None,
+            uid: "u1",
+            seq: 4,
+        };
+        assert_eq!(ext_text(&read), r#"{"msgType":"read","uid":"u1","seq":4}"#);
+        let typing = TypingDown {
+            msg_type: ChatKind::Typing,
+            uid: "u1",
+            nickname: "ann",
+            dateline: "t",
+        };
+        assert_eq!(
+            ext_text(&typing),
+            r#"{"msgType":"typing","uid":"u1","nickname":"ann","dateline":"t"}"#
+        );
         assert!(ChatUp::from_text("not json").is_err());
         assert!(ChatUp::from_text("[1,2]").is_err());
         Ok(())

@@ -19,9 +19,11 @@ enum Scalar {
     Big(u64),
     /// A number with a fraction or an exponent.
     Float,
+    /// `true` or `false`.
+    Bool(bool),
     /// `null`.
     Null,
-    /// Anything else (bool, array, object), consumed without allocating.
+    /// Anything else (array, object), consumed without allocating.
     Other,
 }
 
@@ -54,8 +56,8 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Float)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
-        Ok(Scalar::Other)
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
@@ -117,6 +119,19 @@ pub(crate) fn opt_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
     })
 }
 
+/// A yes-or-no field: `true`, `1` or `"1"` (and `"true"`) read as yes, anything else as no.
+///
+/// # Errors
+/// Only when the JSON itself is malformed.
+pub(crate) fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(match scalar(deserializer)? {
+        Scalar::Bool(yes) => yes,
+        Scalar::Int(n) => n == 1,
+        Scalar::Text(text) => matches!(text.trim(), "1" | "true"),
+        _ => false,
+    })
+}
+
 /// A byte count as an upload header declares it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Size {
@@ -141,7 +156,7 @@ pub(crate) fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Size, D
         Scalar::Int(n) => u64::try_from(n).map_or(Size::NotWhole, Size::Bytes),
         Scalar::Big(n) => Size::Bytes(n),
         Scalar::Float => Size::NotWhole,
-        Scalar::Text(_) | Scalar::Other => Size::NotANumber,
+        Scalar::Text(_) | Scalar::Bool(_) | Scalar::Other => Size::NotANumber,
     })
 }
 

@@ -72,7 +72,9 @@ answers! {
     /// `getPrivateSession`.
     PrivateSessionAnswer { #[doc = "The private session."] sessionid: String }
     /// `listMessages`.
-    MessagesAnswer { #[doc = "Token for `/ws-chat`."] session_token: String, #[doc = "Oldest first."] messages: Vec<HistoryMessage> }
+    MessagesAnswer { #[doc = "Token for `/ws-chat`."] session_token: String, #[doc = "Oldest first."] messages: Vec<HistoryMessage>, #[doc = "With `withSeq=1` only (an extension): every member's read mark."] #[serde(skip_serializing_if = "Option::is_none")] read_marks: Option<Vec<ReadMark>> }
+    /// `getReadMarks` (an extension): every member's read mark in a chat.
+    ReadMarksAnswer { #[doc = "The chat's last `seq`."] last_seq: i64, #[doc = "In join order."] read_marks: Vec<ReadMark> }
     /// `getNewNotificationCount`.
     NotificationCountAnswer { #[doc = "Unread notifications."] rs_count: i64 }
     /// `getNotifications`.
@@ -83,6 +85,15 @@ answers! {
     LoginList { #[doc = "Most recently seen first."] logins: Vec<LoginEntry> }
     /// `endLogins` (an extension).
     LoginsEnded { #[doc = "Human message."] successmsg: String, #[doc = "How many ended."] ended: usize }
+}
+
+/// One member's read mark: they have read the chat up to `seq`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReadMark {
+    /// The member.
+    pub uid: String,
+    /// The last `seq` they have read.
+    pub seq: i64,
 }
 
 /// One signed-in device in `listLogins`.

@@ -402,9 +402,14 @@ impl Store for Embedded {
             .await
     }
 
-    async fn reset_unread(&self, sid: &SessionId, uid: &UserId) -> Result<()> {
+    async fn mark_read(
+        &self,
+        sid: &SessionId,
+        uid: &UserId,
+        upto: Option<i64>,
+    ) -> Result<Option<i64>> {
         let (sid, uid) = (sid.clone(), uid.clone());
-        self.write(move |tx| messages::reset_unread(tx, &sid, &uid))
+        self.write(move |tx| messages::mark_read(tx, &sid, &uid, upto))
             .await
     }
 

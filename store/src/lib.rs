@@ -1,6 +1,6 @@
 //! Persistence behind one `Store` trait: MongoDB for clusters, embedded for one node.
 //!
-//! Everything durable — users, friends, sessions and their members with unread counts,
+//! Everything durable — users, friends, sessions and their members with read marks,
 //! messages, notifications, the `onlines` record, files, logins (one device's signed-in
 //! session each, ended on sign-out and polled by every node to refuse their tokens) and the
 //! attempt counters of login lockout — goes through [`Store`]. Live state (who is online in
@@ -212,8 +212,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn joined_sessions(&self, uid: &UserId) -> Result<Vec<SessionListing>>;
 
     /// Adds `change.uid` to the session and persists the `join` message, as one atomic step
-    /// that also moves the session's `lastUpdate` and bumps unread counts of members not in
-    /// `online`. Returns `None` (and writes nothing) if already a member.
+    /// that also moves the session's `lastUpdate` and the read marks of members in `online`.
+    /// The newcomer's mark starts just before the join message (which is unread for them
+    /// unless they are in `online`). Returns `None` (and writes nothing) if already a member.
     ///
     /// # Errors
     /// [`Error::NotFound`] if the session does not exist.
@@ -232,8 +233,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- messages -----------------------------------------------------------------------
 
     /// Persists a message: assigns the next `seq` of its session, sets the session's
-    /// `lastMsgid`/`lastUpdate`, and adds 1 to the unread count of every member not in
-    /// `online`. If the message has a `client_id` already used by the same sender in the same
+    /// `lastMsgid`/`lastUpdate`, and moves the read mark of every member in `online` (watching
+    /// the chat) to the message, so it is unread only for the others. If the message has a `client_id` already used by the same sender in the same
     /// session, nothing is written and the first message is returned.
     ///
     /// # Errors
@@ -245,8 +246,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Messages with `seq > after`, oldest first, at most `limit` (resume after a reconnect).
     async fn messages_after(&self, sid: &SessionId, after: i64, limit: u32)
     -> Result<Vec<Message>>;
-    /// Sets `uid`'s unread count in `sid` to 0.
-    async fn reset_unread(&self, sid: &SessionId, uid: &UserId) -> Result<()>;
+    /// Moves `uid`'s read mark in `sid` forward to `upto` (`None`: the chat's last message),
+    /// never past the last message and never back. Returns the mark after the call, or `None`
+    /// if `uid` is not a member (or there is no such session).
+    async fn mark_read(
+        &self,
+        sid: &SessionId,
+        uid: &UserId,
+        upto: Option<i64>,
+    ) -> Result<Option<i64>>;
 
     // ---- notifications ------------------------------------------------------------------
 

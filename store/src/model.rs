@@ -199,14 +199,22 @@ pub struct SessionUpdate {
     pub public: bool,
 }
 
-/// One member of a session with their unread count, in join order.
+/// One member of a session with their read mark and unread count, in join order.
+///
+/// The read mark is what is stored; the unread count follows from it: the session's last
+/// `seq` minus the mark, so one message costs one write however many members a chat has, and
+/// counts and read receipts never disagree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// The member.
     pub uid: UserId,
-    /// Unread messages for this member in this session.
+    /// Unread messages for this member in this session (the last `seq` minus `read_seq`).
     pub new_count: i32,
+    /// The last `seq` this member has read (only moves forward). A dump from before read
+    /// marks has none; importing derives it from `new_count`, as every import does.
+    #[serde(default)]
+    pub read_seq: i64,
 }
 
 /// A session as one viewer's chat list shows it.

@@ -223,6 +223,60 @@ fn cookims_unnumbered_messages_are_numbered_at_start_up() -> Result<()> {
     })
 }
 
+/// Members written before read marks (an unread counter, no mark) and CookIM's (neither) get
+/// the mark that keeps their count at start-up; a second start has nothing to do.
+#[test]
+fn unread_counters_become_read_marks_at_start_up() -> Result<()> {
+    use cookim_store::Store;
+    use mongodb::bson::{Document, doc};
+    use protocol::ids::UserId;
+    let uri = mongo_uri();
+    on_fresh_database(|store| async move {
+        let (a, b, c) = (
+            UserId::from_random(rand::random()),
+            UserId::from_random(rand::random()),
+            UserId::from_random(rand::random()),
+        );
+        let session = group(&store, &a, "old").await?;
+        let name = store.database_name().to_owned();
+        async_compat::Compat::new(async {
+            let client = mongodb::Client::with_uri_str(&uri).await?;
+            let sessions = client.database(&name).collection::<Document>("sessions");
+            sessions
+                .update_one(
+                    doc! { "_id": session.id.as_str() },
+                    doc! { "$set": { "nextSeq": 7_i64, "usersStatus": [
+                        { "uid": a.as_str(), "online": false, "newCount": 2 },
+                        { "uid": b.as_str(), "online": false },
+                        { "uid": c.as_str(), "online": false, "newCount": 50 },
+                    ] } },
+                )
+                .await?;
+            Ok::<_, mongodb::error::Error>(())
+        })
+        .await
+        .expect("write the old members");
+        let store = Mongo::connect(&uri, &name).await?;
+        let found: Vec<(i32, i64)> = store
+            .members(&session.id)
+            .await?
+            .iter()
+            .map(|m| (m.new_count, m.read_seq))
+            .collect();
+        assert_eq!(found, [(2, 5), (0, 7), (7, 0)]);
+        assert_eq!(store.mark_read(&session.id, &a, Some(6)).await?, Some(6));
+        let again = Mongo::connect(&uri, &name).await?;
+        let counts: Vec<i32> = again
+            .members(&session.id)
+            .await?
+            .iter()
+            .map(|m| m.new_count)
+            .collect();
+        assert_eq!(counts, [1, 0, 7]);
+        Ok(())
+    })
+}
+
 /// A single node's embedded store moved into MongoDB through a dump (`cookim export` then
 /// `cookim import`), and back.
 #[test]

@@ -26,7 +26,7 @@ use crate::auth::UserIdentity;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::outbox::{ConnId, Outbox, offer};
-use crate::session::{self, Env, Joined, SessionHandle, Upstream};
+use crate::session::{self, Env, Joined, SessionHandle, Upstream, Wants};
 
 /// Messages queued for the registry. It only does map lookups and `try_send`s, so a short
 /// queue suffices; senders wait (backpressure) when it is full.
@@ -187,10 +187,10 @@ impl Registry {
         conn: ConnId,
         who: &UserIdentity,
         outbox: &Outbox,
-        after: Option<i64>,
+        wants: Wants,
     ) -> Result<Joined> {
         self.call(sid, |handle| async move {
-            handle.online(conn, who, outbox, after).await
+            handle.online(conn, who, outbox, wants).await
         })
         .await?
     }

@@ -321,3 +321,61 @@ fn a_lost_last_event_arrives_after_a_second_of_quiet() -> Result {
         Result::<()>::Ok(())
     })
 }
+
+/// Typing and read receipts cross nodes to the connections that asked for them (`ext`), and
+/// never reach CookIM's client on a third node.
+#[test]
+fn typing_and_receipts_cross_nodes() -> Result {
+    let dir = tempfile::tempdir()?;
+    let nodes = cluster(3, dir.path())?;
+    let (a, b, c) = (nodes[0].addr(), nodes[1].addr(), nodes[2].addr());
+    nodes[0].block_on(async {
+        converged(&[&nodes[0], &nodes[1], &nodes[2]]).await?;
+        let ann = register(a, "annie").await?;
+        let ben = register(b, "benny").await?;
+        let cat = register(c, "catty").await?;
+        let sid = create_group(a, &ann, "presence", true).await?;
+        join_group(b, &ben, &sid).await?;
+        join_group(c, &cat, &sid).await?;
+        let mut on_a = Chat::open_ext(a, &ann, &sid).await?;
+        let mut on_b = Chat::open_ext(b, &ben, &sid).await?;
+        let mut on_c = Chat::open(c, &cat, &sid).await?;
+        for node in &nodes {
+            knows(node, chat_topic(&sid), 2).await?;
+        }
+
+        on_a.up("typing", serde_json::json!({})).await?;
+        let typing = on_b.ws.next_of("typing").await?;
+        assert_eq!(typing["uid"], ann.uid.as_str());
+        assert_eq!(typing["nickname"], "annie");
+
+        on_a.say("across").await?;
+        let seq = on_b.expect_text("across").await?.json["seq"]
+            .as_i64()
+            .expect("a seq");
+        on_b.up("read", serde_json::json!({ "seq": seq })).await?;
+        let read = on_a.ws.next_of("read").await?;
+        assert_eq!(
+            (&read["uid"], &read["seq"]),
+            (&Value::from(ben.uid.as_str()), &Value::from(seq))
+        );
+        let marks = api_ok(
+            c,
+            "getReadMarks",
+            &[("userToken", &cat.token), ("sessionid", &sid)],
+        )
+        .await?;
+        let ben_mark = marks["readMarks"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["uid"] == ben.uid.as_str()))
+            .and_then(|m| m["seq"].as_i64());
+        assert_eq!(ben_mark, Some(seq));
+
+        // CookIM's client on C: the texts, and no typing or read frame before or between them.
+        on_c.expect_text_and_no_extension("across").await?;
+        on_a.up("typing", serde_json::json!({})).await?;
+        on_a.say("last").await?;
+        on_c.expect_text_and_no_extension("last").await?;
+        Ok(())
+    })
+}

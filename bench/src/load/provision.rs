@@ -185,7 +185,11 @@ pub async fn cookim_bulk(store: &dyn Store, secret: &[u8], layout: Layout) -> Re
                 session_token,
                 sends: member < layout.senders_per_room,
             });
-            members.push(Member { uid, new_count: 0 });
+            members.push(Member {
+                uid,
+                new_count: 0,
+                read_seq: 0,
+            });
         }
         if layout.idle {
             continue;

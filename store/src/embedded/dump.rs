@@ -223,14 +223,17 @@ fn session_row(
         .map_err(|e| conflict(e, &[("sessions.pair_key", "private session")]))?;
     if inserted == 1 {
         let mut add = conn.prepare_cached(
-            "INSERT INTO members (session_id, uid, new_count, ord) VALUES (?1, ?2, ?3, ?4) \
+            "INSERT INTO members (session_id, uid, read_seq, ord) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT DO NOTHING",
         )?;
         for (ord, member) in members.iter().enumerate() {
+            // The mark that gives the exported count (dumps from before read marks have
+            // only the count).
+            let read_seq = (last_seq - i64::from(member.new_count)).max(0);
             add.execute(params![
                 session.id.as_str(),
                 member.uid.as_str(),
-                member.new_count,
+                read_seq,
                 ord as i64
             ])?;
         }

@@ -1,4 +1,4 @@
-//! The `messages` table and unread counts: §10.2 of the spec.
+//! The `messages` table and read marks (the unread counts of §10.2 follow from them).
 
 use std::collections::HashSet;
 
@@ -28,8 +28,8 @@ pub(super) fn watching(online: &HashSet<UserId>) -> String {
 }
 
 /// Persists a message: dedup by client id, take the session's `next_seq`, insert, move the
-/// session's `last_msgid`/`last_update`, bump unread counts of members not in `watching` (a
-/// JSON array of ids, see [`watching`]). The caller's `BEGIN IMMEDIATE` transaction makes
+/// session's `last_msgid`/`last_update`, move the read marks of the members in `watching` (a
+/// JSON array of ids, see [`watching`]) to it. The caller's `BEGIN IMMEDIATE` transaction makes
 /// reading and bumping `next_seq` one step, so concurrent appends get distinct, gap-free
 /// numbers.
 pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Result<Message> {
@@ -72,13 +72,15 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         new.client_id,
     ])
     .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
-    // Every member not watching the chat gets +1, in one statement however many members are
-    // online (one statement per online member made a 1,000-member group crawl).
-    conn.prepare_cached(
-        "UPDATE members SET new_count = new_count + 1 WHERE session_id = ?1 \
-         AND uid NOT IN (SELECT value FROM json_each(?2))",
-    )?
-    .execute([new.session_id.as_str(), watching])?;
+    // Members watching the chat have read it (one statement however many; none when nobody
+    // watches). Everyone else's count grows by itself: it is the last seq minus their mark.
+    if watching != "[]" {
+        conn.prepare_cached(
+            "UPDATE members SET read_seq = ?2 WHERE session_id = ?1 AND read_seq < ?2 \
+             AND uid IN (SELECT value FROM json_each(?3))",
+        )?
+        .execute(params![new.session_id.as_str(), seq, watching])?;
+    }
     Ok(Message {
         id: new.id,
         session_id: new.session_id,
@@ -149,8 +151,22 @@ pub(super) fn after(
     })
 }
 
-pub(super) fn reset_unread(conn: &Connection, sid: &SessionId, uid: &UserId) -> Result<()> {
-    conn.prepare_cached("UPDATE members SET new_count = 0 WHERE session_id = ?1 AND uid = ?2")?
-        .execute([sid.as_str(), uid.as_str()])?;
-    Ok(())
+/// Moves a member's read mark forward to `upto` (the last message if `None`), never past the
+/// last message; the mark after, `None` if not a member.
+pub(super) fn mark_read(
+    conn: &Connection,
+    sid: &SessionId,
+    uid: &UserId,
+    upto: Option<i64>,
+) -> Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE members SET read_seq = min(coalesce(?3, s.next_seq - 1), s.next_seq - 1) \
+         FROM sessions s WHERE s.id = members.session_id AND members.session_id = ?1 \
+         AND members.uid = ?2 AND members.read_seq < min(coalesce(?3, s.next_seq - 1), s.next_seq - 1)",
+    )?
+    .execute(params![sid.as_str(), uid.as_str(), upto])?;
+    Ok(conn
+        .prepare_cached("SELECT read_seq FROM members WHERE session_id = ?1 AND uid = ?2")?
+        .query_row([sid.as_str(), uid.as_str()], |row| row.get(0))
+        .optional()?)
 }

@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 4 is added by appending a step to
+//! because databases in the field already ran it. Version 5 is added by appending a step to
 //! [`MIGRATIONS`].
 
 use std::fmt;
@@ -14,7 +14,8 @@ use super::legacy;
 use crate::error::{Error, Result};
 
 /// Every migration step, oldest first.
-pub(super) const MIGRATIONS: &[Step] = &[Step::Sql(V1), Step::Code(v2), Step::Sql(V3)];
+pub(super) const MIGRATIONS: &[Step] =
+    &[Step::Sql(V1), Step::Code(v2), Step::Sql(V3), Step::Sql(V4)];
 
 /// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
 /// directory is a leftover.
@@ -208,6 +209,17 @@ CREATE TABLE attempts (
     count       INTEGER NOT NULL,
     PRIMARY KEY (counter_key, time_window)
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Version 4: read marks replace unread counters. A member's `read_seq` is the last `seq` they
+/// have read; their unread count is the session's last `seq` (`next_seq - 1`) minus it, so a
+/// message writes no member row (it wrote one per member not watching). Each member's mark
+/// is set so that their count stays what it was.
+const V4: &str = "
+ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE members SET read_seq = max(0, (SELECT s.next_seq - 1 FROM sessions s
+    WHERE s.id = members.session_id) - new_count);
+ALTER TABLE members DROP COLUMN new_count;
 ";
 
 /// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and

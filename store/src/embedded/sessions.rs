@@ -91,12 +91,15 @@ pub(super) fn update(conn: &Connection, sid: &SessionId, update: SessionUpdate) 
 }
 
 pub(super) fn members(conn: &Connection, sid: &SessionId) -> Result<Vec<Member>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT uid, new_count FROM members WHERE session_id = ?1 ORDER BY ord")?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT m.uid, {NEW_COUNT}, m.read_seq FROM members m JOIN sessions s \
+         ON s.id = m.session_id WHERE m.session_id = ?1 ORDER BY m.ord"
+    ))?;
     collect(stmt.query([sid.as_str()])?, |row| {
         Ok(Member {
             uid: rows::id(row, 0)?,
             new_count: row.get(1)?,
+            read_seq: row.get(2)?,
         })
     })
 }
@@ -119,12 +122,15 @@ pub(super) fn public(conn: &Connection, uid: &UserId) -> Result<Vec<SessionListi
     )
 }
 
+/// The unread count of member row `m` of session row `s`: the last `seq` minus the read mark.
+const NEW_COUNT: &str = "max(0, s.next_seq - 1 - m.read_seq)";
+
 /// Sessions `uid` is in, with `uid`'s unread count.
 pub(super) fn joined(conn: &Connection, uid: &UserId) -> Result<Vec<SessionListing>> {
     listings(
         conn,
         uid,
-        "m.new_count",
+        NEW_COUNT,
         "JOIN members m ON m.session_id = s.id",
         "m.uid = ?1",
     )
@@ -166,7 +172,8 @@ pub(super) fn join(
     }
     let added = conn
         .prepare_cached(
-            "INSERT INTO members (session_id, uid, new_count, ord) VALUES (?1, ?2, 0, \
+            "INSERT INTO members (session_id, uid, read_seq, ord) VALUES (?1, ?2, \
+             (SELECT next_seq - 1 FROM sessions WHERE id = ?1), \
              (SELECT coalesce(max(ord), 0) + 1 FROM members WHERE session_id = ?1)) \
              ON CONFLICT (session_id, uid) DO NOTHING",
         )?

@@ -120,6 +120,30 @@ fn a_later_step_runs_once_on_top_of_existing_data() -> Result<()> {
 }
 
 #[test]
+fn version_4_turns_unread_counters_into_read_marks_that_keep_the_counts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = open_connection(dir.path(), &schema::MIGRATIONS[..3])?;
+    // A version-3 chat: its last message is seq 7; one member has 3 unread, one none, one
+    // more than the chat has (a counter that drifted).
+    conn.execute_batch(&format!(
+        "INSERT INTO sessions (id, createuid, name, session_type, public, last_update, \
+         dateline, next_seq) VALUES ('{sid}', '{a}', 'g', 1, 1, 0, 0, 8);
+         INSERT INTO members (session_id, uid, new_count, ord) VALUES
+            ('{sid}', '{a}', 3, 1), ('{sid}', '{b}', 0, 2), ('{sid}', '{c}', 99, 3);",
+        sid = SessionId::from_random([9; SessionId::RANDOM_BYTES]),
+        a = uid(1),
+        b = uid(2),
+        c = uid(3),
+    ))?;
+    drop(conn);
+    let conn = open_connection(dir.path(), schema::MIGRATIONS)?;
+    let members = sessions::members(&conn, &SessionId::from_random([9; SessionId::RANDOM_BYTES]))?;
+    let found: Vec<(i32, i64)> = members.iter().map(|m| (m.new_count, m.read_seq)).collect();
+    assert_eq!(found, vec![(3, 4), (0, 7), (7, 0)]);
+    Ok(())
+}
+
+#[test]
 fn pragmas_are_in_force() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let conn = open_connection(dir.path(), schema::MIGRATIONS)?;

@@ -1,4 +1,4 @@
-//! `messages` and the numbering, unread counts and membership changes that go with them.
+//! `messages` and the numbering, read marks and membership changes that go with them.
 
 use std::collections::HashSet;
 
@@ -60,9 +60,10 @@ const MAX_CLAIMS: u32 = 64;
 /// nodes, so a number exists only once its message does. History never has a hole, not even
 /// for a moment (a writer cut off between taking a number and storing its message would leave
 /// one, and readers on other nodes would deliver what follows before it). Then it moves the
-/// session's `nextSeq`/`lastMsgid`/`lastUpdate` forward and adds 1 to the unread count of
-/// every member not in `skip`.
-async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<Message> {
+/// session's `nextSeq`/`lastMsgid`/`lastUpdate` forward and the read marks of the members in
+/// `watching` to the message, in the same one-document update (nothing for the others: their
+/// unread count is the last `seq` minus their mark).
+async fn record(db: &Db, mut message: Message, watching: &HashSet<&str>) -> Result<Message> {
     let sid = message.session_id.as_str().to_owned();
     let session = db
         .sessions
@@ -96,24 +97,27 @@ async fn record(db: &Db, mut message: Message, skip: &HashSet<&str>) -> Result<M
             Err(e) => return Err(e),
         }
     }
-    let skip: Vec<&str> = skip.iter().copied().collect();
-    let unread = doc! { "usersStatus.$[m].newCount": 1_i32 };
-    let members = vec![doc! { "m.uid": { "$nin": skip } }];
-    let moved = db
-        .sessions
-        .update_one(
-            doc! { "_id": &sid, "nextSeq": { "$lt": message.seq } },
-            doc! {
-                "$set": { "nextSeq": message.seq, "lastMsgid": message.id.as_str(), "lastUpdate": message.dateline },
-                "$inc": unread.clone(),
-            },
-        )
-        .array_filters(members.clone())
-        .await?;
-    if moved.matched_count == 0 {
-        // A later message got there first: only the unread counts.
+    let watching: Vec<&str> = watching.iter().copied().collect();
+    let read = doc! { "usersStatus.$[m].readSeq": message.seq };
+    let members = vec![doc! { "m.uid": { "$in": &watching } }];
+    let mut moved_on = doc! {
+        "$set": { "nextSeq": message.seq, "lastMsgid": message.id.as_str(), "lastUpdate": message.dateline },
+    };
+    if !watching.is_empty() {
+        moved_on.insert("$max", read.clone());
+    }
+    let mut update = db.sessions.update_one(
+        doc! { "_id": &sid, "nextSeq": { "$lt": message.seq } },
+        moved_on,
+    );
+    if !watching.is_empty() {
+        update = update.array_filters(members.clone());
+    }
+    let moved = update.await?;
+    if moved.matched_count == 0 && !watching.is_empty() {
+        // A later message got there first: only the read marks.
         db.sessions
-            .update_one(doc! { "_id": &sid }, doc! { "$inc": unread })
+            .update_one(doc! { "_id": &sid }, doc! { "$max": read })
             .array_filters(members)
             .await?;
     }
@@ -163,13 +167,19 @@ pub(super) async fn join(
     online: &HashSet<UserId>,
 ) -> Result<Option<Message>> {
     let uid = change.uid.as_str().to_owned();
-    // The newcomer's own count starts at what the join message gives them.
-    let first_count = i32::from(!online.contains(&change.uid));
+    // The newcomer's mark starts before the join message, which is unread for them unless they
+    // watch (then `record` moves it).
+    let last = db
+        .sessions
+        .find_one(doc! { "_id": change.session_id.as_str() })
+        .projection(doc! { "nextSeq": 1 })
+        .await?
+        .map_or(Ok(0), |d| docs::int(&d, "nextSeq"))?;
     let pushed = db
         .sessions
         .update_one(
             doc! { "_id": change.session_id.as_str(), "usersStatus.uid": { "$ne": &uid } },
-            doc! { "$push": { "usersStatus": { "uid": &uid, "online": false, "newCount": first_count } } },
+            doc! { "$push": { "usersStatus": { "uid": &uid, "online": false, "readSeq": last } } },
         )
         .await?;
     if pushed.matched_count == 0 {
@@ -179,10 +189,9 @@ pub(super) async fn join(
             Err(Error::NotFound("session"))
         };
     }
-    let mut skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
-    skip.insert(&uid);
+    let watching: HashSet<&str> = online.iter().map(UserId::as_str).collect();
     Ok(Some(
-        record(db, event(change, ChatKind::Join), &skip).await?,
+        record(db, event(change, ChatKind::Join), &watching).await?,
     ))
 }
 
@@ -205,9 +214,9 @@ pub(super) async fn leave(
             Err(Error::NotFound("session"))
         };
     }
-    let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
+    let watching: HashSet<&str> = online.iter().map(UserId::as_str).collect();
     Ok(Some(
-        record(db, event(change, ChatKind::Leave), &skip).await?,
+        record(db, event(change, ChatKind::Leave), &watching).await?,
     ))
 }
 
@@ -240,8 +249,8 @@ pub(super) async fn append(db: &Db, new: NewMessage, online: &HashSet<UserId>) -
         dateline: new.dateline,
         client_id: new.client_id.clone(),
     };
-    let skip: HashSet<&str> = online.iter().map(UserId::as_str).collect();
-    match record(db, message, &skip).await {
+    let watching: HashSet<&str> = online.iter().map(UserId::as_str).collect();
+    match record(db, message, &watching).await {
         // A concurrent retry won the race; it holds the number.
         Err(Error::Conflict("client id")) => {
             let client_id = new.client_id.as_deref().unwrap_or_default();
@@ -297,12 +306,33 @@ pub(super) async fn after(
     collect(found).await?.iter().map(decode).collect()
 }
 
-pub(super) async fn reset_unread(db: &Db, sid: &SessionId, uid: &UserId) -> Result<()> {
+/// Moves a member's read mark forward to `upto` (the last message if `None`), never past the
+/// last message; the mark after, `None` if not a member.
+pub(super) async fn mark_read(
+    db: &Db,
+    sid: &SessionId,
+    uid: &UserId,
+    upto: Option<i64>,
+) -> Result<Option<i64>> {
+    let member = doc! { "_id": sid.as_str(), "usersStatus.uid": uid.as_str() };
+    let Some(found) = db
+        .sessions
+        .find_one(member.clone())
+        .projection(doc! { "nextSeq": 1, "usersStatus.$": 1 })
+        .await?
+    else {
+        return Ok(None);
+    };
+    let last = docs::int(&found, "nextSeq")?;
+    let now = docs::docs(&found, "usersStatus")?
+        .first()
+        .map_or(Ok(0), |m| docs::int(m, "readSeq"))?;
+    let target = upto.unwrap_or(last).min(last);
+    if target <= now {
+        return Ok(Some(now));
+    }
     db.sessions
-        .update_one(
-            doc! { "_id": sid.as_str(), "usersStatus.uid": uid.as_str() },
-            doc! { "$set": { "usersStatus.$.newCount": 0_i32 } },
-        )
+        .update_one(member, doc! { "$max": { "usersStatus.$.readSeq": target } })
         .await?;
-    Ok(())
+    Ok(Some(target))
 }

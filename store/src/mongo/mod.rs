@@ -13,8 +13,12 @@
 //! Where we deviate or add:
 //! - `users.password` holds an argon2id PHC string (a 40-hex SHA-1 from CookIM still reads);
 //!   `users.tokenGeneration` (long, missing reads as 0) is bumped by logout and password change.
-//! - Membership and unread counts live in `sessions.usersStatus`, CookIM's array of
-//!   `{uid, online}`, each element with an added `newCount` (int). Array order is join order
+//! - Membership and read marks live in `sessions.usersStatus`, CookIM's array of
+//!   `{uid, online}`, each element with an added `readSeq` (long): the last `seq` that member
+//!   has read. Their unread count is the session's `nextSeq` minus it, so a message updates no
+//!   element but those of members watching the chat. (Before read marks each element had a
+//!   `newCount` counter; the upgrade at start-up turns it into the mark that gives the same
+//!   count.) Array order is join order
 //!   (`$push` appends, a rejoin is a `$pull` then a `$push`). CookIM's
 //!   `users.sessionsStatus` (the same counts seen from the user) is written empty and not
 //!   maintained: keeping two copies equal needs a multi-document transaction on every message;
@@ -26,8 +30,8 @@
 //!   `(sessionid, seq)` index says another node took it, tries the number after the highest
 //!   stored. So a number never exists without its message (no hole in history, not even
 //!   while a writer is cut off from the database). `sessions.nextSeq` (long) then moves
-//!   forward to it with `lastMsgid`/`lastUpdate`, and the unread counts of offline members go
-//!   up, in one update of the session.
+//!   forward to it with `lastMsgid`/`lastUpdate`, and the read marks of members watching the
+//!   chat with it, in one update of the session.
 //! - `sessions.pairKey` (private chats only): both uids sorted, `"a:b"`, unique: two nodes
 //!   opening the same private chat at once agree on one session.
 //! - `messages.clientId`: the id the sender gave the message, or the message's own id when it
@@ -172,6 +176,7 @@ impl Mongo {
                 database,
             };
             upgrade::number_old_messages(&db).await?;
+            upgrade::read_marks(&db).await?;
             indexes::create_all(&db).await?;
             tracing::info!(database = %db.database.name(), %ack, "MongoDB store connected");
             Ok(Mongo { db })
@@ -388,8 +393,13 @@ impl Store for Mongo {
         compat(messages::after(&self.db, sid, after, limit)).await
     }
 
-    async fn reset_unread(&self, sid: &SessionId, uid: &UserId) -> Result<()> {
-        compat(messages::reset_unread(&self.db, sid, uid)).await
+    async fn mark_read(
+        &self,
+        sid: &SessionId,
+        uid: &UserId,
+        upto: Option<i64>,
+    ) -> Result<Option<i64>> {
+        compat(messages::mark_read(&self.db, sid, uid, upto)).await
     }
 
     async fn notify(&self, notification: Notification) -> Result<()> {

@@ -141,7 +141,12 @@ pub(super) fn full_document(session: &Session, members: &[Member], last_seq: i64
     let mut d = document(&new, pair);
     let members: Vec<Document> = members
         .iter()
-        .map(|m| doc! { "uid": m.uid.as_str(), "online": false, "newCount": m.new_count })
+        .map(|m| {
+            // The mark that gives the exported count (dumps from before read marks have only
+            // the count).
+            let read_seq = (last_seq - i64::from(m.new_count)).max(0);
+            doc! { "uid": m.uid.as_str(), "online": false, "readSeq": read_seq }
+        })
         .collect();
     d.insert("usersStatus", members);
     d.insert(
@@ -153,18 +158,23 @@ pub(super) fn full_document(session: &Session, members: &[Member], last_seq: i64
     d
 }
 
-/// The members of a session document, in join order.
+/// The members of a session document (with `usersStatus` and `nextSeq`), in join order.
 pub(super) fn members_of(d: &Document) -> Result<Vec<Member>> {
+    let last = docs::int(d, "nextSeq")?;
     docs::docs(d, "usersStatus")?
         .into_iter()
-        .map(member)
+        .map(|m| member(m, last))
         .collect()
 }
 
-fn member(d: &Document) -> Result<Member> {
+/// One `usersStatus` element, its unread count derived from its mark and the session's last
+/// `seq`.
+fn member(d: &Document, last: i64) -> Result<Member> {
+    let read_seq = docs::int(d, "readSeq")?;
     Ok(Member {
         uid: docs::id(d, "uid")?,
-        new_count: docs::int32(d, "newCount")?,
+        new_count: i32::try_from((last - read_seq).max(0)).unwrap_or(i32::MAX),
+        read_seq,
     })
 }
 
@@ -172,7 +182,7 @@ pub(super) async fn members(db: &Db, sid: &SessionId) -> Result<Vec<Member>> {
     let found = db
         .sessions
         .find_one(doc! { "_id": sid.as_str() })
-        .projection(doc! { "usersStatus": 1 })
+        .projection(doc! { "usersStatus": 1, "nextSeq": 1 })
         .await?;
     match found {
         Some(d) => members_of(&d),
@@ -196,10 +206,7 @@ async fn listings(db: &Db, filter: Document, uid: &UserId) -> Result<Vec<Session
     let found = collect(db.sessions.find(filter).sort(order).await?).await?;
     let mut sessions = Vec::with_capacity(found.len());
     for d in &found {
-        let count = docs::docs(d, "usersStatus")?
-            .into_iter()
-            .map(member)
-            .collect::<Result<Vec<_>>>()?
+        let count = members_of(d)?
             .into_iter()
             .find(|m| m.uid == *uid)
             .map_or(0, |m| m.new_count);

@@ -2,7 +2,8 @@
 
 use protocol::chat::Sender;
 use protocol::ids::{SessionId, UserId};
-use protocol::rest::{HistoryMessage, MessagesAnswer};
+use protocol::rest::{HistoryMessage, MessagesAnswer, ReadMark, ReadMarksAnswer};
+use store::model::Member;
 
 use super::auth::session_token_for;
 use crate::app::App;
@@ -13,9 +14,11 @@ use crate::http::Form;
 const MAX_COUNT: i64 = 500;
 
 /// `listMessages`: a page oldest-first with the senders' current names, a session token, and
-/// the caller's unread count reset when the page is not empty. Extensions CookIM's client never
-/// sends: `after=N` returns the messages with `seq > N` instead of a page (oldest first, at
-/// most `count`), and `withSeq=1` adds each message's `seq` and `clientId`.
+/// the caller's read mark moved to the last message when the page is not empty. Extensions
+/// CookIM's client never sends: `after=N` returns the messages with `seq > N` instead of a
+/// page (oldest first, at most `count`), and `withSeq=1` adds each message's `seq` and
+/// `clientId` and every member's read mark (`readMarks`); with either the mark is left as it
+/// is (such a client marks what it showed with `read`).
 pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
     let (who, _) = app
         .caller(form, "no privilege to list session messages")
@@ -56,8 +59,9 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
                 .await?
         }
     };
-    if !messages.is_empty() {
-        app.store().reset_unread(&sid, &who.uid).await?;
+    // CookIM's client has read what it listed; ours says what it showed with `read` marks.
+    if !messages.is_empty() && !with_seq {
+        app.store().mark_read(&sid, &who.uid, None).await?;
     }
     let mut uids: Vec<UserId> = messages.iter().map(|m| m.uid.clone()).collect();
     uids.sort();
@@ -79,9 +83,50 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
             }
         })
         .collect();
+    let read_marks = if with_seq {
+        Some(marks(&app.store().members(&sid).await?).1)
+    } else {
+        None
+    };
     Ok(MessagesAnswer {
         errmsg: String::new(),
         session_token: session_token_for(app, &sid, &who.uid)?,
         messages,
+        read_marks,
     })
+}
+
+/// `getReadMarks` (an extension): every member's read mark in `sessionid`, for members only.
+pub(super) async fn read_marks(app: &App, form: &Form) -> Result<ReadMarksAnswer> {
+    let (who, _) = app.caller(form, "no privilege to read marks").await?;
+    const DENIED: &str = "no privilege in this session";
+    let sid = SessionId::parse(form.str("sessionid")).map_err(|_| Error::Denied(DENIED.into()))?;
+    let members = app.store().members(&sid).await?;
+    if !members.iter().any(|m| m.uid == who.uid) {
+        return Err(Error::Denied(DENIED.into()));
+    }
+    let (last_seq, read_marks) = marks(&members);
+    Ok(ReadMarksAnswer {
+        errmsg: String::new(),
+        last_seq,
+        read_marks,
+    })
+}
+
+/// The chat's last `seq` (every member's mark plus their unread count) and the members'
+/// marks, in join order.
+fn marks(members: &[Member]) -> (i64, Vec<ReadMark>) {
+    let last = members
+        .iter()
+        .map(|m| m.read_seq + i64::from(m.new_count))
+        .max()
+        .unwrap_or(0);
+    let marks = members
+        .iter()
+        .map(|m| ReadMark {
+            uid: m.uid.to_string(),
+            seq: m.read_seq,
+        })
+        .collect();
+    (last, marks)
 }

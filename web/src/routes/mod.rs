@@ -1,4 +1,4 @@
-//! The 31 `/api` routes (§6 of the spec). Each route is an async function from a [`Form`](crate::http::Form) to
+//! The 31 `/api` routes (§6 of the spec) and our extensions. Each route is an async function from a [`Form`](crate::http::Form) to
 //! its [`Answer`] type; [`dispatch`] reads the body, calls it, and turns a failure into the
 //! route's failure shape with a non-empty `errmsg` (HTTP 200, as the stock client expects).
 
@@ -102,6 +102,7 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
         "inviteFriends" => answer(groups::invite(app, &form).await),
         "getPrivateSession" => answer(groups::private(app, &form).await),
         "listMessages" => answer(messages::list(app, &form).await),
+        "getReadMarks" => answer(messages::read_marks(app, &form).await),
         _ => http::not_found(),
     }
 }

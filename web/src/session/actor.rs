@@ -15,7 +15,7 @@ use protocol::ids::{MessageId, SessionId, UserId};
 use runtime::{Inbox, Shutdown};
 use store::model::{MembershipChange, Message, NewMessage, User};
 
-use super::core::{Core, Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind};
+use super::core::{Core, Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind, Wants};
 use super::env::{Env, Upstream};
 use super::frames::{MemberView, sender_of};
 use super::handle::{Joined, Msg, Post, SESSION_CAPACITY, SessionHandle};
@@ -176,13 +176,28 @@ impl<U: Upstream> SessionActor<U> {
                 let resetting = self.resetting.clone();
                 let reset = async move {
                     for uid in users.iter() {
-                        if let Err(e) = store.reset_unread(&sid, uid).await {
+                        if let Err(e) = store.mark_read(&sid, uid, None).await {
                             tracing::debug!(error = %e, "unread count not reset");
                         }
                     }
                     resetting.store(false, Ordering::Release);
                 };
                 self.env.spawner.detach_with(reset, &self._done);
+            }
+            Effect::MarkRead { uid, upto } => {
+                let (store, sid) = (self.env.store.clone(), self.core.sid().clone());
+                let me = self.me.clone();
+                let write = async move {
+                    match store.mark_read(&sid, &uid, Some(upto)).await {
+                        // Receipts are best effort: a busy chat drops one, the mark is stored.
+                        Ok(Some(mark)) => {
+                            let _ = me.tx.try_send(Msg::Marked { uid, mark });
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!(error = %e, "read mark not stored"),
+                    }
+                };
+                self.env.spawner.detach_with(write, &self._done);
             }
             Effect::Sync(subscribe) => {
                 let Some(mesh) = &self.env.mesh else { return };
@@ -263,6 +278,7 @@ impl<U: Upstream> SessionActor<U> {
             Msg::Reload => self.core.forget_session(),
             Msg::Remote(envelope) => self.remote(envelope).await,
             Msg::CheckTail => self.input(Input::LinkChanged).await,
+            Msg::Marked { uid, mark } => self.input(Input::Marked { uid, mark }).await,
             // A retiring actor answers nothing that would give it new work: dropping the reply
             // makes the caller ask the registry again, which spawns a successor.
             _ if self.retiring => {}
@@ -270,9 +286,25 @@ impl<U: Upstream> SessionActor<U> {
                 conn,
                 who,
                 outbox,
-                after,
+                wants,
                 reply,
-            } => reply.send(self.online(conn, who, outbox, after).await),
+            } => reply.send(self.online(conn, who, outbox, wants).await),
+            Msg::Typing { uid, nickname } => {
+                if self.core.is_member(&uid) {
+                    let wall = now_ms();
+                    self.input(Input::Typing {
+                        uid,
+                        nickname,
+                        wall,
+                    })
+                    .await;
+                }
+            }
+            Msg::ReadUp { uid, seq } => {
+                if self.core.is_member(&uid) {
+                    self.input(Input::ReadUp { uid, seq }).await;
+                }
+            }
             Msg::CaughtUp { conn } => self.input(Input::CaughtUp { conn }).await,
             Msg::Post {
                 conn,
@@ -336,7 +368,7 @@ impl<U: Upstream> SessionActor<U> {
         conn: ConnId,
         who: UserIdentity,
         outbox: Outbox,
-        after: Option<i64>,
+        wants: Wants,
     ) -> Result<Joined> {
         self.core.prepare_online();
         self.load().await?;
@@ -358,7 +390,7 @@ impl<U: Upstream> SessionActor<U> {
             conn,
             outbox,
             who,
-            after,
+            wants,
             wall,
         })
         .await;

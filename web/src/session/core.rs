@@ -50,9 +50,12 @@ use crate::outbox::ConnId;
 mod fanout;
 mod inputs;
 mod io;
+mod presence;
 mod repair;
 
-pub(crate) use io::{Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind};
+pub(crate) use io::{Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind, Wants};
+#[cfg(test)]
+pub(crate) use presence::{LIVE_RECEIPTS_MAX_MEMBERS, RECEIPT_INTERVAL, TYPING_INTERVAL};
 #[cfg(test)]
 mod tests;
 
@@ -112,6 +115,8 @@ struct Subscriber<O> {
     /// again (this node's live order may be behind the client, e.g. when the client comes
     /// from a node that heard of them sooner).
     has: i64,
+    /// Whether it asked for extension frames (typing, read receipts).
+    ext: bool,
 }
 
 /// A connection's part in the resume extension (`after` on `online`).
@@ -190,6 +195,8 @@ pub(crate) struct Core<O> {
     targets: Option<Targets>,
     /// The users online here, keyed by the subscribers it was built from.
     online: Option<(SubscribersKey, Arc<HashSet<UserId>>)>,
+    /// Typing and read receipts.
+    presence: presence::Presence,
     /// What [`poll`](Self::poll) hands out next.
     agenda: VecDeque<Item<O>>,
     /// The `now` of the last input.
@@ -216,6 +223,7 @@ impl<O: Clone> Core<O> {
             unfilled: BTreeMap::new(),
             targets: None,
             online: None,
+            presence: presence::Presence::default(),
             agenda: VecDeque::new(),
             now: Duration::ZERO,
         }
@@ -325,10 +333,16 @@ impl<O: Clone> Core<O> {
     /// recheck or a tail read.
     pub(crate) fn deadline(&self) -> Option<Duration> {
         let gap = self.reorder.as_ref().and_then(Reorder::deadline);
-        [gap, self.unread_reset, self.recheck_at, self.quiet_check_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            gap,
+            self.unread_reset,
+            self.recheck_at,
+            self.quiet_check_at,
+            self.presence.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes one input at `now` (time since the shell started; never decreasing). What it
@@ -341,9 +355,9 @@ impl<O: Clone> Core<O> {
                 conn,
                 outbox,
                 who,
-                after,
+                wants,
                 wall,
-            } => self.online(&mut items, conn, outbox, who, after, wall),
+            } => self.online(&mut items, conn, outbox, who, wants, wall),
             Input::CaughtUp { conn } => self.caught_up(&mut items, conn),
             Input::Offline { conn, wall } => self.offline(&mut items, conn, wall),
             Input::Stored {
@@ -361,6 +375,13 @@ impl<O: Clone> Core<O> {
                 self.subscribers.remove(&conn);
             }
             Input::ResetBusy => self.unread_reset = Some(self.now + UNREAD_RESET_DELAY),
+            Input::Typing {
+                uid,
+                nickname,
+                wall,
+            } => self.typing(&mut items, uid, &nickname, wall),
+            Input::ReadUp { uid, seq } => self.read_up(&mut items, uid, seq),
+            Input::Marked { uid, mark } => self.marked(&mut items, uid, mark, true),
         }
         for item in items.into_iter().rev() {
             self.agenda.push_front(item);

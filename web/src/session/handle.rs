@@ -7,6 +7,7 @@ use protocol::ids::{FileId, UserId};
 use runtime::{Mailbox, Reply};
 use store::model::Message;
 
+use super::core::Wants;
 use crate::auth::UserIdentity;
 use crate::error::Result;
 use crate::outbox::{ConnId, Outbox};
@@ -64,8 +65,7 @@ pub(super) enum Msg {
         conn: ConnId,
         who: UserIdentity,
         outbox: Outbox,
-        /// `Some` for a resuming connection.
-        after: Option<i64>,
+        wants: Wants,
         reply: Reply<Result<Joined>>,
     },
     /// A resuming connection has sent what it missed: release what was held for it.
@@ -97,6 +97,21 @@ pub(super) enum Msg {
     Remote(Box<Envelope>),
     /// A mesh link to this node opened or broke: events on their way may be lost.
     CheckTail,
+    /// A member is composing.
+    Typing {
+        uid: UserId,
+        nickname: String,
+    },
+    /// A member has read up to `seq`.
+    ReadUp {
+        uid: UserId,
+        seq: i64,
+    },
+    /// A read mark was stored (by this actor's `MarkRead`).
+    Marked {
+        uid: UserId,
+        mark: i64,
+    },
 }
 
 impl SessionHandle {
@@ -120,17 +135,37 @@ impl SessionHandle {
         conn: ConnId,
         who: &UserIdentity,
         outbox: &Outbox,
-        after: Option<i64>,
+        wants: Wants,
     ) -> runtime::Result<Result<Joined>> {
         self.tx
             .request(|reply| Msg::Online {
                 conn,
                 who: who.clone(),
                 outbox: outbox.clone(),
-                after,
+                wants,
                 reply,
             })
             .await
+    }
+
+    /// `who` is composing: best effort, never waits (dropped if the chat is busy).
+    pub(crate) fn typing(&self, who: &UserIdentity) {
+        let _ = self.tx.try_send(Msg::Typing {
+            uid: who.uid.clone(),
+            nickname: who.nickname.clone(),
+        });
+    }
+
+    /// `who` has read the chat up to `seq`.
+    pub(crate) async fn read_up(&self, who: &UserIdentity, seq: i64) {
+        // A gone actor has nobody to tell; the next connection reads the mark again.
+        let _ = self
+            .tx
+            .send(Msg::ReadUp {
+                uid: who.uid.clone(),
+                seq,
+            })
+            .await;
     }
 
     /// Posts a message from `who` on connection `conn`; answers once it is stored (and

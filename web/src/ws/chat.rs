@@ -27,7 +27,7 @@ use crate::guard::Guard;
 use crate::limits::Action;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
-use crate::session::{Post, SessionHandle, message_down};
+use crate::session::{Post, SessionHandle, Wants, message_down};
 
 /// Serves one `/ws-chat` connection until it closes. It must go `online` within
 /// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.
@@ -278,7 +278,22 @@ impl ChatConn<'_> {
             return Ok(());
         }
         match up.kind {
-            UpKind::Online => self.online(who, sid, up.after).await,
+            UpKind::Online => {
+                let wants = Wants {
+                    after: up.after,
+                    ext: up.ext,
+                };
+                self.online(who, sid, wants).await;
+            }
+            UpKind::Typing => match &self.bound {
+                Some((_, handle)) => handle.typing(&who),
+                None => self.reject("send online first").await,
+            },
+            UpKind::Read => match (&self.bound, up.seq) {
+                (Some((_, handle)), Some(seq)) => handle.read_up(&who, seq).await,
+                (None, _) => self.reject("send online first").await,
+                (_, None) => self.reject("read needs a seq (0 or more)").await,
+            },
             UpKind::Text => {
                 if let Err(reason) = self.limit(Action::Text, &who, 1)? {
                     self.reject(&reason).await;
@@ -291,7 +306,7 @@ impl ChatConn<'_> {
         Ok(())
     }
 
-    async fn online(&mut self, who: UserIdentity, sid: SessionId, after: Option<i64>) {
+    async fn online(&mut self, who: UserIdentity, sid: SessionId, wants: Wants) {
         if self.bound.is_some() {
             return; // Already online in this session.
         }
@@ -307,7 +322,7 @@ impl ChatConn<'_> {
         let joined = match self
             .app
             .registry
-            .online(&sid, self.conn, &who, &self.outbox, after)
+            .online(&sid, self.conn, &who, &self.outbox, wants)
             .await
         {
             Ok(joined) => joined,
@@ -317,7 +332,7 @@ impl ChatConn<'_> {
         self.bound = Some((sid.clone(), joined.handle));
         self.watch = Some(watch);
         authenticated(&self.guard);
-        let Some(after) = after else { return };
+        let Some(after) = wants.after else { return };
         match self.catch_up(&sid, after, joined.watermark).await {
             Ok(()) => handle.caught_up(self.conn).await,
             Err(CatchUp::Ended) => {}

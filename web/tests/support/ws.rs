@@ -212,7 +212,28 @@ impl Chat {
     /// Opens the chat page as the client does: `listMessages` for the session token, connect,
     /// `online`, and wait for our own online event (so we are subscribed).
     pub(crate) async fn open(addr: SocketAddr, user: &User, sid: &str) -> Result<Chat> {
-        Chat::open_with(addr, user, sid, None).await
+        Chat::open_with(addr, user, sid, json!({})).await
+    }
+
+    /// Opens the chat as our own client does: extension frames (`ext`), and resume after the
+    /// last message the history page showed (so live frames carry their `seq`).
+    pub(crate) async fn open_ext(addr: SocketAddr, user: &User, sid: &str) -> Result<Chat> {
+        let page = api_ok(
+            addr,
+            "listMessages",
+            &[
+                ("userToken", &user.token),
+                ("sessionid", sid),
+                ("withSeq", "1"),
+            ],
+        )
+        .await?;
+        let last = page["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["seq"].as_i64())
+            .unwrap_or(0);
+        Chat::open_with(addr, user, sid, json!({ "ext": 1, "after": last })).await
     }
 
     /// Opens the chat with the resume extension: `online` carries `after`, so the server sends
@@ -224,15 +245,13 @@ impl Chat {
         sid: &str,
         after: i64,
     ) -> Result<Chat> {
-        Chat::open_with(addr, user, sid, Some(after)).await
+        Chat::open_with(addr, user, sid, json!({ "after": after })).await
     }
 
-    async fn open_with(
-        addr: SocketAddr,
-        user: &User,
-        sid: &str,
-        after: Option<i64>,
-    ) -> Result<Chat> {
+    /// Opens the chat with `extra` fields on `online`.
+    async fn open_with(addr: SocketAddr, user: &User, sid: &str, extra: Value) -> Result<Chat> {
+        // Our client lists with `withSeq` (which leaves its read mark alone), CookIM's without.
+        let with_seq = if extra.get("ext").is_some() { "1" } else { "" };
         let answer = api_ok(
             addr,
             "listMessages",
@@ -241,6 +260,7 @@ impl Chat {
                 ("sessionid", sid),
                 ("page", "1"),
                 ("count", "50"),
+                ("withSeq", with_seq),
             ],
         )
         .await?;
@@ -255,8 +275,8 @@ impl Chat {
             "msgType": "online",
             "content": "",
         });
-        if let Some(after) = after {
-            up["after"] = json!(after);
+        if let (Some(up), Some(extra)) = (up.as_object_mut(), extra.as_object()) {
+            up.extend(extra.clone());
         }
         chat.ws.send_json(&up).await?;
         let uid = user.uid.clone();
@@ -276,6 +296,19 @@ impl Chat {
             "msgType": msg_type,
             "content": content,
         });
+        self.ws.send_json(&up).await
+    }
+
+    /// Sends an up message of `msg_type` with both tokens and `fields`.
+    pub(crate) async fn up(&mut self, msg_type: &str, fields: Value) -> Result {
+        let mut up = json!({
+            "userToken": self.user.token,
+            "sessionToken": self.session_token,
+            "msgType": msg_type,
+        });
+        if let (Some(up), Some(fields)) = (up.as_object_mut(), fields.as_object()) {
+            up.extend(fields.clone());
+        }
         self.ws.send_json(&up).await
     }
 
@@ -326,6 +359,25 @@ impl Chat {
         self.ws
             .next_frame_where(what, |v| v["msgType"] == "text" || v["msgType"] == "file")
             .await
+    }
+
+    /// Waits for the text message `content`, failing on any extension frame (typing, read)
+    /// before it: what CookIM's client must never get.
+    pub(crate) async fn expect_text_and_no_extension(&mut self, content: &str) -> Result<Frame> {
+        let frame = self
+            .ws
+            .next_frame_where(&format!("text {content:?}"), |v| {
+                (v["msgType"] == "text" && v["content"] == content)
+                    || matches!(v["msgType"].as_str(), Some("typing" | "read"))
+            })
+            .await?;
+        if frame.json["msgType"] != "text" {
+            return fail(format!(
+                "an extension frame reached a plain connection: {}",
+                frame.raw
+            ));
+        }
+        Ok(frame)
     }
 
     /// Waits for the text message `content` from anyone.

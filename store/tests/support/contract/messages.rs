@@ -85,8 +85,8 @@ pub(crate) async fn concurrent_appends_get_distinct_gap_free_seqs(store: &dyn St
     assert_eq!(unread(store, &session.id, &reader.id).await?, N as i32);
     assert_eq!(
         unread(store, &session.id, &sender.id).await?,
-        1,
-        "only the reader's join"
+        0,
+        "watching moved the sender's mark past the reader's join too"
     );
     Ok(())
 }
@@ -113,22 +113,51 @@ pub(crate) async fn unread_counts_skip_online_members(store: &dyn Store) -> Resu
         vec![
             Member {
                 uid: a.id.clone(),
-                new_count: 0
+                new_count: 0,
+                read_seq: 5,
             },
             Member {
                 uid: b.id.clone(),
-                new_count: 0
+                new_count: 0,
+                read_seq: 5,
             },
             Member {
                 uid: c.id.clone(),
-                new_count: 2
+                new_count: 2,
+                read_seq: 3,
             },
         ]
     );
-    store.reset_unread(&session.id, &c.id).await?;
+    // A read mark only moves forward, and never past the last message.
+    assert_eq!(store.mark_read(&session.id, &c.id, Some(4)).await?, Some(4));
+    assert_eq!(unread(store, &session.id, &c.id).await?, 1);
+    assert_eq!(store.mark_read(&session.id, &c.id, Some(2)).await?, Some(4));
+    assert_eq!(
+        store.mark_read(&session.id, &c.id, Some(99)).await?,
+        Some(5)
+    );
     assert_eq!(unread(store, &session.id, &c.id).await?, 0);
-    store.reset_unread(&session.id, &uid()).await?; // not a member: nothing to do
-    store.reset_unread(&sid(), &c.id).await?;
+    store
+        .append(text(&session.id, &a.id, "more", 3_002), &watching)
+        .await?;
+    assert_eq!(unread(store, &session.id, &c.id).await?, 1);
+    assert_eq!(store.mark_read(&session.id, &c.id, None).await?, Some(6));
+    assert_eq!(unread(store, &session.id, &c.id).await?, 0);
+    assert_eq!(
+        store.mark_read(&session.id, &uid(), None).await?,
+        None,
+        "not a member"
+    );
+    assert_eq!(
+        store.mark_read(&sid(), &c.id, Some(1)).await?,
+        None,
+        "no such chat"
+    );
+    let listed = store.joined_sessions(&c.id).await?;
+    assert_eq!(
+        listed.iter().map(|l| l.new_count).collect::<Vec<_>>(),
+        vec![0]
+    );
     Ok(())
 }
 

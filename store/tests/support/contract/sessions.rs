@@ -211,7 +211,8 @@ pub(crate) async fn leave_removes_a_member_with_a_leave_message(store: &dyn Stor
         store.members(&session.id).await?,
         vec![Member {
             uid: creator.id.clone(),
-            new_count: 2
+            new_count: 2,
+            read_seq: 1,
         }],
         "the creator was offline for the guest's join and leave"
     );

@@ -31,6 +31,26 @@ impl<O: Clone> Core<O> {
         }
     }
 
+    /// Sends an extension frame (typing, a receipt) to the subscribers that asked for them,
+    /// but for `about`'s own connections.
+    pub(super) fn broadcast_ext(
+        &mut self,
+        items: &mut Vec<Item<O>>,
+        about: &UserId,
+        frame: &Utf8Bytes,
+    ) {
+        let mut to = Vec::new();
+        self.subscribers.retain(|&conn, s| {
+            !s.ext || &s.uid == about || deliver(items, &mut to, conn, s, frame)
+        });
+        if !to.is_empty() {
+            items.push(Item::Effect(Effect::Deliver {
+                to,
+                frame: frame.clone(),
+            }));
+        }
+    }
+
     /// Sends a stored event: CookIM's frame to plain subscribers, the frame with `seq` to
     /// resuming ones (each serialized once, and only if someone needs it).
     pub(super) fn broadcast_stored(&mut self, items: &mut Vec<Item<O>>, event: &Event) {

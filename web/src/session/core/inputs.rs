@@ -8,7 +8,7 @@ use protocol::ids::UserId;
 use protocol::time::Millis;
 use store::model::Message;
 
-use super::{Core, Effect, Event, Item, Membership, Newcomer, Resume, Subscriber};
+use super::{Core, Effect, Event, Item, Membership, Newcomer, Resume, Subscriber, Wants};
 use crate::outbox::ConnId;
 use crate::session::frames::MemberView;
 use crate::session::reorder::Reorder;
@@ -22,7 +22,7 @@ impl<O: Clone> Core<O> {
         conn: ConnId,
         outbox: O,
         who: Newcomer,
-        after: Option<i64>,
+        wants: Wants,
         wall: Millis,
     ) {
         let down = ChatDown {
@@ -45,11 +45,12 @@ impl<O: Clone> Core<O> {
             Subscriber {
                 uid: who.uid,
                 outbox,
-                resume: match after {
+                resume: match wants.after {
                     Some(_) => Resume::CatchingUp(Vec::new()),
                     None => Resume::Off,
                 },
-                has: after.unwrap_or(0),
+                has: wants.after.unwrap_or(0),
+                ext: wants.ext,
             },
         );
         self.publish_remote(items, &down, 0, &[]);
@@ -157,6 +158,10 @@ impl<O: Clone> Core<O> {
     /// through the reorder buffer.
     pub(super) fn remote(&mut self, items: &mut Vec<Item<O>>, envelope: Envelope) {
         if envelope.session_id != self.sid {
+            return;
+        }
+        if envelope.seq == 0 && envelope.kind.is_extension() {
+            self.remote_extension(items, &envelope);
             return;
         }
         let down = envelope.chat_down();

@@ -61,6 +61,16 @@ pub(crate) struct Page {
     pub(crate) events: Vec<Event>,
 }
 
+/// What a connection asks for when it comes online: the extensions of CookIM's protocol it
+/// speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wants {
+    /// `Some` for a resuming connection: the last seq it has.
+    pub(crate) after: Option<i64>,
+    /// Extension frames (typing, read receipts).
+    pub(crate) ext: bool,
+}
+
 /// Who comes online: the token's identity.
 #[derive(Clone, Debug)]
 pub(crate) struct Newcomer {
@@ -80,7 +90,7 @@ pub(crate) struct Newcomer {
 )]
 pub(crate) enum Input<O> {
     /// A connection subscribes (after the shell loaded the chat and checked membership). It
-    /// receives its own online event first; `after` is `Some` for a resuming connection.
+    /// receives its own online event first.
     Online {
         /// The connection.
         conn: ConnId,
@@ -88,8 +98,8 @@ pub(crate) enum Input<O> {
         outbox: O,
         /// Who.
         who: Newcomer,
-        /// The last seq it has, if it resumes.
-        after: Option<i64>,
+        /// Whether it resumes, and whether it asked for extension frames.
+        wants: Wants,
         /// The wall clock, for the event's dateline.
         wall: Millis,
     },
@@ -138,6 +148,29 @@ pub(crate) enum Input<O> {
     },
     /// A [`Effect::ResetUnread`] was not started: the previous one still runs.
     ResetBusy,
+    /// A member is composing (from one of their connections here).
+    Typing {
+        /// Who.
+        uid: UserId,
+        /// Their nickname, for the frame.
+        nickname: String,
+        /// The wall clock, for the frame's dateline.
+        wall: Millis,
+    },
+    /// A member says they have read up to `seq`.
+    ReadUp {
+        /// Who.
+        uid: UserId,
+        /// The last seq read.
+        seq: i64,
+    },
+    /// The shell stored a [`Effect::MarkRead`]: `uid`'s mark is now `mark`.
+    Marked {
+        /// Whose.
+        uid: UserId,
+        /// The mark the store holds.
+        mark: i64,
+    },
 }
 
 /// How a stored message changes the members.
@@ -174,4 +207,12 @@ pub(crate) enum Effect<O> {
     ResetUnread(Arc<HashSet<UserId>>),
     /// Tell the mesh this node now has (`true`) or no longer has subscribers for the chat.
     Sync(bool),
+    /// Move `uid`'s read mark forward to `upto` in the store (off the actor), then answer
+    /// with [`Input::Marked`] (unless the user hides their receipts).
+    MarkRead {
+        /// Whose.
+        uid: UserId,
+        /// The last seq read.
+        upto: i64,
+    },
 }

@@ -120,6 +120,7 @@ impl<O: Clone> Core<O> {
             self.quiet_check_at = None;
             items.push(Item::QuietCheck);
         }
+        self.flush_marks(items);
     }
 
     /// Reads from the store what the mesh did not bring: the chat's tail after subscribing

@@ -14,6 +14,7 @@ use store::model::SessionType;
 use super::*;
 
 mod cases;
+mod presence;
 mod props;
 
 /// Milliseconds of virtual time.
@@ -88,6 +89,8 @@ struct Shell {
     published: Vec<Envelope>,
     synced: Vec<bool>,
     resets: Vec<HashSet<UserId>>,
+    /// Read marks the core asked to store, in order; each is stored at once.
+    marks: Vec<(UserId, i64)>,
     /// Whether an unread reset is still running (the next one is put off).
     resetting: bool,
 }
@@ -113,6 +116,7 @@ impl Shell {
             published: Vec::new(),
             synced: Vec::new(),
             resets: Vec::new(),
+            marks: Vec::new(),
             resetting: false,
         }
     }
@@ -164,6 +168,11 @@ impl Shell {
             }
             Effect::ResetUnread(users) => self.resets.push((*users).clone()),
             Effect::Sync(subscribed) => self.synced.push(subscribed),
+            Effect::MarkRead { uid, upto } => {
+                self.marks.push((uid.clone(), upto));
+                self.core
+                    .handle(Input::Marked { uid, mark: upto }, self.now);
+            }
         }
     }
 
@@ -210,6 +219,15 @@ impl Shell {
 
     /// Member `n` comes online on a fresh connection (resuming after `after`).
     fn online(&mut self, n: u8, after: Option<i64>) -> ConnId {
+        self.subscribe(n, after, false)
+    }
+
+    /// Member `n` comes online on a fresh connection that asks for extension frames.
+    fn online_ext(&mut self, n: u8) -> ConnId {
+        self.subscribe(n, None, true)
+    }
+
+    fn subscribe(&mut self, n: u8, after: Option<i64>, ext: bool) -> ConnId {
         let conn = ConnId::next();
         let who = Newcomer {
             uid: uid(n),
@@ -220,7 +238,7 @@ impl Shell {
             conn,
             outbox: conn,
             who,
-            after,
+            wants: Wants { after, ext },
             wall: 0,
         });
         conn
@@ -272,6 +290,33 @@ impl Shell {
             .iter()
             .filter_map(|c| c.strip_prefix('m')?.parse().ok())
             .collect()
+    }
+
+    /// The `msgType`s of the frames `conn` received, in order.
+    fn kinds(&self, conn: ConnId) -> Vec<String> {
+        self.frames
+            .get(&conn)
+            .map(|frames| {
+                frames
+                    .iter()
+                    .map(|f| f["msgType"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The frames of kind `kind` that `conn` received.
+    fn of_kind(&self, conn: ConnId, kind: &str) -> Vec<Value> {
+        self.frames
+            .get(&conn)
+            .map(|frames| {
+                frames
+                    .iter()
+                    .filter(|f| f["msgType"] == kind)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The `seq` fields of the frames `conn` received (resume frames only).

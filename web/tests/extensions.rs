@@ -1,0 +1,157 @@
+//! Typing and read receipts (extensions): a connection that went `online` with `"ext": 1`
+//! hears who is typing and how far the others have read; CookIM's client in the same chat
+//! sees exactly what it saw before, and its unread badges follow the same read marks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::fixtures::{User, create_group, errmsg, join_group, new_count, register};
+use support::http::{api, api_ok};
+use support::ws::Chat;
+use support::{Result, TestServer};
+
+/// Every member's read mark as `getReadMarks` gives it to `user`, and the chat's last seq.
+async fn marks(addr: std::net::SocketAddr, user: &User, sid: &str) -> Result<(i64, Vec<Value>)> {
+    let answer = api_ok(
+        addr,
+        "getReadMarks",
+        &[("userToken", &user.token), ("sessionid", sid)],
+    )
+    .await?;
+    Ok((
+        answer["lastSeq"].as_i64().unwrap_or(-1),
+        answer["readMarks"].as_array().cloned().unwrap_or_default(),
+    ))
+}
+
+fn mark_of(marks: &[Value], user: &User) -> Option<i64> {
+    marks
+        .iter()
+        .find(|m| m["uid"] == user.uid.as_str())
+        .and_then(|m| m["seq"].as_i64())
+}
+
+#[test]
+fn typing_and_receipts_reach_ext_connections_and_never_cookims_client() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let ben = register(addr, "benny").await?;
+        let cat = register(addr, "catty").await?;
+        let sid = create_group(addr, &ann, "extensions", true).await?;
+        join_group(addr, &ben, &sid).await?;
+        join_group(addr, &cat, &sid).await?;
+        let mut a = Chat::open_ext(addr, &ann, &sid).await?;
+        let mut b = Chat::open_ext(addr, &ben, &sid).await?;
+        let mut c = Chat::open(addr, &cat, &sid).await?;
+
+        a.up("typing", json!({})).await?;
+        let typing = b.ws.next_of("typing").await?;
+        assert_eq!(
+            (&typing["uid"], &typing["nickname"]),
+            (&Value::from(ann.uid.as_str()), &Value::from("annie"))
+        );
+        assert!(typing["dateline"].is_string());
+
+        a.say("hello").await?;
+        let hello = b.expect_text("hello").await?;
+        let seq = hello.json["seq"].as_i64().expect("ext connections resume");
+        b.up("read", json!({ "seq": seq })).await?;
+        let read = a.ws.next_of("read").await?;
+        assert_eq!(read, json!({"msgType": "read", "uid": ben.uid, "seq": seq}));
+
+        // The same marks through the API: getReadMarks, and listMessages with withSeq=1.
+        let (last, all) = marks(addr, &ann, &sid).await?;
+        assert_eq!(last, seq);
+        assert_eq!(mark_of(&all, &ben), Some(seq));
+        let page = api_ok(
+            addr,
+            "listMessages",
+            &[
+                ("userToken", &ann.token),
+                ("sessionid", &sid),
+                ("withSeq", "1"),
+            ],
+        )
+        .await?;
+        assert_eq!(
+            mark_of(page["readMarks"].as_array().unwrap(), &ben),
+            Some(seq)
+        );
+        let plain = api_ok(
+            addr,
+            "listMessages",
+            &[("userToken", &cat.token), ("sessionid", &sid)],
+        )
+        .await?;
+        assert!(
+            plain.get("readMarks").is_none(),
+            "CookIM's answer is as it was"
+        );
+
+        // CookIM's client saw the texts and nothing of the extensions, before or after.
+        c.expect_text_and_no_extension("hello").await?;
+        a.up("typing", json!({})).await?;
+        a.say("marker").await?;
+        c.expect_text_and_no_extension("marker").await?;
+        for user in [&ben, &cat] {
+            assert_eq!(new_count(addr, user, &sid).await?, 0, "watching: all read");
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn unread_counts_follow_read_marks_and_bad_marks_are_refused() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let dan = register(addr, "danny").await?;
+        let eve = register(addr, "evie").await?;
+        let sid = create_group(addr, &ann, "counts", true).await?;
+        join_group(addr, &dan, &sid).await?;
+        let mut a = Chat::open_ext(addr, &ann, &sid).await?;
+        for text in ["one", "two", "three"] {
+            a.say(text).await?;
+            a.expect_text(text).await?;
+        }
+        // Dan is away: his own join and three texts unread, his mark four behind the last.
+        assert_eq!(new_count(addr, &dan, &sid).await?, 4);
+        let (last, all) = marks(addr, &ann, &sid).await?;
+        assert_eq!(mark_of(&all, &dan), Some(last - 4));
+        assert_eq!(mark_of(&all, &ann), Some(last), "the sender watches");
+
+        // Dan reads all but one from our client: one left, and Ann hears of it.
+        let mut d = Chat::open_ext(addr, &dan, &sid).await?;
+        d.up("read", json!({ "seq": last - 1 })).await?;
+        let read = a.ws.next_of("read").await?;
+        assert_eq!(read["seq"], last - 1, "{read}");
+        // Watching does not move a mark by itself until a message arrives or he reads.
+        assert_eq!(new_count(addr, &dan, &sid).await?, 1);
+        // A mark never moves back, and never past the last message.
+        d.up("read", json!({ "seq": 1 })).await?;
+        d.up("read", json!({ "seq": last + 100 })).await?;
+        let read = a.ws.next_of("read").await?;
+        assert_eq!(read["seq"], last, "clamped to the last message");
+        assert_eq!(new_count(addr, &dan, &sid).await?, 0);
+
+        // Bad marks get a reject; strangers get no marks.
+        d.up("read", json!({})).await?;
+        let reject = d.ws.next_of("reject").await?;
+        assert!(
+            reject["content"].as_str().unwrap().contains("seq"),
+            "{reject}"
+        );
+        let answer = api(
+            addr,
+            "getReadMarks",
+            &[("userToken", &eve.token), ("sessionid", &sid)],
+        )
+        .await?;
+        assert!(!errmsg(&answer).is_empty(), "{answer}");
+        Ok(())
+    })
+}
