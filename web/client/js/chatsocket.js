@@ -153,7 +153,8 @@ export class ChatSocket extends EventTarget {
         after = null; // no history: go online without resuming, the caller lines history up
       }
       if (ws === this.ws && ws.readyState === WebSocket.OPEN) {
-        const online = { userToken: this.userToken(), sessionToken: this.token, msgType: 'online', content: '' };
+        // `ext` (a cookim extension): we also want typing and read-receipt frames.
+        const online = { userToken: this.userToken(), sessionToken: this.token, msgType: 'online', content: '', ext: 1 };
         if (typeof after === 'number' && after >= 0) online.after = after;
         this.resumed = 'after' in online;
         ws.send(JSON.stringify(online));
@@ -241,7 +242,24 @@ export class ChatSocket extends EventTarget {
       this.emit('rejected', { reason: m.content, text });
       return;
     }
+    if (m.msgType === 'typing' || m.msgType === 'read') {
+      this.emit(m.msgType, m);
+      return;
+    }
     this.emit('message', m);
+  }
+
+  /** Tells the others we are composing (the server forwards one every 2 s at most). */
+  sendTyping() {
+    if (!this.ready || !this.ws) return;
+    this.ws.send(JSON.stringify({ userToken: this.userToken(), sessionToken: this.token, msgType: 'typing' }));
+  }
+
+  /** Moves our read mark to `seq` (the server keeps the highest, once a second at most). */
+  sendRead(seq) {
+    if (!this.ready || !this.ws) return false;
+    this.ws.send(JSON.stringify({ userToken: this.userToken(), sessionToken: this.token, msgType: 'read', seq }));
+    return true;
   }
 
   /** Sends a text; false if not connected (the caller keeps the draft). */

@@ -416,6 +416,24 @@ async function main() {
     await messages(bob).getByText('Hi Alice\nsecond line').waitFor();
     log('text both ways, with a multi-line message');
 
+    // -- typing and read receipts (cookim extensions) --
+    // The server forwards one typing event per 2 s: keep typing until it shows.
+    const typing = alice.page.getByRole('status').filter({ hasText: 'bobby is typing…' });
+    await until('alice to see bobby typing', async () => {
+      await box.pressSequentially('typ');
+      return typing.isVisible();
+    });
+    await box.fill('');
+    // Bobby has the chat open and visible: Alice's messages show as read by everyone.
+    await messages(alice).getByLabel('Read by everyone: bobby').first().waitFor();
+    await send(alice, 'Did you read this?');
+    await until('alice\'s newest message to be read by bobby', async () => {
+      const ticks = messages(alice).locator('.msg.mine .ticks').last();
+      return (await ticks.getAttribute('aria-label')) === 'Read by everyone: bobby';
+    });
+    await shot(alice, 'receipts-and-typing.png');
+    log('alice saw "bobby is typing…" and read ticks on her messages');
+
     // -- an image: thumbnail in the chat, full image on click --
     const catFile = join(files, 'cat.png');
     writeFileSync(catFile, png(640, 480, 2));

@@ -43,6 +43,7 @@ export function view(main, sid) {
   const imageInput = h('input', { type: 'file', multiple: true, accept: 'image/*', class: 'visually-hidden', 'aria-label': 'Choose images to send', tabindex: '-1' });
   const micButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Record a voice message', title: 'Record a voice message', onclick: () => toggleRecording() }, icon('mic'));
   const recordingBar = h('div', { class: 'recording', hidden: true, role: 'status' });
+  const typingLine = h('div', { class: 'typing-line muted small', role: 'status', 'aria-live': 'polite' });
   const composer = h('form', { class: 'composer', 'aria-label': 'Send a message' },
     fileInput, imageInput,
     h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, icon('attach')),
@@ -55,7 +56,7 @@ export function view(main, sid) {
     h('header', { class: 'chat-header' },
       h('a', { class: 'icon-button back', href: '#/chats', 'aria-label': 'Back to chats' }, icon('back')),
       titleButton, membersButton, menuButton),
-    scroller, recordingBar, composer, dropHint);
+    scroller, typingLine, recordingBar, composer, dropHint);
   main.append(section);
 
   const renderHeader = () => {
@@ -92,7 +93,8 @@ export function view(main, sid) {
     const mine = m.uid === app.me.uid;
     const prevDate = prev ? parseTimestr(prev.dateline) : null;
     const continued = prev && prev.uid === m.uid && (prev.msgType === 'text' || prev.msgType === 'file') && date && prevDate && date - prevDate < 5 * 60 * 1000;
-    const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, content(m), timeElement(date, 'msg-time'));
+    const ticks = mine && typeof m.seq === 'number' ? tickEl(m.seq) : null;
+    const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, content(m), timeElement(date, 'msg-time'), ticks);
     const who = mine ? null : continued ? h('span', { class: 'avatar-space' })
       : h('button', { class: 'avatar-button', type: 'button', 'aria-label': `${m.nickname}: options`, onclick: () => userMenu(m.uid) }, avatar(m.avatar, m.nickname, 'sm'));
     nodes.push(h('li', { class: `msg${mine ? ' mine' : ''}${continued ? ' continued' : ''}` },
@@ -181,7 +183,86 @@ export function view(main, sid) {
     stored.push(m);
     shown.push(m);
     appendShown(m);
+    if (typists.delete(m.uid)) showTyping();
+    markRead();
     if (m.msgType === 'join' || m.msgType === 'leave') refreshPresence();
+  }
+
+  // ---- receipts (a cookim extension) ----
+  // Every member's read mark (`getReadMarks`, then live `read` frames) drives the ticks on our
+  // own messages: one tick once stored, two once someone else has read it, two in colour once
+  // everyone has. Our own mark moves as we see messages (the page visible, the newest shown).
+  const marks = new Map(); // uid -> the last seq they have read
+  const names = new Map(); // uid -> nickname, for "seen by"
+  const tickEls = new Map(); // seq -> its ticks element
+  function tickEl(seq) {
+    const el = h('span', { class: 'ticks', 'data-seq': String(seq) });
+    tickEls.set(seq, el);
+    paintTicks(seq, el);
+    return el;
+  }
+  function paintTicks(seq, el) {
+    const others = [...marks.entries()].filter(([uid]) => uid !== app.me.uid);
+    const seen = others.filter(([, mark]) => mark >= seq).map(([uid]) => names.get(uid) || 'someone');
+    const all = others.length > 0 && seen.length === others.length;
+    el.textContent = seen.length ? '✓✓' : '✓';
+    el.classList.toggle('read-all', all);
+    const label = seen.length === 0 ? 'Sent' : all ? `Read by everyone: ${seen.join(', ')}` : `Seen by ${seen.join(', ')}`;
+    el.setAttribute('aria-label', label);
+    el.title = label;
+  }
+  const repaintTicks = () => {
+    for (const [seq, el] of tickEls) {
+      if (el.isConnected) paintTicks(seq, el);
+      else tickEls.delete(seq);
+    }
+  };
+  async function loadMarks() {
+    try {
+      const [{ readMarks }, { onlineUsers, offlineUsers }] = await Promise.all([
+        authed('getReadMarks', { sessionid: sid }),
+        authed('getJoinedUsers', { sessionid: sid }),
+      ]);
+      if (!alive) return;
+      for (const u of [...onlineUsers, ...offlineUsers]) names.set(u.uid, u.nickname);
+      marks.clear();
+      for (const { uid, seq } of readMarks) marks.set(uid, seq);
+      repaintTicks();
+    } catch {
+      // Ticks are a nicety; the next read frame or reconnect tries again.
+    }
+  }
+  let readSent = 0;
+  let readTimer = 0;
+  /** Tells the server we have seen everything shown, once the page is visible. */
+  function markRead() {
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => {
+      if (!alive || document.visibilityState !== 'visible' || lastSeq === null || lastSeq <= readSent) return;
+      if (socket.sendRead(lastSeq)) readSent = lastSeq;
+    }, 300);
+  }
+  const onVisible = () => markRead();
+  document.addEventListener('visibilitychange', onVisible);
+
+  // ---- typing (a cookim extension) ----
+  const typists = new Map(); // uid -> { nickname, until }
+  let typingTimer = 0;
+  function showTyping() {
+    clearTimeout(typingTimer);
+    const now = Date.now();
+    for (const [uid, t] of typists) if (t.until <= now) typists.delete(uid);
+    const who = [...typists.values()].map((t) => t.nickname);
+    typingLine.textContent = who.length === 0 ? ''
+      : who.length === 1 ? `${who[0]} is typing…`
+        : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : 'Several people are typing…';
+    if (who.length) typingTimer = setTimeout(showTyping, Math.min(...[...typists.values()].map((t) => t.until)) - now + 50);
+  }
+  let typingSent = 0;
+  function noteComposing() {
+    if (!text.value.trim() || Date.now() - typingSent < 2000) return;
+    typingSent = Date.now();
+    socket.sendTyping();
   }
 
   // ---- history ----
@@ -232,6 +313,7 @@ export function view(main, sid) {
       }
       app.clearUnread(sid);
       for (const m of withoutEchoes(buffer, messages)) addLive(m);
+      markRead();
     } catch (e) {
       if (alive) app.error(e);
       for (const m of buffer) addLive(m);
@@ -310,6 +392,19 @@ export function view(main, sid) {
   socket.addEventListener('ready', (e) => {
     if (e.detail?.resumed) app.clearUnread(sid);
     else sync();
+    readSent = 0; // a new connection: say where we are again
+    markRead();
+    loadMarks();
+  });
+  socket.addEventListener('read', (e) => {
+    const { uid, seq } = e.detail;
+    if ((marks.get(uid) ?? -1) < seq) marks.set(uid, seq);
+    repaintTicks();
+  });
+  socket.addEventListener('typing', (e) => {
+    const { uid, nickname } = e.detail;
+    typists.set(uid, { nickname, until: Date.now() + 5000 });
+    showTyping();
   });
   socket.addEventListener('message', (e) => {
     const m = e.detail;
@@ -368,6 +463,7 @@ export function view(main, sid) {
       return;
     }
     text.value = '';
+    typingSent = 0; // the next message's typing shows at once (the server may still hold it)
     grow();
   }
 
@@ -388,6 +484,7 @@ export function view(main, sid) {
     }
   });
   text.addEventListener('input', grow);
+  text.addEventListener('input', noteComposing);
   text.addEventListener('paste', (e) => {
     const files = [...(e.clipboardData?.files ?? [])];
     if (files.length) {
@@ -513,6 +610,9 @@ export function view(main, sid) {
   return () => {
     alive = false;
     clearTimeout(presenceTimer);
+    clearTimeout(readTimer);
+    clearTimeout(typingTimer);
+    document.removeEventListener('visibilitychange', onVisible);
     if (recorder) finishRecording(false);
     socket.stop();
     document.title = 'cookim';
