@@ -15,6 +15,7 @@
 //! - [`binary`]: the `<#BinaryInfo#>` codec.
 //! - [`thumbnail`]: bounded image decoding and 200x200 PNG thumbnails.
 //! - [`rest`]: `/api/*` response bodies.
+//! - [`search`]: the terms a text is searched by (folded words, CJK character pairs).
 //! - `lenient`: CookIM's lenient field decoding, straight into typed structs.
 //! - [`error`]: the crate's error enum.
 //!
@@ -34,6 +35,7 @@ pub mod ids;
 mod lenient;
 pub mod push;
 pub mod rest;
+pub mod search;
 pub mod thumbnail;
 pub mod time;
 

@@ -39,6 +39,7 @@ mod messages;
 mod notifications;
 mod rows;
 mod schema;
+mod search;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -400,6 +401,10 @@ impl Store for Embedded {
         let sid = sid.clone();
         self.read(move |tx| messages::after(tx, &sid, after, limit))
             .await
+    }
+
+    async fn search(&self, search: Search) -> Result<Vec<Message>> {
+        self.read(move |tx| search::find(tx, &search)).await
     }
 
     async fn mark_read(

@@ -246,6 +246,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Messages with `seq > after`, oldest first, at most `limit` (resume after a reconnect).
     async fn messages_after(&self, sid: &SessionId, after: i64, limit: u32)
     -> Result<Vec<Message>>;
+    /// Text messages (by their content) and files (by their name) matching `search`, newest
+    /// first (ties by id), only from chats `search.uid` is a member of. Each of the query's
+    /// terms must begin one of the message's terms (`protocol::search`).
+    async fn search(&self, search: Search) -> Result<Vec<Message>>;
     /// Moves `uid`'s read mark in `sid` forward to `upto` (`None`: the chat's last message),
     /// never past the last message and never back. Returns the mark after the call, or `None`
     /// if `uid` is not a member (or there is no such session).

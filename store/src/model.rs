@@ -217,6 +217,32 @@ pub struct Member {
     pub read_seq: i64,
 }
 
+/// A search of the messages one user can read (see [`crate::Store::search`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    /// Whose chats are searched (those they are a member of).
+    pub uid: UserId,
+    /// Only this chat (still only if a member).
+    pub session: Option<SessionId>,
+    /// The query's terms (`protocol::search::query_terms`): each must begin a term of the
+    /// message. No terms find nothing.
+    pub terms: Vec<String>,
+    /// Only messages older than this one (the last of the previous page).
+    pub before: Option<SearchCursor>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Where a page of search results ended: the last message's time and id (results are newest
+/// first, ties by id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// Its `dateline`.
+    pub dateline: Millis,
+    /// Its id.
+    pub id: MessageId,
+}
+
 /// A session as one viewer's chat list shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionListing {

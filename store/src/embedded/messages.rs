@@ -6,6 +6,7 @@ use protocol::ids::{FileId, SessionId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, MESSAGE_COLUMNS};
+use super::search;
 use super::{collect, conflict, first};
 use crate::error::{Error, Result};
 use crate::model::{Message, NewMessage};
@@ -72,6 +73,9 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         new.client_id,
     ])
     .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
+    if let Some(text) = search::searchable(new.msg_type.as_str(), &new.content, &new.file_name) {
+        search::index(conn, conn.last_insert_rowid(), text)?;
+    }
     // Members watching the chat have read it (one statement however many; none when nobody
     // watches). Everyone else's count grows by itself: it is the last seq minus their mark.
     if watching != "[]" {

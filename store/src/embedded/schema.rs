@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 5 is added by appending a step to
+//! because databases in the field already ran it. Version 6 is added by appending a step to
 //! [`MIGRATIONS`].
 
 use std::fmt;
@@ -14,8 +14,13 @@ use super::legacy;
 use crate::error::{Error, Result};
 
 /// Every migration step, oldest first.
-pub(super) const MIGRATIONS: &[Step] =
-    &[Step::Sql(V1), Step::Code(v2), Step::Sql(V3), Step::Sql(V4)];
+pub(super) const MIGRATIONS: &[Step] = &[
+    Step::Sql(V1),
+    Step::Code(v2),
+    Step::Sql(V3),
+    Step::Sql(V4),
+    Step::Code(v5),
+];
 
 /// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
 /// directory is a leftover.
@@ -221,6 +226,12 @@ UPDATE members SET read_seq = max(0, (SELECT s.next_seq - 1 FROM sessions s
     WHERE s.id = members.session_id) - new_count);
 ALTER TABLE members DROP COLUMN new_count;
 ";
+
+/// Version 5: message search, an FTS5 index of every text's and file name's terms (see
+/// `search`), filled from the messages already stored.
+fn v5(tx: &Transaction<'_>, _data_dir: &Path) -> Result<()> {
+    super::search::create_and_fill(tx)
+}
 
 /// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and
 /// returns the version it ended at.

@@ -186,7 +186,10 @@ fn a_version_2_database_gains_logins_and_attempts() -> Result<()> {
     drop(conn);
     smol::block_on(async {
         let store = Embedded::open(dir.path()).await?;
-        assert_eq!(schema::user_version(&*lock(&store.conn)?)?, 3);
+        assert_eq!(
+            schema::user_version(&*lock(&store.conn)?)?,
+            schema::MIGRATIONS.len()
+        );
         assert!(store.user(&uid(6)).await?.is_some(), "data kept");
         let login = NewLogin {
             id: LoginId::from_random([6; LoginId::RANDOM_BYTES]),

@@ -84,6 +84,8 @@ pub(super) async fn create_all(db: &Db) -> Result<()> {
                 "cookim-messages-sender",
                 doc! { "sessionid": 1, "uid": 1, "clientId": 1 },
             ),
+            // Search (multikey): a query term is an anchored prefix of one of `terms`.
+            index("cookim-messages-terms", doc! { "terms": 1, "dateline": -1 }),
         ],
     )
     .await?;

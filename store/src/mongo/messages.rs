@@ -7,7 +7,7 @@ use protocol::chat::ChatKind;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 
 use super::db::{Db, collect, conflict, page_bounds};
-use super::{docs, plans};
+use super::{docs, plans, search};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -48,6 +48,9 @@ pub(super) fn document(m: &Message) -> Document {
         "seq": m.seq,
     };
     d.insert("clientId", m.client_id.as_deref().unwrap_or(m.id.as_str()));
+    if let Some(terms) = search::terms_of(m.msg_type.as_str(), &m.content, &m.file_name) {
+        d.insert("terms", terms);
+    }
     d
 }
 

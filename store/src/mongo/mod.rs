@@ -93,6 +93,7 @@ mod logins;
 mod messages;
 mod notifications;
 mod plans;
+mod search;
 mod sessions;
 mod upgrade;
 mod users;
@@ -177,6 +178,7 @@ impl Mongo {
             };
             upgrade::number_old_messages(&db).await?;
             upgrade::read_marks(&db).await?;
+            search::fill_terms(&db).await?;
             indexes::create_all(&db).await?;
             tracing::info!(database = %db.database.name(), %ack, "MongoDB store connected");
             Ok(Mongo { db })
@@ -391,6 +393,10 @@ impl Store for Mongo {
         limit: u32,
     ) -> Result<Vec<Message>> {
         compat(messages::after(&self.db, sid, after, limit)).await
+    }
+
+    async fn search(&self, search: Search) -> Result<Vec<Message>> {
+        compat(search::find(&self.db, &search)).await
     }
 
     async fn mark_read(

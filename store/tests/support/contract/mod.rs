@@ -19,6 +19,7 @@ mod friends;
 mod logins;
 mod messages;
 mod notifications;
+mod search;
 mod sessions;
 mod users;
 
@@ -37,6 +38,7 @@ pub(crate) use friends::*;
 pub(crate) use logins::*;
 pub(crate) use messages::*;
 pub(crate) use notifications::*;
+pub(crate) use search::*;
 pub(crate) use sessions::*;
 pub(crate) use users::*;
 
@@ -78,6 +80,7 @@ macro_rules! for_each_check {
             file_chunks_are_exact_slices,
             a_large_file_streams_back_in_chunks,
             default_avatars_are_seeded_once,
+            search_finds_words_in_the_searchers_chats_newest_first,
         }
     };
 }
