@@ -99,6 +99,9 @@ pub(crate) struct Cli {
     /// invitations per user, env COOKIM_LIMIT_INVITES (default: 200/1h)
     #[argh(option)]
     pub(crate) limit_invites: Option<Rate>,
+    /// message searches per user, env COOKIM_LIMIT_SEARCHES (default: 30/1m)
+    #[argh(option)]
+    pub(crate) limit_searches: Option<Rate>,
     /// failed logins per (address, login) per lockout window, env COOKIM_MAX_LOGIN_FAILURES (default: 5)
     #[argh(option)]
     pub(crate) max_login_failures: Option<u32>,
@@ -394,6 +397,7 @@ impl Cli {
                     groups: self.limit_groups,
                     friend_requests: self.limit_friend_requests,
                     invites: self.limit_invites,
+                    searches: self.limit_searches,
                     max_login_failures: self.max_login_failures,
                     max_address_failures: self.max_address_failures,
                     login_lockout: self.login_lockout,
@@ -416,6 +420,7 @@ struct LimitFlags {
     groups: Option<Rate>,
     friend_requests: Option<Rate>,
     invites: Option<Rate>,
+    searches: Option<Rate>,
     max_login_failures: Option<u32>,
     max_address_failures: Option<u32>,
     login_lockout: Option<u64>,
@@ -454,6 +459,7 @@ fn limits(f: LimitFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Limits,
             d.friend_requests,
         )?,
         invites: pick(f.invites, env, "COOKIM_LIMIT_INVITES", d.invites)?,
+        searches: pick(f.searches, env, "COOKIM_LIMIT_SEARCHES", d.searches)?,
         max_login_failures: pick(
             f.max_login_failures,
             env,

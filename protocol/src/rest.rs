@@ -73,6 +73,8 @@ answers! {
     PrivateSessionAnswer { #[doc = "The private session."] sessionid: String }
     /// `listMessages`.
     MessagesAnswer { #[doc = "Token for `/ws-chat`."] session_token: String, #[doc = "Oldest first."] messages: Vec<HistoryMessage>, #[doc = "With `withSeq=1` only (an extension): every member's read mark."] #[serde(skip_serializing_if = "Option::is_none")] read_marks: Option<Vec<ReadMark>> }
+    /// `searchMessages` (an extension): matches, newest first.
+    SearchAnswer { #[doc = "Newest first."] results: Vec<SearchHit>, #[doc = "`before` for the next page, `\"\"` if this was the last."] next: String }
     /// `getReadMarks` (an extension): every member's read mark in a chat.
     ReadMarksAnswer { #[doc = "The chat's last `seq`."] last_seq: i64, #[doc = "In join order."] read_marks: Vec<ReadMark> }
     /// `getNewNotificationCount`.
@@ -85,6 +87,34 @@ answers! {
     LoginList { #[doc = "Most recently seen first."] logins: Vec<LoginEntry> }
     /// `endLogins` (an extension).
     LoginsEnded { #[doc = "Human message."] successmsg: String, #[doc = "How many ended."] ended: usize }
+}
+
+/// One `searchMessages` match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    /// The chat.
+    pub sessionid: String,
+    /// Its name as the searcher sees it (the other person's, for a private chat).
+    pub session_name: String,
+    /// The message's number in its chat.
+    pub seq: i64,
+    /// Sender.
+    pub uid: String,
+    /// Sender's nickname.
+    pub nickname: String,
+    /// Sender's avatar.
+    pub avatar: String,
+    /// `text` or `file`.
+    pub msg_type: String,
+    /// `timestr` of the message.
+    pub dateline: String,
+    /// Up to about 120 characters of the text (or the file name) around the first match,
+    /// `…` where cut.
+    pub snippet: String,
+    /// Where the query's words are in `snippet`: `[start, end)` pairs, in characters (code
+    /// points) of `snippet`.
+    pub highlights: Vec<(usize, usize)>,
 }
 
 /// One member's read mark: they have read the chat up to `seq`.

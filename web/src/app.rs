@@ -148,6 +148,7 @@ fn limited_text(action: Action, retry_after: std::time::Duration) -> String {
         Action::Group => "groups created",
         Action::FriendRequest => "friend requests",
         Action::Invite => "invitations",
+        Action::Search => "searches",
         Action::Text => "messages",
         Action::Upload | Action::UploadBytes => "uploads",
     };

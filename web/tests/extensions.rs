@@ -155,3 +155,72 @@ fn unread_counts_follow_read_marks_and_bad_marks_are_refused() -> Result {
         Ok(())
     })
 }
+
+#[test]
+fn search_finds_the_callers_messages_newest_first_with_snippets_and_pages() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let ben = register(addr, "benny").await?;
+        let eve = register(addr, "evie").await?;
+        let sid = create_group(addr, &ann, "searchable", true).await?;
+        join_group(addr, &ben, &sid).await?;
+        let mut a = Chat::open_ext(addr, &ann, &sid).await?;
+        for text in [
+            "Rendez-vous au Café de Flore",
+            "le café est bon",
+            "東京都で会いましょう",
+        ] {
+            a.say(text).await?;
+            a.expect_text(text).await?;
+        }
+        let find = |user: &User, q: &str, before: &str| {
+            let (token, q, before, sid) = (
+                user.token.clone(),
+                q.to_owned(),
+                before.to_owned(),
+                sid.clone(),
+            );
+            async move {
+                api(
+                    addr,
+                    "searchMessages",
+                    &[
+                        ("userToken", &token),
+                        ("q", &q),
+                        ("count", "1"),
+                        ("before", &before),
+                        ("sessionid", if q == "東京" { &sid } else { "" }),
+                    ],
+                )
+                .await
+            }
+        };
+        let first = find(&ben, "cafe", "").await?;
+        assert_eq!(errmsg(&first), "", "{first}");
+        let hit = &first["results"][0];
+        assert_eq!(hit["snippet"], "le café est bon");
+        assert_eq!(hit["highlights"], json!([[3, 7]]));
+        assert_eq!(
+            (&hit["sessionid"], &hit["sessionName"]),
+            (&Value::from(sid.as_str()), &Value::from("searchable"))
+        );
+        assert_eq!(hit["nickname"], "annie");
+        assert!(hit["seq"].as_i64().unwrap() > 0);
+        let next = first["next"].as_str().unwrap().to_owned();
+        assert!(!next.is_empty(), "a full page has a next");
+        let second = find(&ben, "cafe", &next).await?;
+        assert_eq!(
+            second["results"][0]["snippet"],
+            "Rendez-vous au Café de Flore"
+        );
+        let cjk = find(&ben, "東京", "").await?;
+        assert_eq!(cjk["results"][0]["snippet"], "東京都で会いましょう");
+        // Not a member: nothing. No word, or a bad cursor: an errmsg.
+        assert_eq!(find(&eve, "cafe", "").await?["results"], json!([]));
+        assert!(!errmsg(&find(&ben, "!!", "").await?).is_empty());
+        assert!(!errmsg(&find(&ben, "cafe", "nonsense").await?).is_empty());
+        Ok(())
+    })
+}

@@ -36,6 +36,8 @@ pub struct Limits {
     pub friend_requests: Rate,
     /// Invitations (`inviteFriends` calls) per user. Default 200/1h.
     pub invites: Rate,
+    /// Message searches (`searchMessages`) per user. Default 30/1m.
+    pub searches: Rate,
     /// Open connections from one address (an IPv6 /64 counts as one). Default 512: many
     /// people can share one address behind NAT, so this only stops one host taking the node.
     pub max_per_address: usize,
@@ -66,6 +68,7 @@ impl Default for Limits {
             groups: Rate::every(30, HOUR),
             friend_requests: Rate::every(100, HOUR),
             invites: Rate::every(200, HOUR),
+            searches: Rate::every(30, MINUTE),
             max_per_address: 512,
             max_login_failures: 5,
             max_address_failures: 50,
@@ -91,6 +94,7 @@ impl Limits {
             groups: Rate::Off,
             friend_requests: Rate::Off,
             invites: Rate::Off,
+            searches: Rate::Off,
             max_per_address: usize::MAX,
             max_login_failures: u32::MAX,
             max_address_failures: u32::MAX,
@@ -153,6 +157,7 @@ pub(crate) enum Action {
     Group,
     FriendRequest,
     Invite,
+    Search,
 }
 
 /// Keys kept per limit (see [`rate::Buckets`]).
@@ -163,7 +168,7 @@ const MAX_KEYS: usize = 100_000;
 pub(crate) struct Limiter {
     logins: Mutex<Buckets<AddrKey>>,
     registrations: Mutex<Buckets<AddrKey>>,
-    per_user: [(Action, Mutex<Buckets<UserId>>); 6],
+    per_user: [(Action, Mutex<Buckets<UserId>>); 7],
     connections: Mutex<HashMap<AddrKey, usize>>,
     max_per_address: usize,
 }
@@ -181,6 +186,7 @@ impl Limiter {
                 user(Action::Group, limits.groups),
                 user(Action::FriendRequest, limits.friend_requests),
                 user(Action::Invite, limits.invites),
+                user(Action::Search, limits.searches),
             ],
             connections: Mutex::default(),
             max_per_address: limits.max_per_address,

@@ -61,7 +61,11 @@ async fn ouid_for(app: &App, session: &Session, viewer: &UserId) -> Result<Strin
 
 /// Name and icon of a session for `viewer` (§6.3): stored for groups, the other person's
 /// nickname and avatar for private chats (empty if that person is gone).
-async fn resolve(app: &App, session: &Session, viewer: &UserId) -> Result<(String, String)> {
+pub(super) async fn resolve(
+    app: &App,
+    session: &Session,
+    viewer: &UserId,
+) -> Result<(String, String)> {
     match session.session_type {
         SessionType::Group => Ok((
             session.name.clone(),

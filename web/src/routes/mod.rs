@@ -7,6 +7,7 @@ mod files;
 mod groups;
 mod lockout;
 mod messages;
+mod search;
 mod users;
 
 use http_types::{Method, Request, Response};
@@ -103,6 +104,7 @@ pub(crate) async fn dispatch(app: &App, mut req: Request, route: &str) -> Respon
         "getPrivateSession" => answer(groups::private(app, &form).await),
         "listMessages" => answer(messages::list(app, &form).await),
         "getReadMarks" => answer(messages::read_marks(app, &form).await),
+        "searchMessages" => answer(search::search(app, &form).await),
         _ => http::not_found(),
     }
 }
