@@ -72,7 +72,11 @@ fn match_expression(terms: &[String]) -> String {
         .join(" AND ")
 }
 
-/// Messages matching `search` in chats its user is a member of, newest first.
+/// Messages matching `search` in chats its user is a member of, newest first: in the order
+/// they were stored (rowid), which FTS5 walks backwards and stops at the page's end, so a
+/// word in every other message costs no more than a rare one. (A chat imported from a dump
+/// is stored in id order; its messages are found, in that order.) The cursor is the last
+/// message's id.
 pub(super) fn find(conn: &Connection, search: &Search) -> Result<Vec<Message>> {
     if search.terms.is_empty() || search.limit == 0 {
         return Ok(Vec::new());
@@ -82,8 +86,8 @@ pub(super) fn find(conn: &Connection, search: &Search) -> Result<Vec<Message>> {
          WHERE message_terms MATCH ?1 \
          AND msg.session_id IN (SELECT session_id FROM members WHERE uid = ?2) \
          AND (?3 IS NULL OR msg.session_id = ?3) \
-         AND (?4 IS NULL OR msg.dateline < ?4 OR (msg.dateline = ?4 AND msg.id < ?5)) \
-         ORDER BY msg.dateline DESC, msg.id DESC LIMIT ?6"
+         AND (?4 IS NULL OR f.rowid < (SELECT rowid FROM messages WHERE id = ?4)) \
+         ORDER BY f.rowid DESC LIMIT ?5"
     ))?;
     let before = search.before.as_ref();
     collect(
@@ -91,7 +95,6 @@ pub(super) fn find(conn: &Connection, search: &Search) -> Result<Vec<Message>> {
             match_expression(&search.terms),
             search.uid.as_str(),
             search.session.as_ref().map(|s| s.as_str()),
-            before.map(|b| b.dateline),
             before.map(|b| b.id.as_str()),
             search.limit,
         ])?,
