@@ -68,6 +68,7 @@ const ASSETS: &[Asset] = &[
     asset!("/js/views/account.js", "js/views/account.js", JS),
     asset!("/js/views/dialogs.js", "js/views/dialogs.js", JS),
     asset!("/js/views/rows.js", "js/views/rows.js", JS),
+    asset!("/js/views/search.js", "js/views/search.js", JS),
 ];
 
 /// The ETag of each asset, in `ASSETS` order: a hash of its bytes, computed once.

@@ -11,6 +11,7 @@ import * as lists from './views/lists.js';
 import * as chat from './views/chat.js';
 import * as people from './views/people.js';
 import * as account from './views/account.js';
+import * as search from './views/search.js';
 import { chatRow } from './views/rows.js';
 
 const TOKEN_REFRESH_MS = 4 * 60 * 1000;
@@ -253,6 +254,7 @@ function buildShell() {
       navLink('#/chats', 'Chats', 'chats'),
       navLink('#/discover', 'Discover', 'compass'),
       navLink('#/friends', 'Friends', 'users'),
+      navLink('#/search', 'Search', 'search'),
       notificationLink),
     h('h2', { class: 'list-title' }, 'Joined chats'),
     h('div', { class: 'chat-list-scroll' }, chatList),
@@ -300,6 +302,8 @@ const ROUTES = [
   [/^#\/chats$/, lists.joined],
   [/^#\/discover$/, lists.discover],
   [/^#\/chat\/([^/]+)$/, chat.view],
+  [/^#\/chat\/([^/]+)\/(\d+)$/, chat.view],
+  [/^#\/search$/, search.view],
   [/^#\/friends$/, people.friends],
   [/^#\/notifications$/, people.notifications],
   [/^#\/profile$/, account.profile],

@@ -434,6 +434,20 @@ async function main() {
     await shot(alice, 'receipts-and-typing.png');
     log('alice saw "bobby is typing…" and read ticks on her messages');
 
+    // -- search over all chats (a cookim extension); a result opens the chat at the message --
+    await nav(alice, 'Search');
+    await alice.page.getByLabel('Search your chats').fill('WELCOME grou');
+    await alice.page.getByRole('button', { name: 'Search', exact: true }).click();
+    const found = alice.page.getByRole('list', { name: 'Messages found' }).getByRole('link');
+    await found.first().waitFor();
+    if ((await found.count()) !== 1) fail(`expected one result, got ${await found.count()}`);
+    const marks = await alice.page.locator('.search-snippet mark').allTextContents();
+    if (marks.join(',') !== 'Welcome,group') fail(`highlights: ${marks}`);
+    await shot(alice, 'search.png');
+    await found.first().click();
+    await messages(alice).locator('li.msg.found').getByText('Welcome to the group.').waitFor();
+    log('alice found "Welcome to the group." by "WELCOME grou" and opened the chat at it');
+
     // -- an image: thumbnail in the chat, full image on click --
     const catFile = join(files, 'cat.png');
     writeFileSync(catFile, png(640, 480, 2));

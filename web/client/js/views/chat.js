@@ -16,7 +16,7 @@ const MAX_PAGE = 500; // the server's largest page
 /** cookim's default upload limit (`max_file`); the server has the last word and says why. */
 const MAX_FILE = 8 * 1024 * 1024;
 
-export function view(main, sid) {
+export function view(main, sid, focusSeq) {
   app.currentSid = sid;
   app.clearUnread(sid);
   const listed = app.sessions.find((s) => s.sessionid === sid);
@@ -97,7 +97,7 @@ export function view(main, sid) {
     const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, content(m), timeElement(date, 'msg-time'), ticks);
     const who = mine ? null : continued ? h('span', { class: 'avatar-space' })
       : h('button', { class: 'avatar-button', type: 'button', 'aria-label': `${m.nickname}: options`, onclick: () => userMenu(m.uid) }, avatar(m.avatar, m.nickname, 'sm'));
-    nodes.push(h('li', { class: `msg${mine ? ' mine' : ''}${continued ? ' continued' : ''}` },
+    nodes.push(h('li', { class: `msg${mine ? ' mine' : ''}${continued ? ' continued' : ''}`, dataset: typeof m.seq === 'number' ? { seq: String(m.seq) } : {} },
       who,
       h('div', { class: 'msg-body' },
         mine || continued ? null : h('span', { class: 'msg-author' }, m.nickname),
@@ -303,6 +303,7 @@ export function view(main, sid) {
         shown = newer.slice();
         renderAll();
         toBottom();
+        if (focusSeq) queueMicrotask(() => focusMessage(Number(focusSeq)));
       } else if (shown.length === 0) {
         stored = newer.slice();
         shown = newer.slice();
@@ -321,6 +322,26 @@ export function view(main, sid) {
       buffer = [];
       syncing = false;
     }
+  }
+
+  /** Opens the chat at message `seq` (from a search result): older pages are loaded until
+   * it is shown, then it is scrolled to and marked. */
+  async function focusMessage(seq) {
+    for (let tries = 0; tries < 20 && alive; tries += 1) {
+      const el = log.querySelector(`li[data-seq="${seq}"]`);
+      if (el) {
+        pinned = false;
+        el.classList.add('found');
+        el.setAttribute('tabindex', '-1');
+        el.scrollIntoView({ block: 'center' });
+        el.focus({ preventScroll: true });
+        return;
+      }
+      const oldest = stored.find((m) => typeof m.seq === 'number');
+      if (!hasOlder || (oldest && oldest.seq <= seq)) break;
+      await loadOlder();
+    }
+    if (alive) app.toast('That message is no longer in this chat’s history.');
   }
 
   async function loadOlder() {
