@@ -171,6 +171,9 @@ pub struct UserInfo {
     pub last_login: String,
     /// Logins.
     pub login_count: i32,
+    /// Extension, only in the caller's own record: whether they hide their read receipts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hide_receipts: Option<bool>,
 }
 
 /// A `getUserInfoByName` match.

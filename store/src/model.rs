@@ -71,6 +71,10 @@ pub struct User {
     pub dateline: Millis,
     /// Bumped on logout and password change; tokens minted with an older value are refused.
     pub token_generation: u32,
+    /// Whether this user keeps their read receipts to themselves (others see none of their
+    /// read marks; they still see others'). Missing in older dumps: `false`.
+    #[serde(default)]
+    pub hide_receipts: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -119,6 +123,8 @@ pub struct ProfileUpdate {
     pub gender: Option<Gender>,
     /// New avatar.
     pub avatar: Option<FileId>,
+    /// Hide (or show again) one's read receipts.
+    pub hide_receipts: Option<bool>,
 }
 
 /// Group (1) or private (0) chat.

@@ -224,3 +224,76 @@ fn search_finds_the_callers_messages_newest_first_with_snippets_and_pages() -> R
         Ok(())
     })
 }
+
+#[test]
+fn a_user_who_hides_receipts_has_a_mark_nobody_else_sees() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let ben = register(addr, "benny").await?;
+        let dan = register(addr, "danny").await?;
+        let sid = create_group(addr, &ann, "private eyes", true).await?;
+        join_group(addr, &ben, &sid).await?;
+        join_group(addr, &dan, &sid).await?;
+        let hidden = support::http::api_multipart(
+            addr,
+            "updateUser",
+            &[("userToken", &ben.token), ("hideReceipts", "1")],
+            None,
+        )
+        .await?;
+        assert_eq!(errmsg(&hidden), "", "{hidden}");
+        let info = api_ok(
+            addr,
+            "getUserInfo",
+            &[("userToken", &ben.token), ("uid", &ben.uid)],
+        )
+        .await?;
+        assert_eq!(info["userInfo"]["hideReceipts"], true);
+        let seen_by_ann = api_ok(
+            addr,
+            "getUserInfo",
+            &[("userToken", &ann.token), ("uid", &ben.uid)],
+        )
+        .await?;
+        assert!(
+            seen_by_ann["userInfo"].get("hideReceipts").is_none(),
+            "only in one's own record"
+        );
+
+        let mut a = Chat::open_ext(addr, &ann, &sid).await?;
+        let mut b = Chat::open_ext(addr, &ben, &sid).await?;
+        let mut d = Chat::open_ext(addr, &dan, &sid).await?;
+        a.say("who reads this?").await?;
+        let seq = b.expect_text("who reads this?").await?.json["seq"]
+            .as_i64()
+            .unwrap();
+        d.expect_text("who reads this?").await?;
+        b.up("read", json!({ "seq": seq })).await?;
+        // Ben's mark is stored (he sees it himself) ...
+        support::until("ben's own mark", || async {
+            Ok(mark_of(&marks(addr, &ben, &sid).await?.1, &ben) == Some(seq))
+        })
+        .await?;
+        // ... but nobody else sees it, live or through the API; Dan's receipt comes first.
+        d.up("read", json!({ "seq": seq })).await?;
+        let read = a.ws.next_of("read").await?;
+        assert_eq!(read["uid"], dan.uid.as_str(), "{read}");
+        assert_eq!(mark_of(&marks(addr, &ann, &sid).await?.1, &ben), None);
+        assert_eq!(mark_of(&marks(addr, &ann, &sid).await?.1, &dan), Some(seq));
+        // He still sees the others'.
+        let read = b.ws.next_of("read").await?;
+        assert_eq!(read["uid"], dan.uid.as_str());
+        // A bad value is refused.
+        let bad = support::http::api_multipart(
+            addr,
+            "updateUser",
+            &[("userToken", &ben.token), ("hideReceipts", "maybe")],
+            None,
+        )
+        .await?;
+        assert!(!errmsg(&bad).is_empty());
+        Ok(())
+    })
+}

@@ -143,6 +143,7 @@ pub async fn cookim_bulk(store: &dyn Store, secret: &[u8], layout: Layout) -> Re
                     login_count: 1,
                     dateline: now,
                     token_generation: 0,
+                    hide_receipts: false,
                 },
                 friends: Vec::new(),
             });

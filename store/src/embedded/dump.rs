@@ -166,8 +166,8 @@ fn user_row(conn: &Connection, user: &User, friends: &[UserId]) -> Result<usize>
     let inserted = conn
         .prepare_cached(
             "INSERT INTO users (id, login, nickname, password_hash, gender, avatar, last_login, \
-             login_count, dateline, token_generation) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+             login_count, dateline, token_generation, hide_receipts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
             user.id.as_str(),
@@ -180,6 +180,7 @@ fn user_row(conn: &Connection, user: &User, friends: &[UserId]) -> Result<usize>
             user.login_count,
             user.dateline,
             user.token_generation,
+            user.hide_receipts,
         ])
         .map_err(|e| conflict(e, &[("users.login", "login")]))?;
     if inserted == 1 {

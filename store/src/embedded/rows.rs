@@ -21,7 +21,7 @@ use crate::model::{
 
 /// [`user`]'s columns.
 pub(super) const USER_COLUMNS: &str = "u.id, u.login, u.nickname, u.password_hash, u.gender, \
-     u.avatar, u.last_login, u.login_count, u.dateline, u.token_generation";
+     u.avatar, u.last_login, u.login_count, u.dateline, u.token_generation, u.hide_receipts";
 
 /// [`session`]'s columns.
 pub(super) const SESSION_COLUMNS: &str = "s.id, s.createuid, s.ouid, s.name, s.icon, \
@@ -57,6 +57,7 @@ pub(super) fn user(row: &Row<'_>, at: usize) -> Result<User> {
         login_count: row.get(at + 7)?,
         dateline: row.get(at + 8)?,
         token_generation: number(row, at + 9)?,
+        hide_receipts: row.get(at + 10)?,
     })
 }
 

@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 6 is added by appending a step to
+//! because databases in the field already ran it. Version 7 is added by appending a step to
 //! [`MIGRATIONS`].
 
 use std::fmt;
@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[Step] = &[
     Step::Sql(V3),
     Step::Sql(V4),
     Step::Code(v5),
+    Step::Sql(V6),
 ];
 
 /// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
@@ -232,6 +233,9 @@ ALTER TABLE members DROP COLUMN new_count;
 fn v5(tx: &Transaction<'_>, _data_dir: &Path) -> Result<()> {
     super::search::create_and_fill(tx)
 }
+
+/// Version 6: a user may hide their read receipts.
+const V6: &str = "ALTER TABLE users ADD COLUMN hide_receipts INTEGER NOT NULL DEFAULT 0;";
 
 /// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and
 /// returns the version it ended at.

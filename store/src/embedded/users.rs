@@ -22,6 +22,7 @@ pub(super) fn create(conn: &Connection, new: NewUser) -> Result<User> {
         login_count: 0,
         dateline: new.dateline,
         token_generation: 0,
+        hide_receipts: false,
     };
     conn.prepare_cached(
         "INSERT INTO users (id, login, nickname, password_hash, gender, avatar, last_login, \
@@ -123,13 +124,15 @@ pub(super) fn update_profile(conn: &Connection, uid: &UserId, update: ProfileUpd
     let changed = conn
         .prepare_cached(
             "UPDATE users SET nickname = coalesce(?2, nickname), gender = coalesce(?3, gender), \
-             avatar = coalesce(?4, avatar) WHERE id = ?1",
+             avatar = coalesce(?4, avatar), hide_receipts = coalesce(?5, hide_receipts) \
+             WHERE id = ?1",
         )?
         .execute(params![
             uid.as_str(),
             update.nickname,
             update.gender.map(Gender::as_i32),
             update.avatar.as_ref().map(FileId::as_str),
+            update.hide_receipts,
         ])?;
     if changed == 0 {
         return Err(Error::NotFound("user"));

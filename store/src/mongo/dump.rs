@@ -170,5 +170,6 @@ fn user_document(user: &User, friends: &[UserId]) -> Document {
         "friends": friends.iter().map(|f| Bson::String(f.to_string())).collect::<bson::Array>(),
         "dateline": user.dateline,
         "tokenGeneration": i64::from(user.token_generation),
+        "hideReceipts": user.hide_receipts,
     }
 }

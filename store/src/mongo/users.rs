@@ -22,6 +22,7 @@ pub(super) fn decode(d: &Document) -> Result<User> {
         dateline: docs::int(d, "dateline")?,
         token_generation: u32::try_from(docs::int(d, "tokenGeneration")?)
             .map_err(|_| Error::Corrupt("tokenGeneration out of range".to_owned()))?,
+        hide_receipts: d.get_bool("hideReceipts").unwrap_or(false),
     })
 }
 
@@ -55,6 +56,7 @@ pub(super) async fn create(db: &Db, user: NewUser) -> Result<User> {
         login_count: 0,
         dateline: user.dateline,
         token_generation: 0,
+        hide_receipts: false,
     })
 }
 
@@ -157,6 +159,9 @@ pub(super) async fn update_profile(db: &Db, uid: &UserId, update: ProfileUpdate)
     }
     if let Some(avatar) = update.avatar {
         set.insert("avatar", String::from(avatar));
+    }
+    if let Some(hide) = update.hide_receipts {
+        set.insert("hideReceipts", hide);
     }
     let filter = doc! { "_id": uid.as_str() };
     let matched = if set.is_empty() {

@@ -331,6 +331,13 @@ pub(super) async fn update_user(app: &App, form: &Form) -> Result<Outcome> {
     if let Some(part) = &form.file {
         update.avatar = Some(store_picture(app, &who.uid, part).await?);
     }
+    // An extension: `hideReceipts` 1 or 0 (absent: unchanged).
+    update.hide_receipts = match form.str("hideReceipts") {
+        "" => None,
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => return Err(Error::Invalid("hideReceipts must be 1 or 0".into())),
+    };
     app.store().update_profile(&who.uid, update).await?;
     Ok(Outcome {
         errmsg: String::new(),

@@ -84,7 +84,11 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
         })
         .collect();
     let read_marks = if with_seq {
-        Some(marks(&app.store().members(&sid).await?).1)
+        Some(
+            marks(app, &who.uid, &app.store().members(&sid).await?)
+                .await?
+                .1,
+        )
     } else {
         None
     };
@@ -105,7 +109,7 @@ pub(super) async fn read_marks(app: &App, form: &Form) -> Result<ReadMarksAnswer
     if !members.iter().any(|m| m.uid == who.uid) {
         return Err(Error::Denied(DENIED.into()));
     }
-    let (last_seq, read_marks) = marks(&members);
+    let (last_seq, read_marks) = marks(app, &who.uid, &members).await?;
     Ok(ReadMarksAnswer {
         errmsg: String::new(),
         last_seq,
@@ -114,19 +118,23 @@ pub(super) async fn read_marks(app: &App, form: &Form) -> Result<ReadMarksAnswer
 }
 
 /// The chat's last `seq` (every member's mark plus their unread count) and the members'
-/// marks, in join order.
-fn marks(members: &[Member]) -> (i64, Vec<ReadMark>) {
+/// marks as `viewer` may see them, in join order: none of members who hide their receipts
+/// (but the viewer's own).
+async fn marks(app: &App, viewer: &UserId, members: &[Member]) -> Result<(i64, Vec<ReadMark>)> {
     let last = members
         .iter()
         .map(|m| m.read_seq + i64::from(m.new_count))
         .max()
         .unwrap_or(0);
+    let uids: Vec<UserId> = members.iter().map(|m| m.uid.clone()).collect();
+    let users = app.users_by_id(&uids).await?;
     let marks = members
         .iter()
+        .filter(|m| &m.uid == viewer || users.get(&m.uid).is_some_and(|u| !u.hide_receipts))
         .map(|m| ReadMark {
             uid: m.uid.to_string(),
             seq: m.read_seq,
         })
         .collect();
-    (last, marks)
+    Ok((last, marks))
 }

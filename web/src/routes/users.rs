@@ -46,6 +46,7 @@ pub(super) async fn user_info(app: &App, form: &Form) -> Result<UserInfoAnswer> 
             },
             last_login: app.timestr(user.last_login),
             login_count: user.login_count,
+            hide_receipts: (user.id == who.uid).then_some(user.hide_receipts),
         }),
     })
 }

@@ -188,13 +188,15 @@ impl<U: Upstream> SessionActor<U> {
                 let (store, sid) = (self.env.store.clone(), self.core.sid().clone());
                 let me = self.me.clone();
                 let write = async move {
-                    match store.mark_read(&sid, &uid, Some(upto)).await {
-                        // Receipts are best effort: a busy chat drops one, the mark is stored.
-                        Ok(Some(mark)) => {
-                            let _ = me.tx.try_send(Msg::Marked { uid, mark });
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::debug!(error = %e, "read mark not stored"),
+                    let mark = match store.mark_read(&sid, &uid, Some(upto)).await {
+                        Ok(Some(mark)) => mark,
+                        Ok(None) => return,
+                        Err(e) => return tracing::debug!(error = %e, "read mark not stored"),
+                    };
+                    // A user who hides their receipts has their mark stored, never announced.
+                    if matches!(store.user(&uid).await, Ok(Some(user)) if !user.hide_receipts) {
+                        // Best effort: a busy chat drops one receipt; the mark is stored.
+                        let _ = me.tx.try_send(Msg::Marked { uid, mark });
                     }
                 };
                 self.env.spawner.detach_with(write, &self._done);

@@ -132,10 +132,12 @@ pub(crate) async fn profile_updates_are_partial(store: &dyn Store) -> Result<()>
     assert_eq!((after.gender, &after.avatar), (u.gender, &u.avatar));
 
     let avatar = fid();
+    assert!(!after.hide_receipts, "receipts are shown by default");
     let update = ProfileUpdate {
         nickname: None,
         gender: Some(Gender::Girl),
         avatar: Some(avatar.clone()),
+        hide_receipts: Some(true),
     };
     store.update_profile(&u.id, update).await?;
     let after = store.user(&u.id).await?.expect("exists");
@@ -143,6 +145,15 @@ pub(crate) async fn profile_updates_are_partial(store: &dyn Store) -> Result<()>
         (after.nickname.as_str(), after.gender, &after.avatar),
         ("renamed", Gender::Girl, &avatar)
     );
+    assert!(after.hide_receipts);
+    let update = ProfileUpdate {
+        hide_receipts: Some(false),
+        ..ProfileUpdate::default()
+    };
+    store.update_profile(&u.id, update).await?;
+    let after = store.user(&u.id).await?.expect("exists");
+    assert!(!after.hide_receipts);
+    assert_eq!(after.nickname, "renamed", "the rest kept");
     assert_eq!(after.login, u.login);
 
     let missing = store.update_profile(&uid(), ProfileUpdate::default()).await;

@@ -38,12 +38,16 @@ export function profile(main) {
     const boy = h('input', { type: 'radio', name: 'gender', id: 'p-boy', value: '1', checked: info.gender !== 2 });
     const girl = h('input', { type: 'radio', name: 'gender', id: 'p-girl', value: '2', checked: info.gender === 2 });
     const picker = imagePicker('Avatar', { current: info.avatar, name: info.nickname });
+    const receipts = h('input', { type: 'checkbox', id: 'p-receipts', checked: !info.hideReceipts });
     const form = h('form', { class: 'form' },
       picker.el,
       field('Nickname', nickname),
       h('fieldset', { class: 'radios' }, h('legend', null, 'Gender'),
         h('span', { class: 'check' }, boy, h('label', { for: 'p-boy' }, 'Boy')),
         h('span', { class: 'check' }, girl, h('label', { for: 'p-girl' }, 'Girl'))),
+      h('fieldset', { class: 'radios' }, h('legend', null, 'Privacy'),
+        h('span', { class: 'check' }, receipts, h('label', { for: 'p-receipts' }, 'Send read receipts')),
+        h('span', { class: 'muted small' }, 'Off: nobody sees when you have read their messages (you still see theirs).')),
       h('dl', { class: 'facts' },
         h('dt', null, 'Email'), h('dd', null, info.login),
         h('dt', null, 'Sign-ins'), h('dd', null, String(info.loginCount))),
@@ -52,7 +56,7 @@ export function profile(main) {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       busy(form, async () => {
-        await authed('updateUser', { nickname: nickname.value.trim(), gender: girl.checked ? 2 : 1, avatar: picker.file() });
+        await authed('updateUser', { nickname: nickname.value.trim(), gender: girl.checked ? 2 : 1, avatar: picker.file(), hideReceipts: receipts.checked ? 0 : 1 });
         await app.refreshToken();
         app.toast('Profile saved.');
       });
