@@ -11,7 +11,7 @@
 //! The wire form is one version byte followed by the postcard encoding, so a node refuses an
 //! envelope from a newer (or older) peer instead of misreading it.
 
-use protocol::chat::{ChatDown, ChatKind, FileFields, Sender};
+use protocol::chat::{ChatDown, ChatKind, FileFields, Reply, Sender};
 use protocol::ids::{SessionId, UserId};
 use protocol::push::{PushDown, PushSession};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use crate::subscriptions::Topic;
 /// The envelope format this node writes and reads. Version 2 added the sender, resolved push
 /// targets and the origin's `timestr`; version 3 carries the kind as its wire string
 /// (`protocol`'s [`ChatKind`], the one home of message kinds); version 4 added [`Envelope::mark`]
-/// for read receipts. Other versions are refused.
+/// for read receipts and [`Envelope::reply`]. Other versions are refused.
 pub const VERSION: u8 = 4;
 
 /// Largest encoded envelope accepted (a text message is capped far below this).
@@ -73,6 +73,8 @@ pub struct Envelope {
     /// For a read receipt ([`ChatKind::Read`]): the last `seq` the sender has read; 0
     /// otherwise.
     pub mark: i64,
+    /// For a reply: the message it answers, with its preview.
+    pub reply: Option<Reply>,
     /// Whether the chat's `/ws-chat` subscribers get it (every kind does today).
     pub to_chat: bool,
     /// The members whose `/ws-push` channels get it (empty for online/offline). The mesh sends
@@ -104,6 +106,7 @@ impl Envelope {
             thumbid: down.file.thumbid.clone(),
             dateline: down.dateline.clone(),
             mark: 0,
+            reply: None,
             to_chat: true,
             push_to,
         })
@@ -134,6 +137,7 @@ impl Envelope {
             thumbid: String::new(),
             dateline: dateline.to_owned(),
             mark,
+            reply: None,
             to_chat: true,
             push_to: Vec::new(),
         }
@@ -247,6 +251,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use protocol::chat::ReplyPreview;
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -269,6 +274,14 @@ mod tests {
             thumbid: String::new(),
             dateline: "2026-11-25 18:00:00".into(),
             mark: 0,
+            reply: Some(Reply {
+                to: 1,
+                preview: ReplyPreview {
+                    uid: uid(2).to_string(),
+                    nickname: "alice".into(),
+                    content: "earlier".into(),
+                },
+            }),
             to_chat: true,
             push_to: vec![PushTarget {
                 uid: uid(3),

@@ -48,6 +48,9 @@ pub struct ChatUp {
     /// The message an extension up message is about (`read`: the last one read). `None` if
     /// missing, negative or not an integer.
     pub seq: Option<i64>,
+    /// On `text` (an extension): the `seq` of the message this one answers. `None` if
+    /// missing, not positive or not an integer.
+    pub reply_to: Option<i64>,
 }
 
 impl std::fmt::Debug for ChatUp {
@@ -86,6 +89,7 @@ impl ChatUp {
             after: raw.after.filter(|after| *after >= 0),
             ext: raw.ext,
             seq: raw.seq.filter(|seq| *seq >= 0),
+            reply_to: raw.reply_to.filter(|seq| *seq > 0),
         })
     }
 }
@@ -113,6 +117,8 @@ struct RawChatUp {
     ext: bool,
     #[serde(deserialize_with = "lenient::opt_int")]
     seq: Option<i64>,
+    #[serde(rename = "replyTo", deserialize_with = "lenient::opt_int")]
+    reply_to: Option<i64>,
 }
 
 /// Decodes `text` into `T` if it is a JSON object (not an array, which serde would also map
@@ -304,13 +310,21 @@ impl ChatDown {
     }
 
     /// The JSON text with the resume extension: the ten fields, then `seq` (the message's
-    /// number in its chat) and, for a message its sender gave one, `clientId`. Sent only to
-    /// clients that asked for it (`after` on `online`, `withSeq` on `listMessages`).
-    pub fn to_text_with_seq(&self, seq: i64, client_id: Option<&str>) -> String {
+    /// number in its chat), for a message its sender gave one `clientId`, and for a reply
+    /// `replyTo` and `replyPreview`. Sent only to clients that asked for it (`after` on
+    /// `online`, `withSeq` on `listMessages`).
+    pub fn to_text_with_seq(
+        &self,
+        seq: i64,
+        client_id: Option<&str>,
+        reply: Option<&Reply>,
+    ) -> String {
         let sequenced = Sequenced {
             down: self,
             seq,
             client_id,
+            reply_to: reply.map(|r| r.to),
+            reply_preview: reply.map(|r| &r.preview),
         };
         serde_json::to_string(&sequenced).unwrap_or_default()
     }
@@ -327,6 +341,66 @@ pub struct Sequenced<'a> {
     /// The sender's own id for it, if it gave one.
     #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<&'a str>,
+    /// For a reply: the `seq` of the message it answers.
+    #[serde(rename = "replyTo", skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// For a reply: a glimpse of the message it answers.
+    #[serde(rename = "replyPreview", skip_serializing_if = "Option::is_none")]
+    pub reply_preview: Option<&'a ReplyPreview>,
+}
+
+/// What a reply answers: its `seq` and a preview of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The answered message's `seq`.
+    pub to: i64,
+    /// How it shows in the reply.
+    pub preview: ReplyPreview,
+}
+
+/// A glimpse of the message a reply answers: its sender and the start of its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    /// Its sender.
+    pub uid: String,
+    /// Their nickname.
+    pub nickname: String,
+    /// The first [`PREVIEW_CHARS`] characters of its text (`…` if cut), or a file's name.
+    pub content: String,
+}
+
+/// Characters of a replied-to text shown in a preview.
+pub const PREVIEW_CHARS: usize = 100;
+
+impl ReplyPreview {
+    /// The preview of a message of `kind` with this `content` (a text) or `file_name` (a
+    /// file), sent by `uid` known as `nickname`.
+    pub fn of(
+        uid: &str,
+        nickname: &str,
+        kind: &ChatKind,
+        content: &str,
+        file_name: &str,
+    ) -> ReplyPreview {
+        let text = if *kind == ChatKind::File {
+            if file_name.is_empty() {
+                "(voice message)"
+            } else {
+                file_name
+            }
+        } else {
+            content
+        };
+        let mut shown: String = text.chars().take(PREVIEW_CHARS).collect();
+        if text.chars().nth(PREVIEW_CHARS).is_some() {
+            shown.push('…');
+        }
+        ReplyPreview {
+            uid: uid.to_owned(),
+            nickname: nickname.to_owned(),
+            content: shown,
+        }
+    }
 }
 
 /// Extension D-typing, to `ext` connections: `{"msgType":"typing","uid","nickname","dateline"}`.
@@ -415,13 +489,34 @@ mod tests {
             assert_eq!(up.after, want, "{after}");
         }
         let down = ChatDown::reject("x", "t".into());
-        let text = down.to_text_with_seq(5, Some("c-1"));
+        let text = down.to_text_with_seq(5, Some("c-1"), None);
         assert!(
             text.starts_with(&down.to_text()[..down.to_text().len() - 1]),
             "{text}"
         );
         assert!(text.ends_with(r#","seq":5,"clientId":"c-1"}"#), "{text}");
-        assert!(down.to_text_with_seq(5, None).ends_with(r#","seq":5}"#));
+        assert!(
+            down.to_text_with_seq(5, None, None)
+                .ends_with(r#","seq":5}"#)
+        );
+        let reply = Reply {
+            to: 3,
+            preview: ReplyPreview::of("u1", "ann", &ChatKind::Text, &"x".repeat(150), ""),
+        };
+        let text = down.to_text_with_seq(5, None, Some(&reply));
+        let want = format!(
+            r#","seq":5,"replyTo":3,"replyPreview":{{"uid":"u1","nickname":"ann","content":"{}…"}}}}"#,
+            "x".repeat(PREVIEW_CHARS)
+        );
+        assert!(text.ends_with(&want), "{text}");
+        let up = ChatUp::from_text(r#"{"msgType":"text","replyTo":4}"#)?;
+        assert_eq!(up.reply_to, Some(4));
+        let up = ChatUp::from_text(r#"{"msgType":"text","replyTo":0}"#)?;
+        assert_eq!(up.reply_to, None);
+        assert_eq!(
+            ReplyPreview::of("u", "n", &ChatKind::File, "", "cat.png").content,
+            "cat.png"
+        );
         let up = ChatUp::from_text(r#"{"msgType":"online","ext":1}"#)?;
         assert!(up.ext);
         for ext in ["true", "\"1\"", "0", "2", "null", "[1]"] {

@@ -434,7 +434,8 @@ mod tests {
 }
 
 /// One message of `listMessages`: CookIM's ten fields, then (only when the client asked with
-/// `withSeq`, an extension) its `seq` and the sender's `clientId`.
+/// `withSeq`, an extension) its `seq`, the sender's `clientId`, and for a reply `replyTo` and
+/// `replyPreview`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HistoryMessage {
     /// The frame as `/ws-chat` sends it.
@@ -446,4 +447,10 @@ pub struct HistoryMessage {
     /// The sender's own id for it.
     #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For a reply: the `seq` of the message it answers.
+    #[serde(rename = "replyTo", skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// For a reply: a glimpse of the message it answers.
+    #[serde(rename = "replyPreview", skip_serializing_if = "Option::is_none")]
+    pub reply_preview: Option<crate::chat::ReplyPreview>,
 }

@@ -407,6 +407,12 @@ impl Store for Embedded {
         self.read(move |tx| search::find(tx, &search)).await
     }
 
+    async fn messages_at(&self, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>> {
+        let (sid, seqs) = (sid.clone(), seqs.to_vec());
+        self.read(move |tx| messages::at_seqs(tx, &sid, &seqs))
+            .await
+    }
+
     async fn mark_read(
         &self,
         sid: &SessionId,

@@ -243,6 +243,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// One page of history, oldest first: the session's messages newest first, skipping
     /// `(page - 1) * count`, taking `count`, then reversed. `page` and `count` start at 1.
     async fn messages(&self, sid: &SessionId, page: u32, count: u32) -> Result<Vec<Message>>;
+    /// The messages of `sid` with these `seq`s that exist, in `seq` order: what the replies
+    /// of a page answer (callers pass a page's worth, not more).
+    async fn messages_at(&self, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>>;
     /// Messages with `seq > after`, oldest first, at most `limit` (resume after a reconnect).
     async fn messages_after(&self, sid: &SessionId, after: i64, limit: u32)
     -> Result<Vec<Message>>;

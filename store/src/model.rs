@@ -290,6 +290,9 @@ pub struct Message {
     pub dateline: Millis,
     /// The sender's own id for this message, if it gave one (idempotent retries).
     pub client_id: Option<String>,
+    /// The `seq` of the message this one answers (a reply), if any.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
 }
 
 /// A message to persist. The store assigns `seq`.
@@ -318,6 +321,8 @@ pub struct NewMessage {
     /// Sender-chosen id: a second append with the same (session, sender, client id) returns
     /// the first message instead of storing another.
     pub client_id: Option<String>,
+    /// The `seq` of the message this one answers (a reply); the caller checked it exists.
+    pub reply_to: Option<i64>,
 }
 
 /// The three kinds of notification (`noticeType`).

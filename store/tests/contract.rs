@@ -124,6 +124,7 @@ fn everything_survives_a_reopen() -> Result<()> {
             thumbid: None,
             dateline: 100 + i64::from(n),
             client_id: Some(format!("c{n}")),
+            reply_to: None,
         };
         let notification = Notification {
             id: NotificationId::from_random([6; 12]),

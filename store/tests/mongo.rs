@@ -211,6 +211,7 @@ fn cookims_unnumbered_messages_are_numbered_at_start_up() -> Result<()> {
                     thumbid: None,
                     dateline: 40,
                     client_id: None,
+                    reply_to: None,
                 },
                 &Default::default(),
             )
@@ -327,6 +328,7 @@ fn numbers_are_claimed_by_the_insert_without_holes() -> Result<()> {
             thumbid: None,
             dateline: 2,
             client_id: None,
+            reply_to: None,
         };
         assert_eq!(
             store

@@ -53,6 +53,7 @@ mod logins;
 mod outbox;
 mod password;
 mod registry;
+mod replies;
 mod routes;
 pub mod server;
 mod session;

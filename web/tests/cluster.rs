@@ -311,6 +311,7 @@ fn a_lost_last_event_arrives_after_a_second_of_quiet() -> Result {
                         thumbid: None,
                         dateline: 1,
                         client_id: None,
+                        reply_to: None,
                     },
                     &Default::default(),
                 )
@@ -371,8 +372,17 @@ fn typing_and_receipts_cross_nodes() -> Result {
             .and_then(|m| m["seq"].as_i64());
         assert_eq!(ben_mark, Some(seq));
 
+        // A reply crosses nodes with its preview (read on B, carried by the envelope).
+        on_b.up("text", serde_json::json!({ "content": "re", "replyTo": seq })).await?;
+        let reply = on_a.expect_text("re").await?;
+        assert_eq!(reply.json["replyTo"], seq);
+        assert_eq!(reply.json["replyPreview"]["content"], "across");
+        assert_eq!(reply.json["replyPreview"]["nickname"], "annie");
+
         // CookIM's client on C: the texts, and no typing or read frame before or between them.
         on_c.expect_text_and_no_extension("across").await?;
+        let plain = on_c.expect_text_and_no_extension("re").await?;
+        assert!(plain.json.get("replyTo").is_none());
         on_a.up("typing", serde_json::json!({})).await?;
         on_a.say("last").await?;
         on_c.expect_text_and_no_extension("last").await?;

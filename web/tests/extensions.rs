@@ -297,3 +297,83 @@ fn a_user_who_hides_receipts_has_a_mark_nobody_else_sees() -> Result {
         Ok(())
     })
 }
+
+#[test]
+fn replies_carry_what_they_answer_to_ext_connections_and_history() -> Result {
+    let server = TestServer::start()?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let ben = register(addr, "benny").await?;
+        let cat = register(addr, "catty").await?;
+        let sid = create_group(addr, &ann, "threads", true).await?;
+        join_group(addr, &ben, &sid).await?;
+        join_group(addr, &cat, &sid).await?;
+        let mut a = Chat::open_ext(addr, &ann, &sid).await?;
+        let mut b = Chat::open_ext(addr, &ben, &sid).await?;
+        let mut c = Chat::open(addr, &cat, &sid).await?;
+        a.say("shall we meet at noon?").await?;
+        let asked = b.expect_text("shall we meet at noon?").await?.json["seq"]
+            .as_i64()
+            .unwrap();
+        b.up("text", json!({ "content": "yes, noon", "replyTo": asked }))
+            .await?;
+        let answer = a.expect_text("yes, noon").await?;
+        assert_eq!(answer.json["replyTo"], asked);
+        assert_eq!(
+            answer.json["replyPreview"],
+            json!({ "uid": ann.uid, "nickname": "annie", "content": "shall we meet at noon?" })
+        );
+        // CookIM's client gets the text as before: ten fields, no reply.
+        let plain = c.expect_text_and_no_extension("yes, noon").await?;
+        assert!(plain.json.get("replyTo").is_none(), "{}", plain.raw);
+
+        // History with withSeq, and a resume, carry it; plain history does not.
+        let page = api_ok(
+            addr,
+            "listMessages",
+            &[
+                ("userToken", &cat.token),
+                ("sessionid", &sid),
+                ("withSeq", "1"),
+            ],
+        )
+        .await?;
+        let last = page["messages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (&last["replyTo"], &last["replyPreview"]["content"]),
+            (&json!(asked), &json!("shall we meet at noon?"))
+        );
+        let plain = api_ok(
+            addr,
+            "listMessages",
+            &[("userToken", &cat.token), ("sessionid", &sid)],
+        )
+        .await?;
+        assert!(
+            plain["messages"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .get("replyTo")
+                .is_none()
+        );
+        let mut resumed = Chat::open_after(addr, &cat, &sid, asked).await?;
+        let again = resumed.expect_text("yes, noon").await?;
+        assert_eq!(again.json["replyTo"], asked);
+
+        // A reply to nothing is refused.
+        b.up(
+            "text",
+            json!({ "content": "to the void", "replyTo": 9_999 }),
+        )
+        .await?;
+        let reject = b.ws.next_of("reject").await?;
+        assert!(
+            reject["content"].as_str().unwrap().contains("reply"),
+            "{reject}"
+        );
+        Ok(())
+    })
+}

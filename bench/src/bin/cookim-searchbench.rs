@@ -204,6 +204,7 @@ async fn fill(store: &dyn Store, args: &Args, words: &Zipf, searcher: &UserId) -
                     thumbid: None,
                     dateline: 1_700_000_000_000 + i64::try_from(n).unwrap_or(0),
                     client_id: None,
+                    reply_to: None,
                 })
             })
             .collect();

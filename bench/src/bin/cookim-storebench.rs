@@ -193,6 +193,7 @@ async fn history_phase(store: &Arc<dyn Store>, args: &Args) -> Result<Value> {
                     thumbid: None,
                     dateline: 1_700_000_000_000 + seq,
                     client_id: None,
+                    reply_to: None,
                 })
             })
             .collect();
@@ -319,6 +320,7 @@ fn text(sid: &SessionId, uid: &UserId, n: u64, content: String) -> NewMessage {
         thumbid: None,
         dateline: 1_700_000_000_000 + n as i64,
         client_id: None,
+        reply_to: None,
     }
 }
 

@@ -131,6 +131,7 @@ pub fn envelope(sid: &SessionId, seq: i64, content: &str, push_to: Vec<PushTarge
         thumbid: String::new(),
         dateline: "2026-11-30 08:00:00".into(),
         mark: 0,
+        reply: None,
         to_chat: true,
         push_to,
     }

@@ -114,8 +114,8 @@ pub(super) fn import(conn: &Connection, records: Vec<Record>) -> Result<u64> {
                 let added = conn
                     .prepare_cached(
                         "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, \
-                         file_name, file_type, fileid, thumbid, dateline, client_id) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                         file_name, file_type, fileid, thumbid, dateline, client_id, reply_to) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                          ON CONFLICT (id) DO NOTHING",
                     )?
                     .execute(params![
@@ -131,6 +131,7 @@ pub(super) fn import(conn: &Connection, records: Vec<Record>) -> Result<u64> {
                         m.thumbid.as_ref().map(FileId::as_str),
                         m.dateline,
                         m.client_id,
+                        m.reply_to,
                     ])
                     .map_err(|e| conflict(e, &[("messages.session_id", "message seq")]))?;
                 if added == 1

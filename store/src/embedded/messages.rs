@@ -55,8 +55,8 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
     ])?;
     conn.prepare_cached(
         "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, file_name, \
-         file_type, fileid, thumbid, dateline, client_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         file_type, fileid, thumbid, dateline, client_id, reply_to) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         new.id.as_str(),
@@ -71,6 +71,7 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         new.thumbid.as_ref().map(FileId::as_str),
         new.dateline,
         new.client_id,
+        new.reply_to,
     ])
     .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
     if let Some(text) = search::searchable(new.msg_type.as_str(), &new.content, &new.file_name) {
@@ -98,6 +99,19 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         thumbid: new.thumbid,
         dateline: new.dateline,
         client_id: new.client_id,
+        reply_to: new.reply_to,
+    })
+}
+
+/// The messages of `sid` with these seqs, in seq order (those that exist).
+pub(super) fn at_seqs(conn: &Connection, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages msg WHERE msg.session_id = ?1 \
+         AND msg.seq IN (SELECT value FROM json_each(?2)) ORDER BY msg.seq"
+    ))?;
+    let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+    collect(stmt.query(params![sid.as_str(), list])?, |row| {
+        rows::message(row, 0)
     })
 }
 

@@ -32,7 +32,7 @@ pub(super) const SESSION_WIDTH: usize = 10;
 /// [`message`]'s columns.
 pub(super) const MESSAGE_COLUMNS: &str = "msg.id, msg.session_id, msg.seq, msg.uid, \
      msg.msg_type, msg.content, msg.file_name, msg.file_type, msg.fileid, msg.thumbid, \
-     msg.dateline, msg.client_id";
+     msg.dateline, msg.client_id, msg.reply_to";
 
 /// [`notification`]'s columns.
 pub(super) const NOTIFICATION_COLUMNS: &str =
@@ -103,6 +103,7 @@ pub(super) fn message(row: &Row<'_>, at: usize) -> Result<Message> {
         thumbid: optional_id(row, at + 9)?,
         dateline: row.get(at + 10)?,
         client_id: row.get(at + 11)?,
+        reply_to: row.get(at + 12)?,
     })
 }
 

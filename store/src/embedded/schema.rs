@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` records how many steps a database has had. Step `i` (0-based) takes it
 //! from version `i` to `i + 1`. Steps are only ever appended: a released step is never edited,
-//! because databases in the field already ran it. Version 7 is added by appending a step to
+//! because databases in the field already ran it. Version 8 is added by appending a step to
 //! [`MIGRATIONS`].
 
 use std::fmt;
@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[Step] = &[
     Step::Sql(V4),
     Step::Code(v5),
     Step::Sql(V6),
+    Step::Sql(V7),
 ];
 
 /// The first version whose file bytes live in `blobs/`: from it on, version 1's `files/`
@@ -236,6 +237,9 @@ fn v5(tx: &Transaction<'_>, _data_dir: &Path) -> Result<()> {
 
 /// Version 6: a user may hide their read receipts.
 const V6: &str = "ALTER TABLE users ADD COLUMN hide_receipts INTEGER NOT NULL DEFAULT 0;";
+
+/// Version 7: replies: the `seq` of the message a message answers.
+const V7: &str = "ALTER TABLE messages ADD COLUMN reply_to INTEGER;";
 
 /// Brings the database in `data_dir` up to `steps.len()`, one transaction per step, and
 /// returns the version it ended at.

@@ -216,5 +216,6 @@ fn membership_message(change: MembershipChange, msg_type: ChatKind) -> NewMessag
         thumbid: None,
         dateline: change.dateline,
         client_id: None,
+        reply_to: None,
     }
 }

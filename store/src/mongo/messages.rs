@@ -30,6 +30,10 @@ pub(super) fn decode(d: &Document) -> Result<Message> {
             (Some(Bson::String(c)), _) => Some(c.clone()),
             _ => None,
         },
+        reply_to: match d.get("replyTo") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(docs::int(d, "replyTo")?),
+        },
     })
 }
 
@@ -51,7 +55,23 @@ pub(super) fn document(m: &Message) -> Document {
     if let Some(terms) = search::terms_of(m.msg_type.as_str(), &m.content, &m.file_name) {
         d.insert("terms", terms);
     }
+    if let Some(reply_to) = m.reply_to {
+        d.insert("replyTo", reply_to);
+    }
     d
+}
+
+/// The messages of `sid` with these seqs, in seq order (those that exist).
+pub(super) async fn at_seqs(db: &Db, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = db
+        .messages
+        .find(doc! { "sessionid": sid.as_str(), "seq": { "$in": seqs } })
+        .sort(doc! { "sessionid": 1, "seq": 1 })
+        .await?;
+    collect(found).await?.iter().map(decode).collect()
 }
 
 /// How many times an append tries the next number before giving up (each failure means
@@ -153,6 +173,7 @@ fn event(change: MembershipChange, kind: ChatKind) -> Message {
         thumbid: None,
         dateline: change.dateline,
         client_id: None,
+        reply_to: None,
     }
 }
 
@@ -251,6 +272,7 @@ pub(super) async fn append(db: &Db, new: NewMessage, online: &HashSet<UserId>) -
         thumbid: new.thumbid.clone(),
         dateline: new.dateline,
         client_id: new.client_id.clone(),
+        reply_to: new.reply_to,
     };
     let watching: HashSet<&str> = online.iter().map(UserId::as_str).collect();
     match record(db, message, &watching).await {

@@ -399,6 +399,10 @@ impl Store for Mongo {
         compat(search::find(&self.db, &search)).await
     }
 
+    async fn messages_at(&self, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>> {
+        compat(messages::at_seqs(&self.db, sid, seqs)).await
+    }
+
     async fn mark_read(
         &self,
         sid: &SessionId,

@@ -3,7 +3,11 @@
 use protocol::chat::Sender;
 use protocol::ids::{SessionId, UserId};
 use protocol::rest::{HistoryMessage, MessagesAnswer, ReadMark, ReadMarksAnswer};
+use std::collections::HashMap;
+
 use store::model::Member;
+
+use crate::replies::replies_of;
 
 use super::auth::session_token_for;
 use crate::app::App;
@@ -67,6 +71,11 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
     uids.sort();
     uids.dedup();
     let users = app.users_by_id(&uids).await?;
+    let mut replies = if with_seq {
+        replies_of(app.store().as_ref(), &sid, &messages).await?
+    } else {
+        HashMap::new()
+    };
     let messages = messages
         .iter()
         .map(|m| {
@@ -80,6 +89,8 @@ pub(super) async fn list(app: &App, form: &Form) -> Result<MessagesAnswer> {
                 down: crate::session::message_down(m, sender, app.timestr(m.dateline)),
                 seq: with_seq.then_some(m.seq),
                 client_id: if with_seq { m.client_id.clone() } else { None },
+                reply_to: replies.get(&m.seq).map(|r| r.to),
+                reply_preview: replies.remove(&m.seq).map(|r| r.preview),
             }
         })
         .collect();

@@ -23,6 +23,7 @@ use crate::auth::UserIdentity;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::outbox::{ConnId, Outbox, offer};
+use crate::replies::replies_of;
 
 /// What woke a session actor.
 #[expect(
@@ -239,6 +240,12 @@ impl<U: Upstream> SessionActor<U> {
                 return Err(());
             }
         };
+        let mut replies = replies_of(self.env.store.as_ref(), sid, &messages)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "reply previews not read");
+                HashMap::new()
+            });
         let mut events = Vec::new();
         for message in &messages {
             if self.core.wants(read, message.seq) {
@@ -247,6 +254,7 @@ impl<U: Upstream> SessionActor<U> {
                     seq: message.seq,
                     down: self.core.render(message, sender),
                     client_id: message.client_id.clone(),
+                    reply: replies.remove(&message.seq),
                 });
             }
         }
@@ -419,11 +427,27 @@ impl<U: Upstream> SessionActor<U> {
             thumbid: None,
             dateline: now_ms(),
             client_id: None,
+            reply_to: None,
         };
         match content {
-            Post::Text { content, client_id } => {
+            Post::Text {
+                content,
+                client_id,
+                reply_to,
+            } => {
+                if let Some(to) = reply_to {
+                    let sid = self.core.sid();
+                    let found = self.env.store.messages_at(sid, &[to]).await?;
+                    if !found
+                        .iter()
+                        .any(|m| matches!(m.msg_type, ChatKind::Text | ChatKind::File))
+                    {
+                        return Err(Error::Invalid(format!("no message {to} to reply to")));
+                    }
+                }
                 message.content = content;
                 message.client_id = client_id;
+                message.reply_to = reply_to;
             }
             Post::File {
                 file_name,
@@ -441,12 +465,23 @@ impl<U: Upstream> SessionActor<U> {
         let fresh = message.id.clone();
         let online = self.core.online_set();
         let stored = self.env.store.append(message, &online).await?;
+        let reply = match stored.reply_to {
+            Some(_) => replies_of(
+                self.env.store.as_ref(),
+                self.core.sid(),
+                std::slice::from_ref(&stored),
+            )
+            .await?
+            .remove(&stored.seq),
+            None => None,
+        };
         self.input(Input::Stored {
             conn: Some(conn),
             fresh: stored.id == fresh,
             message: stored.clone(),
             sender: sender_of(&who),
             change: Membership::Same,
+            reply,
         })
         .await;
         Ok(stored)
@@ -478,6 +513,7 @@ impl<U: Upstream> SessionActor<U> {
             sender: view.sender(),
             fresh: true,
             change: Membership::Joined(view),
+            reply: None,
         })
         .await;
         Ok(Some(stored))
@@ -507,6 +543,7 @@ impl<U: Upstream> SessionActor<U> {
             sender: view.map(|v| v.sender()).unwrap_or_default(),
             fresh: true,
             change: Membership::Left(uid),
+            reply: None,
         })
         .await;
         Ok(Some(stored))

@@ -33,6 +33,8 @@ pub(crate) enum Post {
         content: String,
         /// The sender's own id for it.
         client_id: Option<String>,
+        /// The `seq` of the message it answers.
+        reply_to: Option<i64>,
     },
     /// A stored upload (and its thumbnail for images).
     File {

@@ -27,6 +27,7 @@ use crate::guard::Guard;
 use crate::limits::Action;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
+use crate::replies::replies_of;
 use crate::session::{Post, SessionHandle, Wants, message_down};
 
 /// Serves one `/ws-chat` connection until it closes. It must go `online` within
@@ -299,7 +300,7 @@ impl ChatConn<'_> {
                     self.reject(&reason).await;
                     return Ok(());
                 }
-                self.text(who, up.content, up.client_id).await
+                self.text(who, up.content, up.client_id, up.reply_to).await
             }
             UpKind::Other(kind) => self.reject(&format!("unsupported msgType {kind:?}")).await,
         }
@@ -377,6 +378,9 @@ impl ChatConn<'_> {
                 .users_by_id(&uids)
                 .await
                 .map_err(|e| CatchUp::Store(e.client_message()))?;
+            let mut replies = replies_of(store.as_ref(), sid, &page)
+                .await
+                .map_err(|e| CatchUp::Store(e.client_message()))?;
             for message in page.iter().filter(|m| m.seq <= watermark) {
                 let user = users.get(&message.uid);
                 let sender = Sender {
@@ -385,7 +389,12 @@ impl ChatConn<'_> {
                     avatar: user.map(|u| u.avatar.to_string()).unwrap_or_default(),
                 };
                 let down = message_down(message, sender, self.app.timestr(message.dateline));
-                let frame = down.to_text_with_seq(message.seq, message.client_id.as_deref());
+                let reply = replies.remove(&message.seq);
+                let frame = down.to_text_with_seq(
+                    message.seq,
+                    message.client_id.as_deref(),
+                    reply.as_ref(),
+                );
                 if self
                     .outbox
                     .send(Outbound::Frame(frame.into()))
@@ -400,7 +409,13 @@ impl ChatConn<'_> {
         Ok(())
     }
 
-    async fn text(&mut self, who: UserIdentity, content: String, client_id: Option<String>) {
+    async fn text(
+        &mut self,
+        who: UserIdentity,
+        content: String,
+        client_id: Option<String>,
+        reply_to: Option<i64>,
+    ) {
         let Some((_, handle)) = &self.bound else {
             return self.reject("send online first").await;
         };
@@ -427,6 +442,7 @@ impl ChatConn<'_> {
         let post = Post::Text {
             content: content.to_owned(),
             client_id,
+            reply_to,
         };
         if let Err(e) = handle.post(self.conn, &who, post).await {
             self.reject(&e.client_message()).await;

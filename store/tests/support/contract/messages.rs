@@ -346,3 +346,28 @@ pub(crate) async fn joined_sessions_carry_unread_counts(store: &dyn Store) -> Re
     assert!(store.joined_sessions(&uid()).await?.is_empty());
     Ok(())
 }
+
+pub(crate) async fn replies_name_the_message_they_answer(store: &dyn Store) -> Result<()> {
+    let a = user(store).await?;
+    let session = store.create_session(new_group(&a.id, true, 1_000)).await?;
+    join(store, &session.id, &a.id).await?;
+    let first = store
+        .append(text(&session.id, &a.id, "question", 2_000), &HashSet::new())
+        .await?;
+    assert_eq!(first.reply_to, None);
+    let mut answer = text(&session.id, &a.id, "answer", 2_001);
+    answer.reply_to = Some(first.seq);
+    let stored = store.append(answer, &HashSet::new()).await?;
+    assert_eq!(stored.reply_to, Some(first.seq));
+    let read = store.messages_after(&session.id, first.seq, 10).await?;
+    assert_eq!(read.first().and_then(|m| m.reply_to), Some(first.seq));
+    let at = store
+        .messages_at(&session.id, &[stored.seq, first.seq, 999])
+        .await?;
+    assert_eq!(
+        at.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["question", "answer"]
+    );
+    assert!(store.messages_at(&session.id, &[]).await?.is_empty());
+    Ok(())
+}

@@ -81,6 +81,7 @@ macro_rules! for_each_check {
             a_large_file_streams_back_in_chunks,
             default_avatars_are_seeded_once,
             search_finds_words_in_the_searchers_chats_newest_first,
+            replies_name_the_message_they_answer,
         }
     };
 }
@@ -179,6 +180,7 @@ fn text(session: &SessionId, sender: &UserId, content: &str, dateline: Millis) -
         thumbid: None,
         dateline,
         client_id: None,
+        reply_to: None,
     }
 }
 

@@ -144,6 +144,7 @@ pub(crate) async fn join_adds_a_member_once_with_a_join_message(store: &dyn Stor
             thumbid: None,
             dateline: 2_000,
             client_id: None,
+            reply_to: None,
         }
     );
     let after = store.session(&session.id).await?.expect("exists");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use mesh::envelope::{Envelope, PushTarget};
-use protocol::chat::ChatDown;
+use protocol::chat::{ChatDown, Reply};
 use protocol::ids::UserId;
 
 use super::{
@@ -64,13 +64,7 @@ impl<O: Clone> Core<O> {
             }
             Resume::CatchingUp(_) | Resume::Live if event.seq <= s.has => true,
             Resume::CatchingUp(_) | Resume::Live => {
-                let frame = sequenced.get_or_insert_with(|| {
-                    Utf8Bytes::from(
-                        event
-                            .down
-                            .to_text_with_seq(event.seq, event.client_id.as_deref()),
-                    )
-                });
+                let frame = sequenced.get_or_insert_with(|| Utf8Bytes::from(event.sequenced()));
                 deliver(items, &mut to_sequenced, conn, s, frame)
             }
         });
@@ -91,7 +85,13 @@ impl<O: Clone> Core<O> {
         if !deliveries.is_empty() {
             items.push(Item::Effect(Effect::Push(deliveries)));
         }
-        self.publish_remote(items, &event.down, event.seq, &targets);
+        self.publish_remote(
+            items,
+            &event.down,
+            event.seq,
+            &targets,
+            event.reply.as_ref(),
+        );
         items.push(Item::Order(event));
     }
 
@@ -103,13 +103,15 @@ impl<O: Clone> Core<O> {
         down: &ChatDown,
         seq: i64,
         push_to: &[PushTarget],
+        reply: Option<&Reply>,
     ) {
         if !self.clustered {
             return;
         }
-        if let Some(envelope) =
+        if let Some(mut envelope) =
             Envelope::from_chat_down(self.sid.clone(), seq, down, push_to.to_vec())
         {
+            envelope.reply = reply.cloned();
             items.push(Item::Effect(Effect::Publish(Box::new(envelope))));
         }
     }

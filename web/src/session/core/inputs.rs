@@ -3,7 +3,7 @@
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use mesh::envelope::Envelope;
-use protocol::chat::{self, ChatDown, ChatKind, FileFields, Sender};
+use protocol::chat::{self, ChatDown, ChatKind, FileFields, Reply, Sender};
 use protocol::ids::UserId;
 use protocol::time::Millis;
 use store::model::Message;
@@ -53,7 +53,7 @@ impl<O: Clone> Core<O> {
                 ext: wants.ext,
             },
         );
-        self.publish_remote(items, &down, 0, &[]);
+        self.publish_remote(items, &down, 0, &[], None);
     }
 
     /// [`Input::CaughtUp`](super::Input::CaughtUp): what was held for a resuming connection
@@ -92,7 +92,7 @@ impl<O: Clone> Core<O> {
             dateline: self.dateline(wall),
         };
         self.broadcast(items, &Utf8Bytes::from(down.to_text()));
-        self.publish_remote(items, &down, 0, &[]);
+        self.publish_remote(items, &down, 0, &[], None);
     }
 
     /// [`Input::Stored`](super::Input::Stored): a message this node stored, fanned out (or,
@@ -105,12 +105,14 @@ impl<O: Clone> Core<O> {
         sender: Sender,
         fresh: bool,
         change: Membership,
+        reply: Option<Reply>,
     ) {
         let down = self.render(&message, sender);
         let event = Event {
             seq: message.seq,
             down,
             client_id: message.client_id,
+            reply,
         };
         if !fresh {
             // A retry of a message stored earlier (same client id): everyone had it then, so
@@ -131,9 +133,7 @@ impl<O: Clone> Core<O> {
             {
                 let frame = Utf8Bytes::from(match subscriber.resume {
                     Resume::Off => event.down.to_text(),
-                    Resume::CatchingUp(_) | Resume::Live => event
-                        .down
-                        .to_text_with_seq(event.seq, event.client_id.as_deref()),
+                    Resume::CatchingUp(_) | Resume::Live => event.sequenced(),
                 });
                 items.push(Item::Effect(Effect::Deliver {
                     to: vec![(conn, subscriber.outbox.clone())],
@@ -174,6 +174,7 @@ impl<O: Clone> Core<O> {
             seq: envelope.seq,
             down,
             client_id: None,
+            reply: envelope.reply.clone(),
         }));
         let leaver = if envelope.kind == ChatKind::Leave {
             UserId::parse(&envelope.uid).ok()

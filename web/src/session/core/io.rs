@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use mesh::envelope::Envelope;
-use protocol::chat::{ChatDown, Sender};
+use protocol::chat::{ChatDown, Reply, Sender};
 use protocol::ids::UserId;
 use protocol::time::Millis;
 use store::model::Message;
@@ -24,6 +24,16 @@ pub(crate) struct Event {
     /// The sender's own id for it (local messages and store reads; the mesh does not carry
     /// it).
     pub(crate) client_id: Option<String>,
+    /// For a reply: what it answers.
+    pub(crate) reply: Option<Reply>,
+}
+
+impl Event {
+    /// The frame with `seq` (and `clientId`, and a reply's `replyTo` and preview).
+    pub(crate) fn sequenced(&self) -> String {
+        self.down
+            .to_text_with_seq(self.seq, self.client_id.as_deref(), self.reply.as_ref())
+    }
 }
 
 /// Why the store is read, which says what the core does with the page.
@@ -127,6 +137,8 @@ pub(crate) enum Input<O> {
         fresh: bool,
         /// What it changed in the members.
         change: Membership,
+        /// For a reply: what it answers (the shell read the preview).
+        reply: Option<Reply>,
     },
     /// An event another node published for this chat.
     Remote(Box<Envelope>),

@@ -70,6 +70,7 @@ fn message(seq: i64, from: u8) -> Message {
         thumbid: None,
         dateline: 0,
         client_id: None,
+        reply_to: None,
     }
 }
 
@@ -193,6 +194,7 @@ impl Shell {
                     seq: m.seq,
                     down: self.core.render(m, Sender::default()),
                     client_id: m.client_id.clone(),
+                    reply: None,
                 })
                 .collect(),
         }
@@ -254,6 +256,7 @@ impl Shell {
             sender: view(1).sender(),
             fresh: true,
             change: Membership::Same,
+            reply: None,
         });
     }
 

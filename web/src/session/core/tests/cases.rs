@@ -86,6 +86,7 @@ fn a_retry_is_echoed_to_the_retrying_connection_only() {
         sender: view(1).sender(),
         fresh: false,
         change: Membership::Same,
+        reply: None,
     });
     assert_eq!(shell.seqs(alice), [1, 1]);
     assert_eq!(shell.seqs(bob), [1]);
@@ -136,6 +137,7 @@ fn a_retry_on_a_resuming_connection_is_echoed_with_its_seq_and_client_id() {
             sender: view(1).sender(),
             fresh,
             change: Membership::Same,
+            reply: None,
         });
     }
     let frames = &shell.frames[&alice];
@@ -160,6 +162,7 @@ fn a_retry_not_yet_delivered_here_goes_to_everyone_in_order() {
         sender: view(1).sender(),
         fresh: false,
         change: Membership::Same,
+        reply: None,
     });
     assert_eq!(shell.seqs(alice), [1, 2]);
     assert_eq!(shell.seqs(bob), [1, 2]);
@@ -429,6 +432,7 @@ fn a_leaver_sees_their_leave_then_nothing_more() {
         sender: view(2).sender(),
         fresh: true,
         change: Membership::Left(uid(2)),
+        reply: None,
     });
     shell.post(2, Some(alice));
     assert_eq!(shell.seqs(alice), [1, 2]);
@@ -464,6 +468,7 @@ fn a_join_adds_the_member_to_the_push_targets() {
         sender: view(3).sender(),
         fresh: true,
         change: Membership::Joined(view(3)),
+        reply: None,
     });
     assert!(shell.core.is_member(&uid(3)));
     assert_eq!(shell.pushed[1][0].0.as_ref(), [uid(1), uid(3)]);

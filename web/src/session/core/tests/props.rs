@@ -64,6 +64,7 @@ fn run(ops: &[Op], window: usize, clustered: bool, after: Option<i64>) -> (Shell
                         sender: view(1).sender(),
                         fresh: true,
                         change: Membership::Same,
+                        reply: None,
                     });
                 } else {
                     shell.arrive(seq);
@@ -86,6 +87,7 @@ fn run(ops: &[Op], window: usize, clustered: bool, after: Option<i64>) -> (Shell
                     sender: view(1).sender(),
                     fresh: false,
                     change: Membership::Same,
+                    reply: None,
                 });
             }
             _ => {}
