@@ -367,7 +367,15 @@ impl<O: Clone> Core<O> {
                 fresh,
                 change,
                 reply,
-            } => self.stored(&mut items, conn, message, sender, fresh, change, reply),
+            } => {
+                let event = Event {
+                    seq: message.seq,
+                    down: self.render(&message, sender),
+                    client_id: message.client_id,
+                    reply,
+                };
+                self.stored(&mut items, conn, event, fresh, change);
+            }
             Input::Remote(envelope) => self.remote(&mut items, *envelope),
             Input::Read { read, page } => self.read(&mut items, read, page),
             Input::LinkChanged => self.link_changed(),

@@ -3,10 +3,9 @@
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 use mesh::envelope::Envelope;
-use protocol::chat::{self, ChatDown, ChatKind, FileFields, Reply, Sender};
+use protocol::chat::{self, ChatDown, ChatKind, FileFields};
 use protocol::ids::UserId;
 use protocol::time::Millis;
-use store::model::Message;
 
 use super::{Core, Effect, Event, Item, Membership, Newcomer, Resume, Subscriber, Wants};
 use crate::outbox::ConnId;
@@ -101,19 +100,10 @@ impl<O: Clone> Core<O> {
         &mut self,
         items: &mut Vec<Item<O>>,
         conn: Option<ConnId>,
-        message: Message,
-        sender: Sender,
+        event: Event,
         fresh: bool,
         change: Membership,
-        reply: Option<Reply>,
     ) {
-        let down = self.render(&message, sender);
-        let event = Event {
-            seq: message.seq,
-            down,
-            client_id: message.client_id,
-            reply,
-        };
         if !fresh {
             // A retry of a message stored earlier (same client id): everyone had it then, so
             // only the retrying connection gets the echo it is waiting for, with the `seq` and
