@@ -262,10 +262,13 @@ export class ChatSocket extends EventTarget {
     return true;
   }
 
-  /** Sends a text; false if not connected (the caller keeps the draft). */
-  sendText(content) {
+  /** Sends a text (answering message `replyTo`, if given); false if not connected (the
+   * caller keeps the draft). */
+  sendText(content, replyTo = null) {
     if (!this.ready || !this.ws) return false;
-    this.ws.send(JSON.stringify({ userToken: this.userToken(), sessionToken: this.token, msgType: 'text', content }));
+    const up = { userToken: this.userToken(), sessionToken: this.token, msgType: 'text', content };
+    if (typeof replyTo === 'number') up.replyTo = replyTo;
+    this.ws.send(JSON.stringify(up));
     this.pendingTexts.push(content.trim());
     return true;
   }

@@ -448,6 +448,18 @@ async function main() {
     await messages(alice).locator('li.msg.found').getByText('Welcome to the group.').waitFor();
     log('alice found "Welcome to the group." by "WELCOME grou" and opened the chat at it');
 
+    // -- a reply with a quoted preview; the quote scrolls to the original --
+    await messages(bob).getByRole('listitem').filter({ hasText: 'Did you read this?' }).getByRole('button', { name: 'Reply to alice' }).click();
+    await bob.page.getByRole('group', { name: 'Replying to' }).getByText('Did you read this?').waitFor();
+    await send(bob, 'Yes, I read it');
+    const quote = messages(alice).getByRole('button', { name: /^In reply to alice: Did you read this\?/ });
+    await quote.waitFor();
+    if (!(await bob.page.getByRole('group', { name: 'Replying to' }).isHidden())) fail('the reply bar stayed open after sending');
+    await quote.click();
+    await messages(alice).locator('li.msg.found .msg-text').getByText('Did you read this?', { exact: true }).waitFor();
+    await shot(alice, 'reply.png');
+    log('bobby replied to "Did you read this?"; alice saw the quote and jumped to the original');
+
     // -- an image: thumbnail in the chat, full image on click --
     const catFile = join(files, 'cat.png');
     writeFileSync(catFile, png(640, 480, 2));

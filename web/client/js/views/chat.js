@@ -44,6 +44,7 @@ export function view(main, sid, focusSeq) {
   const micButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Record a voice message', title: 'Record a voice message', onclick: () => toggleRecording() }, icon('mic'));
   const recordingBar = h('div', { class: 'recording', hidden: true, role: 'status' });
   const typingLine = h('div', { class: 'typing-line muted small', role: 'status', 'aria-live': 'polite' });
+  const replyBar = h('div', { class: 'reply-bar', hidden: true, role: 'group', 'aria-label': 'Replying to' });
   const composer = h('form', { class: 'composer', 'aria-label': 'Send a message' },
     fileInput, imageInput,
     h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, icon('attach')),
@@ -56,7 +57,7 @@ export function view(main, sid, focusSeq) {
     h('header', { class: 'chat-header' },
       h('a', { class: 'icon-button back', href: '#/chats', 'aria-label': 'Back to chats' }, icon('back')),
       titleButton, membersButton, menuButton),
-    scroller, typingLine, recordingBar, composer, dropHint);
+    scroller, typingLine, replyBar, recordingBar, composer, dropHint);
   main.append(section);
 
   const renderHeader = () => {
@@ -94,14 +95,22 @@ export function view(main, sid, focusSeq) {
     const prevDate = prev ? parseTimestr(prev.dateline) : null;
     const continued = prev && prev.uid === m.uid && (prev.msgType === 'text' || prev.msgType === 'file') && date && prevDate && date - prevDate < 5 * 60 * 1000;
     const ticks = mine && typeof m.seq === 'number' ? tickEl(m.seq) : null;
-    const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, content(m), timeElement(date, 'msg-time'), ticks);
+    const quote = typeof m.replyTo === 'number' && m.replyPreview
+      ? h('button', { class: 'reply-quote', type: 'button', 'aria-label': `In reply to ${m.replyPreview.nickname}: ${m.replyPreview.content}. Show it`, onclick: () => focusMessage(m.replyTo) },
+        h('span', { class: 'reply-quote-name' }, m.replyPreview.nickname), h('span', { class: 'reply-quote-text' }, m.replyPreview.content))
+      : null;
+    const bubble = h('div', { class: `bubble${m.msgType === 'file' ? ' bubble-file' : ''}` }, quote, content(m), timeElement(date, 'msg-time'), ticks);
+    const replyButton = typeof m.seq === 'number'
+      ? h('button', { class: 'icon-button reply-button', type: 'button', 'aria-label': `Reply to ${m.nickname}`, title: 'Reply', onclick: () => startReply(m) }, icon('reply'))
+      : null;
     const who = mine ? null : continued ? h('span', { class: 'avatar-space' })
       : h('button', { class: 'avatar-button', type: 'button', 'aria-label': `${m.nickname}: options`, onclick: () => userMenu(m.uid) }, avatar(m.avatar, m.nickname, 'sm'));
     nodes.push(h('li', { class: `msg${mine ? ' mine' : ''}${continued ? ' continued' : ''}`, dataset: typeof m.seq === 'number' ? { seq: String(m.seq) } : {} },
       who,
       h('div', { class: 'msg-body' },
         mine || continued ? null : h('span', { class: 'msg-author' }, m.nickname),
-        bubble)));
+        bubble),
+      replyButton));
     return nodes;
   }
 
@@ -331,6 +340,7 @@ export function view(main, sid, focusSeq) {
       const el = log.querySelector(`li[data-seq="${seq}"]`);
       if (el) {
         pinned = false;
+        for (const other of log.querySelectorAll('li.found')) other.classList.remove('found');
         el.classList.add('found');
         el.setAttribute('tabindex', '-1');
         el.scrollIntoView({ block: 'center' });
@@ -476,14 +486,32 @@ export function view(main, sid, focusSeq) {
   }).catch((e) => alive && app.error(e));
 
   // ---- sending ----
+  // ---- replies ----
+  let replyingTo = null; // { seq, nickname, content } of the message answered
+  function startReply(m) {
+    const preview = m.msgType === 'file' ? (m.fileName || 'Voice message') : m.content;
+    replyingTo = { seq: m.seq, nickname: m.nickname };
+    replace(replyBar,
+      h('span', { class: 'reply-bar-text' }, 'Replying to ', h('strong', null, m.nickname), ': ', preview.length > 100 ? `${preview.slice(0, 100)}…` : preview),
+      h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Cancel the reply', title: 'Cancel the reply', onclick: () => endReply() }, icon('close')));
+    replyBar.hidden = false;
+    text.focus();
+  }
+  function endReply() {
+    replyingTo = null;
+    replyBar.hidden = true;
+    replyBar.replaceChildren();
+  }
+
   function sendText() {
     const value = text.value.trim();
     if (!value) return;
-    if (!socket.sendText(value)) {
+    if (!socket.sendText(value, replyingTo?.seq ?? null)) {
       app.error('Not connected yet: your message is kept, send it again in a moment.');
       return;
     }
     text.value = '';
+    endReply();
     typingSent = 0; // the next message's typing shows at once (the server may still hold it)
     grow();
   }
@@ -502,6 +530,8 @@ export function view(main, sid, focusSeq) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       sendText();
+    } else if (e.key === 'Escape' && replyingTo) {
+      endReply();
     }
   });
   text.addEventListener('input', grow);
