@@ -161,6 +161,24 @@ fn cookim_chats_split_over_processes_add_up() {
         "1",
     ]);
     every_round_delivered(&fanout, 10);
+
+    // With our client's extensions: every member reads every message, the sender types
+    // first; every message is still delivered once and nothing is refused.
+    let ext = load(&[
+        "fanout",
+        "--system",
+        "cookim-ext",
+        "--addr",
+        &addr,
+        "--members",
+        "10",
+        "--rates",
+        "20",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(ext["system"], "cookim-ext");
+    every_round_delivered(&ext, 10);
 }
 
 #[test]

@@ -373,7 +373,11 @@ fn typing_and_receipts_cross_nodes() -> Result {
         assert_eq!(ben_mark, Some(seq));
 
         // A reply crosses nodes with its preview (read on B, carried by the envelope).
-        on_b.up("text", serde_json::json!({ "content": "re", "replyTo": seq })).await?;
+        on_b.up(
+            "text",
+            serde_json::json!({ "content": "re", "replyTo": seq }),
+        )
+        .await?;
         let reply = on_a.expect_text("re").await?;
         assert_eq!(reply.json["replyTo"], seq);
         assert_eq!(reply.json["replyPreview"]["content"], "across");

@@ -81,7 +81,7 @@ impl Server {
         extra: &[&str],
     ) -> Result<Server> {
         match system {
-            System::Cookim => Server::cookim(nodes, mongo_uri, extra),
+            System::Cookim | System::CookimExt => Server::cookim(nodes, mongo_uri, extra),
             System::NodeWs => {
                 Server::peer(Command::new("node").arg(peers_dir().join("ws-server.js")))
             }

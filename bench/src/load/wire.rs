@@ -21,6 +21,10 @@ use harness::client::{Error, Result};
 pub enum System {
     /// cookim: authenticated, stored, over CookIM's `/ws-chat` protocol.
     Cookim,
+    /// cookim with our client's extensions on: every connection goes online with `ext`,
+    /// answers every message with a read receipt, and a sender says it is typing before each
+    /// message (not in the suite: `--system cookim-ext` sets it beside `cookim`).
+    CookimExt,
     /// `bench/peers/ws-server.js`: Node.js with the `ws` package, broadcast rooms.
     NodeWs,
     /// `bench/peers/socketio-server.js`: Socket.IO rooms.
@@ -38,10 +42,16 @@ impl System {
         System::Raw,
     ];
 
+    /// Whether it is cookim (with or without the extensions).
+    pub fn is_cookim(self) -> bool {
+        matches!(self, System::Cookim | System::CookimExt)
+    }
+
     /// The name used on the command line and in results.
     pub fn name(self) -> &'static str {
         match self {
             System::Cookim => "cookim",
+            System::CookimExt => "cookim-ext",
             System::NodeWs => "node-ws",
             System::SocketIo => "socket-io",
             System::Raw => "raw",
@@ -54,8 +64,11 @@ impl std::str::FromStr for System {
     fn from_str(s: &str) -> Result<System, String> {
         System::ALL
             .into_iter()
+            .chain([System::CookimExt])
             .find(|system| system.name() == s)
-            .ok_or_else(|| format!("unknown system {s:?}: cookim, node-ws, socket-io or raw"))
+            .ok_or_else(|| {
+                format!("unknown system {s:?}: cookim, cookim-ext, node-ws, socket-io or raw")
+            })
     }
 }
 
@@ -105,8 +118,8 @@ pub async fn open(
     conn: &Conn,
 ) -> Result<Socket> {
     let path = match (system, &conn.session_token) {
-        (System::Cookim, Some(_)) => "/ws-chat".to_owned(),
-        (System::Cookim, None) => "/ws-push".to_owned(),
+        (System::Cookim | System::CookimExt, Some(_)) => "/ws-chat".to_owned(),
+        (System::Cookim | System::CookimExt, None) => "/ws-push".to_owned(),
         (System::NodeWs | System::Raw, _) => format!("/ws?{}", query(conn)),
         (System::SocketIo, _) => format!("/socket.io/?EIO=4&transport=websocket&{}", query(conn)),
     };
@@ -119,8 +132,11 @@ pub async fn open(
     .await?;
     let limit = std::time::Duration::from_secs(60);
     match (system, &conn.session_token) {
-        (System::Cookim, Some(session_token)) => {
-            let online = serde_json::json!({"userToken": conn.user_token, "sessionToken": session_token, "msgType": "online", "content": ""});
+        (System::Cookim | System::CookimExt, Some(session_token)) => {
+            let mut online = serde_json::json!({"userToken": conn.user_token, "sessionToken": session_token, "msgType": "online", "content": ""});
+            if system == System::CookimExt {
+                online["ext"] = serde_json::json!(1);
+            }
             send_text(&mut socket, online.to_string()).await?;
             let uid = conn.uid.clone();
             wait_text(&mut socket, limit, |text| {
@@ -128,7 +144,7 @@ pub async fn open(
             })
             .await?;
         }
-        (System::Cookim, None) => {
+        (System::Cookim | System::CookimExt, None) => {
             let auth = serde_json::json!({"userToken": conn.user_token});
             send_text(&mut socket, auth.to_string()).await?;
             wait_text(&mut socket, limit, |text| {
@@ -178,10 +194,25 @@ async fn wait_text(
     .await
 }
 
+/// The extension frame of `msg_type` (`read` up to the newest message, `typing`) that a
+/// `cookim-ext` connection sends; `None` for other systems.
+pub fn extension_frame(system: System, conn: &Conn, msg_type: &str) -> Option<String> {
+    (system == System::CookimExt).then(|| {
+        serde_json::json!({
+            "userToken": conn.user_token,
+            "sessionToken": conn.session_token.as_deref().unwrap_or_default(),
+            "msgType": msg_type,
+            // The server clamps a read mark to the newest message it delivered here.
+            "seq": i64::MAX,
+        })
+        .to_string()
+    })
+}
+
 /// The frame that sends `content` in `conn`'s room.
 pub fn chat_frame(system: System, conn: &Conn, content: &str) -> String {
     match system {
-        System::Cookim => serde_json::json!({
+        System::Cookim | System::CookimExt => serde_json::json!({
             "userToken": conn.user_token,
             "sessionToken": conn.session_token.as_deref().unwrap_or_default(),
             "msgType": "text",
@@ -232,7 +263,7 @@ pub enum Frame {
 /// Classifies a text frame without parsing it as JSON.
 pub fn classify(system: System, text: &str) -> Frame {
     match system {
-        System::Cookim => {
+        System::Cookim | System::CookimExt => {
             if text.contains(r#""msgType":"text""#) {
                 chat(text)
             } else if text.contains(r#""msgType":"reject""#) {

@@ -268,16 +268,20 @@ impl Worker {
         let opens = batch.into_iter().filter_map(|(index, conn)| {
             let addr = *addrs.get(index % addrs.len().max(1))?;
             Some(async move {
+                let extensions = Extensions {
+                    read: wire::extension_frame(system, &conn, "read"),
+                    typing: wire::extension_frame(system, &conn, "typing"),
+                };
                 (
                     index,
-                    conn.sends,
+                    (conn.sends, extensions),
                     wire::open(system, addr, source, &conn).await,
                 )
             })
         });
         let mut opened =
             futures_util::stream::iter(opens).buffer_unordered(self.setup.concurrency.max(1));
-        while let Some((index, sends, outcome)) = opened.next().await {
+        while let Some((index, (sends, extensions), outcome)) = opened.next().await {
             match outcome {
                 Ok(socket) => {
                     let outgoing = if sends {
@@ -291,6 +295,7 @@ impl Worker {
                     self.tasks.push(self.executor.spawn(drive(
                         socket,
                         outgoing,
+                        extensions,
                         self.shared.clone(),
                     )));
                 }
@@ -393,10 +398,20 @@ enum Event {
     Out(Option<String>),
 }
 
-/// One connection: counts what arrives, answers Engine.IO pings, writes what it is handed.
+/// The extension frames a `cookim-ext` connection sends (none for other systems).
+struct Extensions {
+    /// Sent for every message received: "read up to the newest".
+    read: Option<String>,
+    /// Sent before every message it sends.
+    typing: Option<String>,
+}
+
+/// One connection: counts what arrives, answers Engine.IO pings, writes what it is handed
+/// (and, for `cookim-ext`, reads every message and types before sending).
 async fn drive(
     mut socket: Socket,
     mut outgoing: Option<async_channel::Receiver<String>>,
+    extensions: Extensions,
     shared: Arc<Shared>,
 ) {
     loop {
@@ -410,7 +425,17 @@ async fn drive(
             None => Event::In(socket.next().await),
         };
         let reply = match event {
-            Event::Out(Some(text)) => Some(text),
+            Event::Out(Some(text)) => {
+                if let Some(typing) = &extensions.typing
+                    && socket
+                        .send(Message::Text(typing.clone().into()))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+                Some(text)
+            }
             Event::Out(None) => {
                 outgoing = None;
                 None
@@ -423,7 +448,7 @@ async fn drive(
                         } else {
                             shared.late.fetch_add(1, Ordering::Relaxed);
                         }
-                        None
+                        extensions.read.clone()
                     }
                     Frame::Reject => {
                         shared.rejects.fetch_add(1, Ordering::Relaxed);

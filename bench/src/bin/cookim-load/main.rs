@@ -336,7 +336,7 @@ fn external_conns(
     layout: Layout,
 ) -> Result<Vec<cookim_bench::load::wire::Conn>> {
     match system {
-        System::Cookim => smol::block_on(provision::cookim_api(addr, layout)),
+        System::Cookim | System::CookimExt => smol::block_on(provision::cookim_api(addr, layout)),
         _ => Ok(provision::peer_conns(layout)),
     }
 }
@@ -362,11 +362,7 @@ fn fanout(args: Fanout) -> Result<Value> {
 }
 
 fn chats(args: Chats) -> Result<Value> {
-    let layout = Layout::chats(
-        args.chats,
-        args.size,
-        args.push && args.system == System::Cookim,
-    );
+    let layout = Layout::chats(args.chats, args.size, args.push && args.system.is_cookim());
     let conns = external_conns(args.system, args.addr, layout)?;
     let result = play(
         args.system,
@@ -406,7 +402,7 @@ fn suite_conns(
     mongo_uri: Option<&str>,
     layout: Layout,
 ) -> Result<Vec<cookim_bench::load::wire::Conn>> {
-    if system != System::Cookim {
+    if !system.is_cookim() {
         return Ok(provision::peer_conns(layout));
     }
     smol::block_on(async {
@@ -449,7 +445,7 @@ fn suite(args: Suite) -> Result<Value> {
     let mut results = serde_json::Map::new();
     for profile in &profiles {
         for &system in &systems {
-            if profile == "cross" && (system != System::Cookim || args.mongo_uri.is_none()) {
+            if profile == "cross" && (!system.is_cookim() || args.mongo_uri.is_none()) {
                 continue;
             }
             progress(&format!("== {profile} on {}", system.name()));
