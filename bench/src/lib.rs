@@ -9,6 +9,7 @@
 //! - [`attack`]: a real node attacked while a normal chat runs on it; the engine of
 //!   `cookim-attack`.
 //! - [`stats`]: latency histograms, RSS, and the JSON result format.
+//! - [`stores`]: the store a store benchmark runs on (embedded or MongoDB).
 //! - `src/bin/cookim-load/`: the load generator; `src/bin/cookim-charts.rs`: its PNG charts;
 //!   `src/bin/cookim-rawpeer.rs`: the raw async-tungstenite broadcast server it compares to;
 //!   `peers/`: the Node.js `ws` and Socket.IO servers it compares to.
@@ -20,3 +21,4 @@
 pub mod attack;
 pub mod load;
 pub mod stats;
+pub mod stores;

@@ -14,18 +14,18 @@
 //! first three letters of one, and two words.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use argh::FromArgs;
 use cookim_bench::stats::{Percentiles, latency_histogram};
+use cookim_bench::stores;
 use harness::report;
 use protocol::chat::ChatKind;
 use protocol::ids::{MessageId, SessionId, UserId};
 use serde_json::json;
+use store::Store;
 use store::dump::Record;
 use store::model::{Member, Message, Search, Session, SessionType};
-use store::{Embedded, Mongo, Store};
 
 /// Search latency over a large store.
 #[derive(FromArgs)]
@@ -65,24 +65,16 @@ fn main() -> Result {
 }
 
 async fn run(args: Args) -> Result {
-    let temp = std::env::temp_dir().join(format!("cookim-searchbench-{}", std::process::id()));
-    let store: Arc<dyn Store> = match args.store.as_str() {
-        "embedded" => {
-            let dir = args.dir.clone().unwrap_or_else(|| temp.clone());
-            std::fs::create_dir_all(&dir)?;
-            Arc::new(Embedded::open(&dir).await?)
-        }
-        "mongo" => {
-            let uri = args
-                .mongo_uri
-                .clone()
-                .or_else(|| std::env::var("MONGO_URI").ok())
-                .ok_or("--store mongo needs --mongo-uri or MONGO_URI")?;
-            let database = format!("searchbench_{:08x}", rand::random::<u32>());
-            Arc::new(Mongo::connect(&uri, &database).await?)
-        }
-        other => return Err(format!("unknown store {other:?}: embedded or mongo").into()),
-    };
+    let opened = stores::open(
+        "searchbench",
+        &args.store,
+        args.mongo_uri.clone(),
+        None,
+        args.dir.clone(),
+    )
+    .await?;
+    progress(&format!("store: {}", opened.label));
+    let store = opened.store.clone();
     let words = Zipf::new(VOCABULARY);
     let searcher = UserId::from_random(rand::random());
     let started = Instant::now();
@@ -137,7 +129,9 @@ async fn run(args: Args) -> Result {
         "all": Percentiles::of(&all),
     });
     report::emit(&out)?;
-    let _ = std::fs::remove_dir_all(&temp);
+    if let Some(dir) = &opened.temporary {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }
 

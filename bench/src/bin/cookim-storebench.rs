@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use argh::FromArgs;
 use cookim_bench::stats::{Percentiles, latency_histogram};
+use cookim_bench::stores;
 use harness::report;
 use hdrhistogram::Histogram;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
@@ -27,7 +28,7 @@ use store::dump::Record;
 use store::model::{
     Gender, MembershipChange, Message, NewMessage, NewSession, NewUser, SessionType,
 };
-use store::{Embedded, Mongo, Store};
+use store::Store;
 
 /// Store throughput and latency.
 #[derive(FromArgs)]
@@ -70,33 +71,16 @@ fn main() -> Result {
 }
 
 async fn run(args: Args) -> Result {
-    let temp = tempdir()?;
-    let (store, label): (Arc<dyn Store>, String) = match args.store.as_str() {
-        "embedded" => {
-            let dir = args.dir.clone().unwrap_or_else(|| temp.clone());
-            (
-                Arc::new(Embedded::open(&dir).await?),
-                format!("embedded ({})", dir.display()),
-            )
-        }
-        "mongo" => {
-            let uri = args
-                .mongo_uri
-                .clone()
-                .or_else(|| std::env::var("MONGO_URI").ok())
-                .ok_or("--store mongo needs --mongo-uri or MONGO_URI")?;
-            let database = args
-                .database
-                .clone()
-                .unwrap_or_else(|| format!("storebench_{}", hex(&rand::random::<[u8; 4]>())));
-            (
-                Arc::new(Mongo::connect(&uri, &database).await?),
-                format!("mongo (database {database})"),
-            )
-        }
-        other => return Err(format!("unknown store {other:?}: embedded or mongo").into()),
-    };
-    progress(&format!("store: {label}"));
+    let opened = stores::open(
+        "storebench",
+        &args.store,
+        args.mongo_uri.clone(),
+        args.database.clone(),
+        args.dir.clone(),
+    )
+    .await?;
+    progress(&format!("store: {}", opened.label));
+    let store = opened.store.clone();
     let writers: Vec<u64> = args
         .writers
         .split(',')
@@ -113,7 +97,9 @@ async fn run(args: Args) -> Result {
     };
     let out = json!({ "store": args.store, "writes": writes, "history": history });
     report::emit(&out)?;
-    let _ = std::fs::remove_dir_all(&temp);
+    if let Some(dir) = &opened.temporary {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }
 
@@ -332,18 +318,4 @@ fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros())
         .unwrap_or(u64::MAX)
         .max(1)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A fresh directory under the system's temporary folder.
-fn tempdir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "cookim-storebench-{}",
-        hex(&rand::random::<[u8; 6]>())
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

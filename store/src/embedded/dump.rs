@@ -5,11 +5,11 @@
 use protocol::ids::{FileId, UserId};
 use rusqlite::{Connection, params};
 
+use super::messages::{self, Taken};
 use super::rows::{
     self, FILE_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, SESSION_COLUMNS, SESSION_WIDTH,
     USER_COLUMNS,
 };
-use super::search;
 use super::{collect, conflict, sessions};
 use crate::dump::{Record, Table};
 use crate::error::Result;
@@ -110,38 +110,7 @@ pub(super) fn import(conn: &Connection, records: Vec<Record>) -> Result<u64> {
                 members,
                 last_seq,
             } => session_row(conn, &session, &members, last_seq)?,
-            Record::Message(m) => {
-                let added = conn
-                    .prepare_cached(
-                        "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, \
-                         file_name, file_type, fileid, thumbid, dateline, client_id, reply_to) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                         ON CONFLICT (id) DO NOTHING",
-                    )?
-                    .execute(params![
-                        m.id.as_str(),
-                        m.session_id.as_str(),
-                        m.seq,
-                        m.uid.as_str(),
-                        m.msg_type.as_str(),
-                        m.content,
-                        m.file_name,
-                        m.file_type,
-                        m.fileid.as_ref().map(FileId::as_str),
-                        m.thumbid.as_ref().map(FileId::as_str),
-                        m.dateline,
-                        m.client_id,
-                        m.reply_to,
-                    ])
-                    .map_err(|e| conflict(e, &[("messages.session_id", "message seq")]))?;
-                if added == 1
-                    && let Some(text) =
-                        search::searchable(m.msg_type.as_str(), &m.content, &m.file_name)
-                {
-                    search::index(conn, conn.last_insert_rowid(), text)?;
-                }
-                added
-            }
+            Record::Message(m) => messages::insert(conn, &m, Taken::Skip)?,
             Record::Notification(n) => conn
                 .prepare_cached(
                     "INSERT INTO notifications (id, notice_type, senduid, recvuid, session_id, \

@@ -53,40 +53,7 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         new.id.as_str(),
         new.dateline
     ])?;
-    conn.prepare_cached(
-        "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, file_name, \
-         file_type, fileid, thumbid, dateline, client_id, reply_to) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        new.id.as_str(),
-        new.session_id.as_str(),
-        seq,
-        new.uid.as_str(),
-        new.msg_type.as_str(),
-        new.content,
-        new.file_name,
-        new.file_type,
-        new.fileid.as_ref().map(FileId::as_str),
-        new.thumbid.as_ref().map(FileId::as_str),
-        new.dateline,
-        new.client_id,
-        new.reply_to,
-    ])
-    .map_err(|e| conflict(e, &[("messages.id", "message")]))?;
-    if let Some(text) = search::searchable(new.msg_type.as_str(), &new.content, &new.file_name) {
-        search::index(conn, conn.last_insert_rowid(), text)?;
-    }
-    // Members watching the chat have read it (one statement however many; none when nobody
-    // watches). Everyone else's count grows by itself: it is the last seq minus their mark.
-    if watching != "[]" {
-        conn.prepare_cached(
-            "UPDATE members SET read_seq = ?2 WHERE session_id = ?1 AND read_seq < ?2 \
-             AND uid IN (SELECT value FROM json_each(?3))",
-        )?
-        .execute(params![new.session_id.as_str(), seq, watching])?;
-    }
-    Ok(Message {
+    let message = Message {
         id: new.id,
         session_id: new.session_id,
         seq,
@@ -100,8 +67,77 @@ pub(super) fn append(conn: &Connection, new: NewMessage, watching: &str) -> Resu
         dateline: new.dateline,
         client_id: new.client_id,
         reply_to: new.reply_to,
-    })
+    };
+    insert(conn, &message, Taken::Fail)?;
+    // Members watching the chat have read it (one statement however many; none when nobody
+    // watches). Everyone else's count grows by itself: it is the last seq minus their mark.
+    if watching != "[]" {
+        conn.prepare_cached(
+            "UPDATE members SET read_seq = ?2 WHERE session_id = ?1 AND read_seq < ?2 \
+             AND uid IN (SELECT value FROM json_each(?3))",
+        )?
+        .execute(params![message.session_id.as_str(), seq, watching])?;
+    }
+    Ok(message)
 }
+
+/// Whether an insert of a message whose id is taken fails or is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// [`Error::Conflict`] (`"message"`): a new message never reuses an id.
+    Fail,
+    /// Nothing is written (an import that ran before).
+    Skip,
+}
+
+/// Inserts a numbered message and indexes its words for search; how many rows it wrote (0
+/// for a skipped id).
+pub(super) fn insert(conn: &Connection, m: &Message, taken: Taken) -> Result<usize> {
+    let sql = match taken {
+        Taken::Fail => INSERT,
+        Taken::Skip => INSERT_OR_SKIP,
+    };
+    let added = conn
+        .prepare_cached(sql)?
+        .execute(params![
+            m.id.as_str(),
+            m.session_id.as_str(),
+            m.seq,
+            m.uid.as_str(),
+            m.msg_type.as_str(),
+            m.content,
+            m.file_name,
+            m.file_type,
+            m.fileid.as_ref().map(FileId::as_str),
+            m.thumbid.as_ref().map(FileId::as_str),
+            m.dateline,
+            m.client_id,
+            m.reply_to,
+        ])
+        .map_err(|e| {
+            conflict(
+                e,
+                &[
+                    ("messages.id", "message"),
+                    ("messages.session_id", "message seq"),
+                ],
+            )
+        })?;
+    if added == 1
+        && let Some(text) = search::searchable(m.msg_type.as_str(), &m.content, &m.file_name)
+    {
+        search::index(conn, conn.last_insert_rowid(), text)?;
+    }
+    Ok(added)
+}
+
+const INSERT: &str = "INSERT INTO messages (id, session_id, seq, uid, msg_type, content, \
+     file_name, file_type, fileid, thumbid, dateline, client_id, reply_to) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+const INSERT_OR_SKIP: &str = "INSERT INTO messages (id, session_id, seq, uid, msg_type, \
+     content, file_name, file_type, fileid, thumbid, dateline, client_id, reply_to) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (id) DO NOTHING";
 
 /// The messages of `sid` with these seqs, in seq order (those that exist).
 pub(super) fn at_seqs(conn: &Connection, sid: &SessionId, seqs: &[i64]) -> Result<Vec<Message>> {
