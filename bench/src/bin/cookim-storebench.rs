@@ -24,11 +24,11 @@ use harness::report;
 use hdrhistogram::Histogram;
 use protocol::ids::{FileId, MessageId, SessionId, UserId};
 use serde_json::{Value, json};
+use store::Store;
 use store::dump::Record;
 use store::model::{
     Gender, MembershipChange, Message, NewMessage, NewSession, NewUser, SessionType,
 };
-use store::Store;
 
 /// Store throughput and latency.
 #[derive(FromArgs)]

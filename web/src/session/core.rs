@@ -54,8 +54,9 @@ mod presence;
 mod repair;
 
 pub(crate) use io::{Effect, Event, Input, Membership, Newcomer, Page, Read, ReadKind, Wants};
+pub(crate) use presence::RECEIPT_INTERVAL;
 #[cfg(test)]
-pub(crate) use presence::{LIVE_RECEIPTS_MAX_MEMBERS, RECEIPT_INTERVAL, TYPING_INTERVAL};
+pub(crate) use presence::{LIVE_RECEIPTS_MAX_MEMBERS, TYPING_INTERVAL};
 #[cfg(test)]
 mod tests;
 
@@ -172,6 +173,8 @@ pub(crate) struct Core<O> {
     /// `None` until loaded, or after something made it stale.
     session: Option<Session>,
     members: Vec<MemberView>,
+    /// The members' ids, for a membership check that does not walk a large group.
+    member_ids: HashSet<UserId>,
     subscribers: HashMap<ConnId, Subscriber<O>>,
     /// Stored events in `seq` order for local subscribers; `None` until anchored at the
     /// chat's latest `seq` when first needed.
@@ -212,6 +215,7 @@ impl<O: Clone> Core<O> {
             utc_offset_secs,
             session: None,
             members: Vec::new(),
+            member_ids: HashSet::new(),
             subscribers: HashMap::new(),
             reorder: None,
             subscribed: false,
@@ -252,6 +256,7 @@ impl<O: Clone> Core<O> {
     /// The session and its members, as read.
     pub(crate) fn loaded(&mut self, session: Session, members: Vec<MemberView>) {
         self.session = Some(session);
+        self.member_ids = members.iter().map(|m| m.uid.clone()).collect();
         self.members = members;
         self.targets = None;
     }
@@ -278,7 +283,7 @@ impl<O: Clone> Core<O> {
 
     /// Whether `uid` is a member, as last read.
     pub(crate) fn is_member(&self, uid: &UserId) -> bool {
-        self.members.iter().any(|m| &m.uid == uid)
+        self.member_ids.contains(uid)
     }
 
     /// A member as last read.
@@ -410,6 +415,7 @@ impl<O: Clone> Core<O> {
                 Item::Unfilled => self.unfilled_read(&mut items),
                 Item::Left(uid) => {
                     self.members.retain(|m| m.uid != uid);
+                    self.member_ids.remove(&uid);
                     self.targets = None;
                     self.subscribers.retain(|_, s| s.uid != uid);
                 }

@@ -34,7 +34,7 @@ mod frames;
 mod handle;
 mod reorder;
 
-pub(crate) use self::core::Wants;
+pub(crate) use self::core::{RECEIPT_INTERVAL, Wants};
 pub(crate) use actor::spawn;
 pub(crate) use env::{Env, Upstream};
 pub(crate) use frames::message_down;

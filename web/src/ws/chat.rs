@@ -28,7 +28,7 @@ use crate::limits::Action;
 use crate::logins::Watch;
 use crate::outbox::{ConnId, Outbound, Outbox};
 use crate::replies::replies_of;
-use crate::session::{Post, SessionHandle, Wants, message_down};
+use crate::session::{Post, RECEIPT_INTERVAL, SessionHandle, Wants, message_down};
 
 /// Serves one `/ws-chat` connection until it closes. It must go `online` within
 /// `auth_timeout` (the server armed `guard` for that), and closes when its login ends.
@@ -46,6 +46,7 @@ pub(crate) async fn serve(app: &App, conn: Connection, guard: Arc<Guard>, shutdo
         guard,
         tell,
         watch: None,
+        reads: ReadThrottle::default(),
     };
     let keepalive =
         move || ChatDown::keepalive(protocol::time::timestr(now_ms(), offset)).to_text();
@@ -55,7 +56,30 @@ pub(crate) async fn serve(app: &App, conn: Connection, guard: Arc<Guard>, shutdo
     )
     .await;
     if let Some((_, handle)) = chat.bound.take() {
+        // A mark held back by the throttle still counts.
+        if let Some((who, seq)) = chat.reads.pending.take() {
+            handle.read_up(&who, seq).await;
+        }
         handle.offline(chat.conn).await;
+    }
+}
+
+/// A connection forwards at most one read mark to its chat per [`RECEIPT_INTERVAL`]: a
+/// client that sends one for every message it shows (or a thousand a second) costs its chat
+/// one. The latest mark asked for inside the interval goes when it ends.
+#[derive(Default)]
+struct ReadThrottle {
+    /// When the last mark was forwarded.
+    sent_at: Option<std::time::Instant>,
+    /// The mark waiting for the interval to end.
+    pending: Option<(UserIdentity, i64)>,
+}
+
+impl ReadThrottle {
+    /// When the pending mark may go.
+    fn due(&self) -> Option<std::time::Instant> {
+        self.pending.as_ref()?;
+        Some(self.sent_at? + RECEIPT_INTERVAL)
     }
 }
 
@@ -71,21 +95,40 @@ struct ChatConn<'a> {
     tell: async_channel::Sender<()>,
     /// The registration with the login of the token that went online.
     watch: Option<Watch>,
+    /// Read marks held back (see [`ReadThrottle`]).
+    reads: ReadThrottle,
 }
 
 impl ChatConn<'_> {
     async fn read_loop(&mut self, mut stream: Stream, ended: async_channel::Receiver<()>) {
         let max_text_frame = self.app.config().max_text.saturating_add(TEXT_FRAME_ROOM);
         loop {
-            let next = next_frame(&mut stream).or(async { Err(login_ended(&ended).await) });
+            let due = self.reads.due();
+            let next = async { next_frame(&mut stream).await.map(Some) }
+                .or(async { Err(login_ended(&ended).await) })
+                .or(async {
+                    match due {
+                        Some(at) => {
+                            runtime::Timer::at(at).await;
+                            Ok(None)
+                        }
+                        None => std::future::pending().await,
+                    }
+                });
             let outcome = match next.await {
+                Ok(None) => {
+                    self.flush_read().await;
+                    Ok(())
+                }
                 // Refused before parsing: a text frame has no business being larger.
-                Ok(Message::Text(text)) if text.len() > max_text_frame => Err(ReadEnd::TooBig),
+                Ok(Some(Message::Text(text))) if text.len() > max_text_frame => {
+                    Err(ReadEnd::TooBig)
+                }
                 // Boxed: each path's state is large and lives only while one message is
                 // handled; an idle connection's task need not reserve room for them.
-                Ok(Message::Text(text)) => Box::pin(self.on_text(&text)).await,
-                Ok(Message::Binary(bytes)) => Box::pin(self.on_binary(&bytes)).await,
-                Ok(_) => Ok(()),
+                Ok(Some(Message::Text(text))) => Box::pin(self.on_text(&text)).await,
+                Ok(Some(Message::Binary(bytes))) => Box::pin(self.on_binary(&bytes)).await,
+                Ok(Some(_)) => Ok(()),
                 Err(end) => Err(end),
             };
             if let Err(end) = outcome {
@@ -291,7 +334,7 @@ impl ChatConn<'_> {
                 None => self.reject("send online first").await,
             },
             UpKind::Read => match (&self.bound, up.seq) {
-                (Some((_, handle)), Some(seq)) => handle.read_up(&who, seq).await,
+                (Some(_), Some(seq)) => self.read(who, seq).await,
                 (None, _) => self.reject("send online first").await,
                 (_, None) => self.reject("read needs a seq (0 or more)").await,
             },
@@ -305,6 +348,30 @@ impl ChatConn<'_> {
             UpKind::Other(kind) => self.reject(&format!("unsupported msgType {kind:?}")).await,
         }
         Ok(())
+    }
+
+    /// A read mark: forwarded now, or held until this connection's [`RECEIPT_INTERVAL`] ends
+    /// (a later mark replaces a held one it passes).
+    async fn read(&mut self, who: UserIdentity, seq: i64) {
+        let now = std::time::Instant::now();
+        let open = self
+            .reads
+            .sent_at
+            .is_none_or(|at| now >= at + RECEIPT_INTERVAL);
+        let held = self.reads.pending.as_ref().map_or(-1, |(_, s)| *s);
+        self.reads.pending = Some((who, seq.max(held)));
+        if open {
+            self.flush_read().await;
+        }
+    }
+
+    /// Forwards the held read mark, if any.
+    async fn flush_read(&mut self) {
+        let (Some((_, handle)), Some((who, seq))) = (&self.bound, self.reads.pending.take()) else {
+            return;
+        };
+        self.reads.sent_at = Some(std::time::Instant::now());
+        handle.read_up(&who, seq).await;
     }
 
     async fn online(&mut self, who: UserIdentity, sid: SessionId, wants: Wants) {

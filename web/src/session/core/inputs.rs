@@ -136,6 +136,7 @@ impl<O: Clone> Core<O> {
             && !self.is_member(&view.uid)
         {
             self.members.push(view.clone());
+            self.member_ids.insert(view.uid.clone());
             self.targets = None;
         }
         self.publish(items, event);

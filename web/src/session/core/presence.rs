@@ -23,7 +23,8 @@ use super::{Core, Effect, Item};
 /// At most one typing event forwarded per user per chat in this long.
 pub(crate) const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
-/// At most one read mark written and announced per user per chat in this long.
+/// At most one read mark written and announced per user per chat in this long (and at most
+/// one forwarded per connection, by the connection itself: `ws::chat`).
 pub(crate) const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Chats with more members than this get no live read receipts (see the module doc).
