@@ -21,9 +21,10 @@ use harness::client::{Error, Result};
 pub enum System {
     /// cookim: authenticated, stored, over CookIM's `/ws-chat` protocol.
     Cookim,
-    /// cookim with our client's extensions on: every connection goes online with `ext`,
-    /// answers every message with a read receipt, and a sender says it is typing before each
-    /// message (not in the suite: `--system cookim-ext` sets it beside `cookim`).
+    /// cookim with our client's extensions on: every connection goes online with `ext`, sends
+    /// a read mark for what it received at most every 300 ms (as our web client does), and a
+    /// sender says it is typing before each message (not in the suite: `--system cookim-ext`
+    /// sets it beside `cookim`).
     CookimExt,
     /// `bench/peers/ws-server.js`: Node.js with the `ws` package, broadcast rooms.
     NodeWs,

@@ -398,9 +398,13 @@ enum Event {
     Out(Option<String>),
 }
 
+/// How often a `cookim-ext` connection sends a read mark at most, as our web client does (it
+/// marks what it shows 300 ms after the last message arrived).
+const READ_EVERY: Duration = Duration::from_millis(300);
+
 /// The extension frames a `cookim-ext` connection sends (none for other systems).
 struct Extensions {
-    /// Sent for every message received: "read up to the newest".
+    /// Sent for a message received, at most every [`READ_EVERY`]: "read up to the newest".
     read: Option<String>,
     /// Sent before every message it sends.
     typing: Option<String>,
@@ -414,6 +418,7 @@ async fn drive(
     extensions: Extensions,
     shared: Arc<Shared>,
 ) {
+    let mut read_at: Option<Instant> = None;
     loop {
         let event = match &outgoing {
             Some(rx) => {
@@ -448,7 +453,13 @@ async fn drive(
                         } else {
                             shared.late.fetch_add(1, Ordering::Relaxed);
                         }
-                        extensions.read.clone()
+                        match &extensions.read {
+                            Some(read) if read_at.is_none_or(|at| at.elapsed() >= READ_EVERY) => {
+                                read_at = Some(Instant::now());
+                                Some(read.clone())
+                            }
+                            _ => None,
+                        }
                     }
                     Frame::Reject => {
                         shared.rejects.fetch_add(1, Ordering::Relaxed);
