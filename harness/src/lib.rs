@@ -9,12 +9,14 @@
 //!
 //! # Example
 //! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # smol::block_on(async {
 //! let addr: std::net::SocketAddr = "127.0.0.1:8080".parse()?;
 //! let user = cookim_harness::client::register(addr, "bench@example.com", "bench", "secret1").await?;
 //! println!("registered {}", user.uid);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
+//! # })
+//! # }
 //! ```
 
 pub mod client;

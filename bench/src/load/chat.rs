@@ -300,8 +300,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ours_are_timed_and_others_counted_as_foreign() {
-        let histogram = Mutex::new(latency_histogram().unwrap());
+    fn ours_are_timed_and_others_counted_as_foreign() -> Result<(), Box<dyn std::error::Error>> {
+        let histogram = Mutex::new(latency_histogram()?);
         let tally = Tally::default();
         let start = Instant::now();
         let ours = json!({"msgType": "text", "content": "3:0"});
@@ -313,6 +313,7 @@ mod tests {
         }
         assert_eq!(tally.deliveries.load(Ordering::Relaxed), 1);
         assert_eq!(tally.foreign.load(Ordering::Relaxed), 4);
-        assert_eq!(histogram.lock().unwrap().len(), 1);
+        assert_eq!(histogram.lock().map_err(|_| "poisoned")?.len(), 1);
+        Ok(())
     }
 }
