@@ -52,6 +52,10 @@ pub struct BinaryHeader {
     /// Declared MIME type (`""` if the browser did not know).
     #[serde(rename = "fileType")]
     pub file_type: String,
+    /// An extension: the `seq` of the message this upload answers (`None` if absent, not
+    /// positive or not an integer).
+    #[serde(rename = "replyTo", skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 impl std::fmt::Debug for BinaryHeader {
@@ -143,6 +147,7 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Upload<'_>> {
             file_name: object.file_name,
             file_size,
             file_type: object.file_type,
+            reply_to: object.reply_to.filter(|seq| *seq > 0),
         },
         payload,
     })
@@ -194,6 +199,8 @@ struct RawHeader {
     file_size: Size,
     #[serde(rename = "fileType", deserialize_with = "lenient::string")]
     file_type: String,
+    #[serde(rename = "replyTo", deserialize_with = "lenient::opt_int")]
+    reply_to: Option<i64>,
 }
 
 /// Encodes an upload as the stock client does (`JSON.stringify(header)` + marker + bytes).

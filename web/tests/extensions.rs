@@ -363,6 +363,25 @@ fn replies_carry_what_they_answer_to_ext_connections_and_history() -> Result {
         let again = resumed.expect_text("yes, noon").await?;
         assert_eq!(again.json["replyTo"], asked);
 
+        // An upload can answer too (`replyTo` in its header).
+        let header = protocol::binary::BinaryHeader {
+            user_token: ben.token.clone(),
+            session_token: b.session_token.clone(),
+            msg_type: "file".to_owned(),
+            file_name: Some("noon.txt".to_owned()),
+            file_size: 4,
+            file_type: "text/plain".to_owned(),
+            reply_to: Some(asked),
+        };
+        b.ws.send_binary(protocol::binary::encode(&header, b"noon"))
+            .await?;
+        let file = a.expect_file("the reply upload").await?;
+        assert_eq!(file.json["replyTo"], asked);
+        assert_eq!(
+            file.json["replyPreview"]["content"],
+            "shall we meet at noon?"
+        );
+
         // A reply to nothing is refused.
         b.up(
             "text",

@@ -211,6 +211,7 @@ fn a_header_lying_about_the_size_is_rejected() -> Result {
                 file_name: Some("short.txt".to_owned()),
                 file_size: 10,
                 file_type: "text/plain".to_owned(),
+                reply_to: None,
             };
             binary::encode(&header, &[b'x'; 20])
         },

@@ -21,6 +21,7 @@ fn header(chat: &Chat, size: u64, file_type: &str) -> BinaryHeader {
         file_name: Some("lie.txt".to_owned()),
         file_size: size,
         file_type: file_type.to_owned(),
+        reply_to: None,
     }
 }
 

@@ -14,6 +14,7 @@ fn header(name: Option<&str>, size: usize) -> BinaryHeader {
         file_name: name.map(str::to_owned),
         file_size: size as u64,
         file_type: "image/png".into(),
+        reply_to: None,
     }
 }
 

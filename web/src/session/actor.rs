@@ -435,16 +435,6 @@ impl<U: Upstream> SessionActor<U> {
                 client_id,
                 reply_to,
             } => {
-                if let Some(to) = reply_to {
-                    let sid = self.core.sid();
-                    let found = self.env.store.messages_at(sid, &[to]).await?;
-                    if !found
-                        .iter()
-                        .any(|m| matches!(m.msg_type, ChatKind::Text | ChatKind::File))
-                    {
-                        return Err(Error::Invalid(format!("no message {to} to reply to")));
-                    }
-                }
                 message.content = content;
                 message.client_id = client_id;
                 message.reply_to = reply_to;
@@ -454,12 +444,23 @@ impl<U: Upstream> SessionActor<U> {
                 file_type,
                 fileid,
                 thumbid,
+                reply_to,
             } => {
                 message.msg_type = ChatKind::File;
                 message.file_name = file_name;
                 message.file_type = file_type;
                 message.fileid = Some(fileid);
                 message.thumbid = thumbid;
+                message.reply_to = reply_to;
+            }
+        }
+        if let Some(to) = message.reply_to {
+            let found = self.env.store.messages_at(self.core.sid(), &[to]).await?;
+            if !found
+                .iter()
+                .any(|m| matches!(m.msg_type, ChatKind::Text | ChatKind::File))
+            {
+                return Err(Error::Invalid(format!("no message {to} to reply to")));
             }
         }
         let fresh = message.id.clone();

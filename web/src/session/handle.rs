@@ -46,6 +46,8 @@ pub(crate) enum Post {
         fileid: FileId,
         /// The stored thumbnail, for images.
         thumbid: Option<FileId>,
+        /// The `seq` of the message it answers.
+        reply_to: Option<i64>,
     },
 }
 

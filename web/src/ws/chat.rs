@@ -273,6 +273,7 @@ impl ChatConn<'_> {
                     file_type,
                     fileid,
                     thumbid,
+                    reply_to: header.reply_to,
                 },
             )
             .await

@@ -405,6 +405,7 @@ pub(crate) fn upload_frame(
         file_name: file_name.map(str::to_owned),
         file_size: bytes.len() as u64,
         file_type: file_type.to_owned(),
+        reply_to: None,
     };
     binary::encode(&header, bytes)
 }

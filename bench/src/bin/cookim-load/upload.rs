@@ -66,6 +66,7 @@ async fn upload_phase(
                 file_name: Some(format!("load-{i}.bin")),
                 file_size: payload.len() as u64,
                 file_type: file_type.to_owned(),
+                reply_to: None,
             };
             let mut frame = protocol::binary::encode(&header, payload);
             // Plain files get distinct bytes (the store keeps identical bytes once, which would
