@@ -51,9 +51,10 @@ export function backoff(attempt) {
 
 /** One upload's progress: events 'progress', 'done', 'failed'. */
 export class Upload extends EventTarget {
-  constructor(blob, { fileName, fileType }) {
+  constructor(blob, { fileName, fileType, replyTo = null }) {
     super();
     this.blob = blob;
+    this.replyTo = replyTo; // the seq of the message it answers, or null
     this.fileName = fileName; // undefined for voice (CookIM's client sends none)
     this.fileType = fileType;
     this.size = blob.size;
@@ -274,8 +275,8 @@ export class ChatSocket extends EventTarget {
   }
 
   /** Queues an upload; returns its Upload. */
-  upload(blob, { fileName, fileType }) {
-    const upload = new Upload(blob, { fileName, fileType });
+  upload(blob, { fileName, fileType, replyTo = null }) {
+    const upload = new Upload(blob, { fileName, fileType, replyTo });
     upload.cancel = () => this.cancel(upload);
     this.queue.push(upload);
     queueMicrotask(() => this.pump());
@@ -327,6 +328,7 @@ export class ChatSocket extends EventTarget {
       fileName: upload.fileName,
       fileSize: upload.size,
       fileType: upload.fileType,
+      ...(typeof upload.replyTo === 'number' ? { replyTo: upload.replyTo } : {}),
     }));
     const frame = new Uint8Array(header.length + MARKER.length + bytes.length);
     frame.set(header, 0);

@@ -576,7 +576,8 @@ export function view(main, sid, focusSeq) {
     const label = voice ? 'Voice message' : name;
     if (file.size === 0) return app.error(`${label} is empty.`);
     if (file.size > MAX_FILE) return app.error(`${label} is too large (${formatSize(file.size)}); the limit is ${formatSize(MAX_FILE)}.`);
-    const upload = socket.upload(file, { fileName: name, fileType: voice ? 'audio/wav' : type });
+    const upload = socket.upload(file, { fileName: name, fileType: voice ? 'audio/wav' : type, replyTo: replyingTo?.seq ?? null });
+    endReply();
     const bar = h('div', { class: 'progress-fill' });
     const progress = h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Uploading ${label}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, bar);
     const state = h('span', { class: 'upload-state muted small' }, 'Waiting for the connection…');
