@@ -90,13 +90,13 @@ fn fanout_reaches_every_member_of_every_peer() {
         ]);
         assert_eq!(result["system"], system);
         every_round_delivered(&result, 20);
-        assert_eq!(
-            result["result"]["sweeps"][0]["rounds"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        // A sweep goes on to the next rate while rounds pass (a busy machine can fail the
+        // first: p99 over 50 ms), and stops at the first that fails.
+        let rounds = result["result"]["sweeps"][0]["rounds"].as_array().unwrap();
+        let first_passed = rounds[0]["latency"]["p99_ms"].as_f64().unwrap()
+            <= cookim_bench::load::PASS_P99_MS
+            && rounds[0]["delivered_ratio"].as_f64().unwrap() >= cookim_bench::load::PASS_DELIVERED;
+        assert_eq!(rounds.len(), if first_passed { 2 } else { 1 }, "{rounds:?}");
     }
 }
 
