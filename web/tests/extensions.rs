@@ -396,3 +396,22 @@ fn replies_carry_what_they_answer_to_ext_connections_and_history() -> Result {
         Ok(())
     })
 }
+
+#[test]
+fn searches_are_limited_per_user() -> Result {
+    let server = TestServer::start_with(|config| {
+        config.limits.searches =
+            cookim_web::limits::Rate::every(2, std::time::Duration::from_secs(60));
+    })?;
+    let addr = server.addr();
+    server.block_on(async move {
+        let ann = register(addr, "annie").await?;
+        let fields = [("userToken", ann.token.as_str()), ("q", "hello")];
+        for _ in 0..2 {
+            assert_eq!(errmsg(&api(addr, "searchMessages", &fields).await?), "");
+        }
+        let refused = api(addr, "searchMessages", &fields).await?;
+        assert!(errmsg(&refused).contains("too many searches"), "{refused}");
+        Ok(())
+    })
+}

@@ -151,6 +151,7 @@ fn limits_from_flags_variables_and_defaults() -> TestResult {
             "3",
         ],
         &[
+            ("COOKIM_LIMIT_SEARCHES", "5/10s"),
             ("COOKIM_LIMIT_UPLOAD_BYTES", "1G/1d"),
             ("COOKIM_LIMIT_TEXTS", "1/1s"),
             ("COOKIM_CLUSTER_SECRET", "c"),
@@ -165,6 +166,7 @@ fn limits_from_flags_variables_and_defaults() -> TestResult {
         (s.limits.max_per_address, s.limits.max_login_failures),
         (9, 3)
     );
+    assert_eq!(s.limits.searches, Rate::every(5, Duration::from_secs(10)));
     assert_eq!(s.auth_timeout, Duration::from_secs(2));
     assert_eq!(s.cluster_secret.as_deref(), Some("c"));
     assert!(parse(&["--limit-texts", "lots"], &[]).is_err());
